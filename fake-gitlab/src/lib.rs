@@ -1,0 +1,234 @@
+//! An in-process fake GitLab REST API server.
+//!
+//! [`FakeGitlab::start`] binds `127.0.0.1:0` and serves a small, fixed GitLab
+//! dataset (users, groups, projects, merge requests, labels, hooks) over
+//! HTTP/1.1 and cleartext HTTP/2. It answers the way GitLab does (status
+//! codes, JSON bodies, offset-pagination headers, `301` for a renamed
+//! project) and records every request it receives, so tests can assert on
+//! exactly what reached "GitLab".
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let gitlab = fake_gitlab::FakeGitlab::start(fake_gitlab::FakeOptions::default()).await?;
+//! println!("fake GitLab at {}", gitlab.base_url());
+//! // ... send requests ...
+//! assert!(gitlab.requests().is_empty());
+//! gitlab.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod api;
+mod params;
+mod reply;
+mod server;
+mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::server::Shared;
+
+/// The default (and only accepted) upstream token of [`FakeOptions::default`].
+pub const DEFAULT_TOKEN: &str = "glpat-fake-upstream-token-0123456789";
+
+/// Options for [`FakeGitlab::start`].
+#[derive(Clone, Debug)]
+pub struct FakeOptions {
+    /// The only accepted credential, sent as `PRIVATE-TOKEN: <token>` or
+    /// `Authorization: Bearer <token>`.
+    pub token: String,
+    /// `""` or a relative-URL install prefix such as `"/gitlab"`; the API
+    /// then lives at `{prefix}/api/v4`. A missing leading slash is added and
+    /// a trailing slash is removed.
+    pub path_prefix: String,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        FakeOptions {
+            token: DEFAULT_TOKEN.to_string(),
+            path_prefix: String::new(),
+        }
+    }
+}
+
+/// One request as received by the fake server.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// The request method, e.g. `"GET"`.
+    pub method: String,
+    /// The request target exactly as received (path, then `?` and the query
+    /// if any), not percent-decoded. For HTTP/2 this is the `:path`.
+    pub target: String,
+    /// Header names (lowercase) and values (lossily decoded as text). Values
+    /// of one name are kept together, names in the order first seen.
+    pub headers: Vec<(String, String)>,
+    /// The complete request body.
+    pub body: Vec<u8>,
+    /// `"HTTP/1.1"`, `"HTTP/1.0"` or `"HTTP/2.0"`.
+    pub version: String,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as (lossy) UTF-8 text.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The path part of [`RecordedRequest::target`] (before any `?`).
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+}
+
+/// A running fake GitLab server.
+///
+/// Dropping it aborts the server task and every open connection;
+/// [`FakeGitlab::shutdown`] stops it gracefully instead.
+pub struct FakeGitlab {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeGitlab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeGitlab")
+            .field("addr", &self.addr)
+            .field("base_url", &self.shared.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeGitlab {
+    /// Binds `127.0.0.1:0` and serves the fake API in a background tokio task.
+    ///
+    /// Must be called from within a tokio runtime.
+    pub async fn start(opts: FakeOptions) -> std::io::Result<FakeGitlab> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let prefix = normalize_prefix(&opts.path_prefix);
+        let shared = Arc::new(Shared::new(opts.token, addr, prefix));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&shared), stop_rx));
+        Ok(FakeGitlab {
+            addr,
+            shared,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
+    }
+
+    /// The socket address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT{prefix}` without a trailing slash. This is also
+    /// the fake's "external URL", used in `Link`, `Location` and `web_url`.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The only accepted token.
+    pub fn token(&self) -> &str {
+        &self.shared.token
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.clear_requests();
+    }
+
+    /// Turns request recording off (or back on); useful for benchmarks, where
+    /// the log would otherwise grow without bound. On by default.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.set_recording(on);
+    }
+
+    /// Makes the next request (whatever it is) answer `status` with a GitLab
+    /// style `{"message":"<status> <reason>"}` body. An invalid status code
+    /// (outside 100..=999) is replaced by 500.
+    pub fn set_fail_next(&self, status: u16) {
+        self.shared.set_fail_next(status);
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (at most
+    /// a few seconds), then returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            // The receiver is gone only if the server task already ended.
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // A JoinError here means the task panicked or was aborted; either
+            // way the server is stopped, which is all we want.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for FakeGitlab {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// `""`, `"/"` → `""`; `"gitlab/"` → `"/gitlab"`.
+fn normalize_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_normalized() {
+        assert_eq!(normalize_prefix(""), "");
+        assert_eq!(normalize_prefix("/"), "");
+        assert_eq!(normalize_prefix("gitlab/"), "/gitlab");
+        assert_eq!(normalize_prefix("/a/b"), "/a/b");
+    }
+
+    #[test]
+    fn header_lookup_is_case_insensitive() {
+        let r = RecordedRequest {
+            method: "GET".into(),
+            target: "/x?y".into(),
+            headers: vec![("private-token".into(), "t".into())],
+            body: Vec::new(),
+            version: "HTTP/1.1".into(),
+        };
+        assert_eq!(r.header("PRIVATE-TOKEN"), Some("t"));
+        assert_eq!(r.header("other"), None);
+        assert_eq!(r.path(), "/x");
+    }
+}

@@ -1,0 +1,116 @@
+//! The admin listener: `/live`, `/ready` and `/metrics`.
+//!
+//! `/ready` asks GitLab for the token's user (`GET /api/v4/user`) and caches
+//! the answer briefly, so probes never hammer GitLab.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch};
+
+use crate::gateway::Gateway;
+
+/// How long a readiness answer is reused.
+const READY_CACHE: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+struct Readiness {
+    checked: Instant,
+    ready: bool,
+    detail: &'static str,
+}
+
+/// Serves the admin endpoints until `stopped` changes.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let cache: Arc<Mutex<Option<Readiness>>> = Arc::new(Mutex::new(None));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let gateway = gateway.clone();
+                let cache = cache.clone();
+                let service = service_fn(move |request| answer(gateway.clone(), cache.clone(), request));
+                tokio::spawn(async move {
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+}
+
+async fn answer(
+    gateway: Arc<Gateway>,
+    cache: Arc<Mutex<Option<Readiness>>>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let response = match request.uri().path() {
+        "/live" => text(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/ready" => {
+            let readiness = ready(&gateway, &cache).await;
+            let status = if readiness.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body =
+                serde_json::json!({ "ready": readiness.ready, "upstream": readiness.detail });
+            text(status, "application/json", body.to_string())
+        }
+        "/metrics" => text(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            gateway.metrics.encode(),
+        ),
+        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    };
+    Ok(response)
+}
+
+async fn ready(gateway: &Gateway, cache: &Mutex<Option<Readiness>>) -> Readiness {
+    let mut cached = cache.lock().await;
+    if let Some(readiness) = cached
+        .as_ref()
+        .filter(|r| r.checked.elapsed() < READY_CACHE)
+    {
+        return readiness.clone();
+    }
+    let snapshot = gateway.snapshot();
+    let (ready, detail) = match snapshot.upstream.send_own("/api/v4/user").await {
+        Ok(response) if response.status().is_success() => (true, "token accepted"),
+        Ok(response) if response.status() == StatusCode::UNAUTHORIZED => (false, "token rejected"),
+        Ok(_) => (false, "unexpected answer"),
+        Err(_) => (false, "unreachable"),
+    };
+    let readiness = Readiness {
+        checked: Instant::now(),
+        ready,
+        detail,
+    };
+    *cached = Some(readiness.clone());
+    readiness
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

@@ -1,0 +1,182 @@
+//! The commands behind the CLI. Each returns the process exit code.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::auth::token_digest_hex;
+use crate::canonical::{API_PREFIX, RequestHead};
+use crate::config::Config;
+use crate::policy::{Decision, Policy, parse_body};
+use crate::upstream::UpstreamToken;
+
+/// Exit code for a refused request in `policy explain`.
+const EXIT_DENY: u8 = 1;
+/// Exit code for usage and file errors.
+const EXIT_ERROR: u8 = 2;
+
+/// `glgate check`: validate, report every problem, summarize.
+pub fn check(config_path: &Path) -> ExitCode {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(problems) => {
+            eprintln!("{problems}");
+            eprintln!(
+                "\n{} problem(s) found; nothing was started.",
+                problems.0.len()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}: ok", config_path.display());
+    println!("  listen   {}", config.listen);
+    println!("  upstream {}", config.upstream.url);
+    for policy in config.policies() {
+        let clients: Vec<&str> = config
+            .clients
+            .iter()
+            .filter(|c| std::sync::Arc::ptr_eq(&c.policy, policy))
+            .map(|c| &*c.name)
+            .collect();
+        println!(
+            "  policy   {} ({}): {} rules, clients: {}",
+            policy.name(),
+            policy.source().display(),
+            policy.rules().len(),
+            clients.join(", ")
+        );
+    }
+    if let Err(error) = UpstreamToken::read(&config.upstream.token) {
+        println!("  warning: {error} (serve needs it)");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `glgate policy explain`.
+pub fn explain(
+    policy_path: &Path,
+    method: &str,
+    target: &str,
+    body_path: Option<&Path>,
+    content_type: Option<&str>,
+) -> ExitCode {
+    let policy = match Policy::load(policy_path) {
+        Ok(policy) => policy,
+        Err(problems) => {
+            eprintln!("{problems}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let body = match body_path.map(read_body).transpose() {
+        Ok(body) => body.unwrap_or_default(),
+        Err(error) => {
+            eprintln!("cannot read the body: {error}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let target = normalize_target(target);
+    let head = match RequestHead::parse(&method.to_ascii_uppercase(), &target) {
+        Ok(head) => head,
+        Err(error) => {
+            println!("decision: deny");
+            println!("reason:   {}: {error}", error.code());
+            return ExitCode::from(EXIT_DENY);
+        }
+    };
+    let content_type = content_type.or((!body.is_empty()).then_some("application/json"));
+    let decision = match parse_body(content_type, &body) {
+        Ok(params) => policy.evaluate(&head, &params),
+        Err(reason) => match policy.route(&head) {
+            Ok(matched) => Decision::Deny(matched.refuse(reason)),
+            Err(denial) => Decision::Deny(denial),
+        },
+    };
+    match decision {
+        Decision::Allow(permit) => {
+            println!("decision: allow");
+            println!("rule:     {}", permit.rule());
+            println!("template: {}", permit.template());
+            let bound: Vec<String> = permit
+                .bindings()
+                .iter()
+                .map(|b| format!("{}={}", b.name, b.value))
+                .collect();
+            println!("params:   {}", bound.join(" "));
+            println!("reason:   allowed");
+            ExitCode::SUCCESS
+        }
+        Decision::Deny(denial) => {
+            println!("decision: deny");
+            println!("rule:     {}", denial.rule.as_deref().unwrap_or("-"));
+            println!("template: {}", denial.template.as_deref().unwrap_or("-"));
+            println!("reason:   {}: {}", denial.reason.code(), denial.reason);
+            ExitCode::from(EXIT_DENY)
+        }
+    }
+}
+
+/// Accepts `/api/v4/...`, a template-relative `/projects/...`, or a full URL.
+fn normalize_target(target: &str) -> String {
+    let path = match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
+    };
+    if path.starts_with(API_PREFIX) {
+        path.to_owned()
+    } else {
+        format!("{API_PREFIX}{path}")
+    }
+}
+
+fn read_body(path: &Path) -> std::io::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut body = Vec::new();
+        std::io::stdin().read_to_end(&mut body)?;
+        Ok(body)
+    } else {
+        std::fs::read(path)
+    }
+}
+
+/// `glgate client new NAME`.
+pub fn client_new(name: &str) -> ExitCode {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        eprintln!("invalid client name '{name}': use letters, digits, '-', '_' and '.'");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    let mut secret = [0u8; 32];
+    if let Err(error) = getrandom::fill(&mut secret) {
+        eprintln!("the operating system gave no randomness: {error}");
+        return ExitCode::FAILURE;
+    }
+    let token = format!("glg_{}", hex::encode(secret));
+    println!("Client token for '{name}' (shown once: hand it to the client, keep no copy):");
+    println!();
+    println!("  {token}");
+    println!();
+    println!("Add the client to the `clients:` list of your config:");
+    println!();
+    println!("  - name: {name}");
+    println!("    token_sha256: \"{}\"", token_digest_hex(&token));
+    println!("    policy: ../policies/{name}.yaml");
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(normalize_target("/projects/5"), "/api/v4/projects/5");
+        assert_eq!(normalize_target("/api/v4/projects/5"), "/api/v4/projects/5");
+        assert_eq!(
+            normalize_target("https://g.example/api/v4/user?x=1"),
+            "/api/v4/user?x=1"
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! The config file: raw serde structs compiled into a [`Config`] that cannot
+//! be invalid. Every problem of the config and of every policy it names is
+//! reported at once, with file, line, column and key. No network I/O here.
+
+mod raw;
+mod url;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_saphyr::Spanned;
+
+pub use url::BaseUrl;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Position};
+use crate::policy::Policy;
+use raw::{RawClient, RawConfig, RawLimits, RawUpstream};
+
+/// The config file format version this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Where the GitLab token is read from. The token itself is never in the YAML.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (trailing newline ignored).
+    File(PathBuf),
+}
+
+/// The compiled `upstream:` section.
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    /// Where glgate sends requests.
+    pub url: BaseUrl,
+    /// The base GitLab writes into `Link` and `Location` (defaults to `url`).
+    pub external_url: BaseUrl,
+    /// Where the token comes from.
+    pub token: TokenSource,
+    /// Extra CA certificates for GitLab.
+    pub ca_file: Option<PathBuf>,
+    /// Bound on connecting.
+    pub connect_timeout: Duration,
+    /// Bound on waiting for response headers.
+    pub response_timeout: Duration,
+}
+
+/// One compiled client.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Its name.
+    pub name: Arc<str>,
+    /// SHA-256 of its token.
+    pub token_sha256: [u8; 32],
+    /// Its compiled policy.
+    pub policy: Arc<Policy>,
+}
+
+/// Where audit lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditOutput {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+/// Size and time bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body read for any rule.
+    pub max_body_bytes: u64,
+    /// Largest request head.
+    pub max_header_bytes: usize,
+    /// Bound on receiving headers.
+    pub header_read_timeout: Duration,
+    /// Bound on receiving a body.
+    pub body_read_timeout: Duration,
+    /// Drain deadline at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 32 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A whole, valid configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub source: PathBuf,
+    /// The proxy's listen address.
+    pub listen: SocketAddr,
+    /// The public URL, when configured (otherwise derived from the bound address).
+    pub public_url: Option<BaseUrl>,
+    /// The GitLab behind glgate.
+    pub upstream: UpstreamConfig,
+    /// The clients.
+    pub clients: Vec<ClientConfig>,
+    /// The admin listener, if any.
+    pub admin_listen: Option<SocketAddr>,
+    /// Audit destination.
+    pub audit: AuditOutput,
+    /// Bounds.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Reads and compiles a config file and every policy it names.
+    pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostics(vec![Diagnostic::new(
+                path,
+                Position::default(),
+                "",
+                format!("cannot read the config file: {e}"),
+            )])
+        })?;
+        Config::compile(path, &text)
+    }
+
+    /// Compiles config `text`; `source` names the file and anchors relative paths.
+    pub fn compile(source: &Path, text: &str) -> Result<Config, Diagnostics> {
+        let raw: RawConfig = serde_saphyr::from_str(text)
+            .map_err(|e| Diagnostics(vec![Diagnostic::from_yaml(source, &e)]))?;
+        Compiler::new(source).compile(raw)
+    }
+
+    /// The distinct policies in use, in client order.
+    pub fn policies(&self) -> Vec<&Arc<Policy>> {
+        let mut seen: Vec<&Arc<Policy>> = Vec::new();
+        for client in &self.clients {
+            if !seen.iter().any(|p| Arc::ptr_eq(p, &client.policy)) {
+                seen.push(&client.policy);
+            }
+        }
+        seen
+    }
+}
+
+struct Compiler<'a> {
+    source: &'a Path,
+    folder: PathBuf,
+    problems: Diagnostics,
+    policies: HashMap<PathBuf, Option<Arc<Policy>>>,
+}
+
+impl<'a> Compiler<'a> {
+    fn new(source: &'a Path) -> Compiler<'a> {
+        let folder = source
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Compiler {
+            source,
+            folder,
+            problems: Diagnostics::default(),
+            policies: HashMap::new(),
+        }
+    }
+
+    fn problem<T>(&mut self, at: &Spanned<T>, key: &str, message: String, hint: Option<&str>) {
+        let mut diagnostic = Diagnostic::new(self.source, Position::of(at), key, message);
+        diagnostic.hint = hint.map(str::to_owned);
+        self.problems.push(diagnostic);
+    }
+
+    fn compile(mut self, raw: RawConfig) -> Result<Config, Diagnostics> {
+        if raw.version.value != CONFIG_VERSION {
+            self.problem(
+                &raw.version,
+                "version",
+                format!("unsupported config version {}", raw.version.value),
+                Some("this glgate reads version 1"),
+            );
+        }
+        let listen = self.address(&raw.listen, "listen");
+        let public_url = raw
+            .public_url
+            .as_ref()
+            .and_then(|url| self.base_url(url, "public_url"));
+        let upstream = self.upstream(&raw.upstream);
+        let clients = self.clients(&raw.clients);
+        let admin_listen = raw
+            .admin
+            .as_ref()
+            .and_then(|admin| self.address(&admin.listen, "admin.listen"));
+        let audit = match raw.audit.as_ref().map(|a| a.output.value.as_str()) {
+            None | Some("stdout") => AuditOutput::Stdout,
+            Some("stderr") => AuditOutput::Stderr,
+            Some(path) => AuditOutput::File(self.resolve(path)),
+        };
+        let limits = self.limits(raw.limits.as_ref());
+        let (Some(listen), Some(upstream)) = (listen, upstream) else {
+            return Err(self.problems);
+        };
+        let config = Config {
+            source: self.source.to_path_buf(),
+            listen,
+            public_url,
+            upstream,
+            clients,
+            admin_listen,
+            audit,
+            limits,
+        };
+        self.problems.into_result(config)
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.folder.join(path)
+        }
+    }
+
+    fn address(&mut self, value: &Spanned<String>, key: &str) -> Option<SocketAddr> {
+        match value.value.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.problem(
+                    value,
+                    key,
+                    format!("'{}' is not an address", value.value),
+                    Some("an IP address and port, e.g. 127.0.0.1:8080 or [::]:8443"),
+                );
+                None
+            }
+        }
+    }
+
+    fn base_url(&mut self, value: &Spanned<String>, key: &str) -> Option<BaseUrl> {
+        match BaseUrl::parse(&value.value) {
+            Ok(url) => Some(url),
+            Err(message) => {
+                self.problem(
+                    value,
+                    key,
+                    message,
+                    Some("e.g. https://gitlab.example.com or https://host/gitlab"),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Duration {
+        let Some(value) = value else {
+            return default;
+        };
+        match humantime::parse_duration(&value.value) {
+            Ok(duration) if !duration.is_zero() => duration,
+            _ => {
+                self.problem(
+                    value,
+                    key,
+                    format!("'{}' is not a duration", value.value),
+                    Some("e.g. 500ms, 10s, 2m"),
+                );
+                default
+            }
+        }
+    }
+
+    fn upstream(&mut self, raw: &Spanned<RawUpstream>) -> Option<UpstreamConfig> {
+        let upstream = &raw.value;
+        let url = self.base_url(&upstream.url, "upstream.url");
+        let external_url = match &upstream.external_url {
+            Some(external) => self.base_url(external, "upstream.external_url"),
+            None => url.clone(),
+        };
+        let token = match (&upstream.token_env, &upstream.token_file) {
+            (Some(env), None) if !env.value.is_empty() => Some(TokenSource::Env(env.value.clone())),
+            (None, Some(file)) if !file.value.is_empty() => {
+                Some(TokenSource::File(self.resolve(&file.value)))
+            }
+            _ => {
+                self.problem(
+                    raw,
+                    "upstream",
+                    "give exactly one of 'token_env' or 'token_file'".into(),
+                    Some("token_env: GITLAB_TOKEN, or token_file: /run/secrets/gitlab-token"),
+                );
+                None
+            }
+        };
+        let ca_file = upstream.ca_file.as_ref().map(|f| self.resolve(&f.value));
+        let connect_timeout = self.duration(
+            upstream.connect_timeout.as_ref(),
+            "upstream.connect_timeout",
+            Duration::from_secs(5),
+        );
+        let response_timeout = self.duration(
+            upstream.response_timeout.as_ref(),
+            "upstream.response_timeout",
+            Duration::from_secs(60),
+        );
+        Some(UpstreamConfig {
+            url: url?,
+            external_url: external_url?,
+            token: token?,
+            ca_file,
+            connect_timeout,
+            response_timeout,
+        })
+    }
+
+    fn clients(&mut self, raw: &Spanned<Vec<Spanned<RawClient>>>) -> Vec<ClientConfig> {
+        if raw.value.is_empty() {
+            self.problem(
+                raw,
+                "clients",
+                "no clients: glgate would refuse every request".into(),
+                Some("add a client; `glgate client new NAME` prints one"),
+            );
+        }
+        let mut clients: Vec<ClientConfig> = Vec::new();
+        for (index, spanned) in raw.value.iter().enumerate() {
+            let client = &spanned.value;
+            let key = format!("clients[{index}]");
+            if clients.iter().any(|c| *c.name == *client.name.value) {
+                self.problem(
+                    &client.name,
+                    &format!("{key}.name"),
+                    format!("client name '{}' is used twice", client.name.value),
+                    None,
+                );
+            }
+            let name_ok = !client.name.value.is_empty()
+                && client
+                    .name
+                    .value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !name_ok {
+                self.problem(
+                    &client.name,
+                    &format!("{key}.name"),
+                    format!("invalid client name '{}'", client.name.value),
+                    Some("letters, digits, '-', '_' and '.'"),
+                );
+            }
+            let digest = self.digest(&client.token_sha256, &format!("{key}.token_sha256"));
+            if let Some(digest) = digest
+                && clients.iter().any(|c| c.token_sha256 == digest)
+            {
+                self.problem(
+                    &client.token_sha256,
+                    &format!("{key}.token_sha256"),
+                    "two clients share one token".into(),
+                    Some("give each client its own token: `glgate client new NAME`"),
+                );
+            }
+            let policy = self.policy(&client.policy, &format!("{key}.policy"));
+            if let (Some(token_sha256), Some(policy), true) = (digest, policy, name_ok) {
+                clients.push(ClientConfig {
+                    name: Arc::from(client.name.value.as_str()),
+                    token_sha256,
+                    policy,
+                });
+            }
+        }
+        clients
+    }
+
+    fn digest(&mut self, value: &Spanned<String>, key: &str) -> Option<[u8; 32]> {
+        let mut digest = [0u8; 32];
+        match hex::decode_to_slice(value.value.trim(), &mut digest) {
+            Ok(()) => Some(digest),
+            Err(_) => {
+                self.problem(
+                    value,
+                    key,
+                    "not a SHA-256 digest".into(),
+                    Some(
+                        "64 hex characters; `glgate client new NAME` prints a token and its digest",
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn policy(&mut self, value: &Spanned<String>, key: &str) -> Option<Arc<Policy>> {
+        let path = self.resolve(&value.value);
+        if let Some(cached) = self.policies.get(&path) {
+            return cached.clone();
+        }
+        let loaded = if path.is_file() {
+            match Policy::load(&path) {
+                Ok(policy) => Some(Arc::new(policy)),
+                Err(problems) => {
+                    self.problems.0.extend(problems.0);
+                    None
+                }
+            }
+        } else {
+            self.problem(
+                value,
+                key,
+                format!("policy file {} does not exist", path.display()),
+                Some("paths are relative to the config file's folder"),
+            );
+            None
+        };
+        self.policies.insert(path, loaded.clone());
+        loaded
+    }
+
+    fn limits(&mut self, raw: Option<&RawLimits>) -> Limits {
+        let defaults = Limits::default();
+        let Some(raw) = raw else {
+            return defaults;
+        };
+        let max_body_bytes = raw
+            .max_body_bytes
+            .as_ref()
+            .map_or(defaults.max_body_bytes, |v| v.value);
+        let max_header_bytes = match &raw.max_header_bytes {
+            Some(v) if (8192..=1024 * 1024).contains(&v.value) => v.value as usize,
+            Some(v) => {
+                self.problem(
+                    v,
+                    "limits.max_header_bytes",
+                    format!("{} is out of range", v.value),
+                    Some("from 8192 to 1048576"),
+                );
+                defaults.max_header_bytes
+            }
+            None => defaults.max_header_bytes,
+        };
+        Limits {
+            max_body_bytes,
+            max_header_bytes,
+            header_read_timeout: self.duration(
+                raw.header_read_timeout.as_ref(),
+                "limits.header_read_timeout",
+                defaults.header_read_timeout,
+            ),
+            body_read_timeout: self.duration(
+                raw.body_read_timeout.as_ref(),
+                "limits.body_read_timeout",
+                defaults.body_read_timeout,
+            ),
+            shutdown_grace: self.duration(
+                raw.shutdown_grace.as_ref(),
+                "limits.shutdown_grace",
+                defaults.shutdown_grace,
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

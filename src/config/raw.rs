@@ -1,0 +1,105 @@
+//! The config file as written: serde structs with source locations.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// The whole config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Format version; must be 1.
+    pub version: Spanned<u32>,
+    /// Address the proxy listens on, e.g. `127.0.0.1:8080`.
+    pub listen: Spanned<String>,
+    /// How clients reach glgate; `Link` and `Location` are rewritten to it.
+    #[serde(default)]
+    pub public_url: Option<Spanned<String>>,
+    /// The GitLab behind glgate.
+    pub upstream: Spanned<RawUpstream>,
+    /// The clients allowed to call glgate.
+    pub clients: Spanned<Vec<Spanned<RawClient>>>,
+    /// The admin listener (`/live`, `/ready`, `/metrics`).
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+    /// Where audit lines go.
+    #[serde(default)]
+    pub audit: Option<RawAudit>,
+    /// Size and time bounds.
+    #[serde(default)]
+    pub limits: Option<RawLimits>,
+}
+
+/// `upstream:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// GitLab's base URL, possibly with a relative-URL prefix.
+    pub url: Spanned<String>,
+    /// The URL GitLab itself puts in `Link`/`Location` (its `external_url`), when it differs from `url`.
+    #[serde(default)]
+    pub external_url: Option<Spanned<String>>,
+    /// Environment variable holding the GitLab token.
+    #[serde(default)]
+    pub token_env: Option<Spanned<String>>,
+    /// File holding the GitLab token.
+    #[serde(default)]
+    pub token_file: Option<Spanned<String>>,
+    /// Extra CA certificates (PEM) trusted for GitLab.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// Bound on connecting to GitLab, e.g. `5s`.
+    #[serde(default)]
+    pub connect_timeout: Option<Spanned<String>>,
+    /// Bound on waiting for GitLab's response headers, e.g. `60s`.
+    #[serde(default)]
+    pub response_timeout: Option<Spanned<String>>,
+}
+
+/// One entry of `clients:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// The client's name (audit lines, metrics).
+    pub name: Spanned<String>,
+    /// SHA-256 of the client token, 64 hex characters (`glgate client new` prints it).
+    pub token_sha256: Spanned<String>,
+    /// The policy file for this client, relative to the config file's folder.
+    pub policy: Spanned<String>,
+}
+
+/// `admin:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Address of the admin listener.
+    pub listen: Spanned<String>,
+}
+
+/// `audit:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// `stdout` (default), `stderr`, or a file path (appended to).
+    pub output: Spanned<String>,
+}
+
+/// `limits:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Largest request body read for any rule, in bytes.
+    #[serde(default)]
+    pub max_body_bytes: Option<Spanned<u64>>,
+    /// Largest request head (request line and headers), in bytes.
+    #[serde(default)]
+    pub max_header_bytes: Option<Spanned<u64>>,
+    /// Bound on receiving a request's headers, e.g. `10s`.
+    #[serde(default)]
+    pub header_read_timeout: Option<Spanned<String>>,
+    /// Bound on receiving a request's body, e.g. `30s`.
+    #[serde(default)]
+    pub body_read_timeout: Option<Spanned<String>>,
+    /// How long in-flight requests may finish at shutdown, e.g. `30s`.
+    #[serde(default)]
+    pub shutdown_grace: Option<Spanned<String>>,
+}

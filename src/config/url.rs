@@ -1,0 +1,111 @@
+//! Base URLs: scheme, authority and an optional path prefix.
+
+use std::fmt;
+
+/// An `http` or `https` URL with no query, fragment or user info; its path,
+/// if any, is a prefix (GitLab's relative URL, or glgate's public prefix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseUrl {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    prefix: String,
+}
+
+impl BaseUrl {
+    /// Parses and validates a base URL; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<BaseUrl, String> {
+        let uri: http::Uri = text
+            .parse()
+            .map_err(|e| format!("'{text}' is not a URL ({e})"))?;
+        let scheme = match uri.scheme_str() {
+            Some("http") | Some("https") => uri.scheme().cloned(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("'{text}' must start with https:// or http://"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("'{text}' has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!("'{text}' must not carry user info"));
+        }
+        if uri.query().is_some() || text.contains('#') {
+            return Err(format!("'{text}' must not carry a query or fragment"));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        if prefix.contains("//") || prefix.split('/').any(|s| s == "." || s == "..") {
+            return Err(format!("'{text}' has an unusual path"));
+        }
+        Ok(BaseUrl {
+            scheme,
+            authority,
+            prefix,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` for a bound address.
+    pub fn for_address(addr: std::net::SocketAddr) -> BaseUrl {
+        // A socket address always renders as a valid authority.
+        #[allow(clippy::expect_used)]
+        let authority = addr
+            .to_string()
+            .parse()
+            .expect("a socket address is a valid authority");
+        BaseUrl {
+            scheme: http::uri::Scheme::HTTP,
+            authority,
+            prefix: String::new(),
+        }
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> &http::uri::Scheme {
+        &self.scheme
+    }
+
+    /// Host and port.
+    pub fn authority(&self) -> &http::uri::Authority {
+        &self.authority
+    }
+
+    /// The path prefix without a trailing slash (empty for none).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether the URL is plain `http`.
+    pub fn is_https(&self) -> bool {
+        self.scheme == http::uri::Scheme::HTTPS
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_prefixes() {
+        let url = BaseUrl::parse("https://git.example.com/gitlab/").unwrap();
+        assert_eq!(url.prefix(), "/gitlab");
+        assert_eq!(url.to_string(), "https://git.example.com/gitlab");
+        assert_eq!(
+            BaseUrl::parse("http://h:8080").unwrap().to_string(),
+            "http://h:8080"
+        );
+        for bad in [
+            "ftp://h",
+            "h:80",
+            "https://u:p@h",
+            "https://h/?q=1",
+            "https://h/a/../b",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Located errors for config and policy files.
+//!
+//! Every problem in a file an operator wrote is reported with the file, the
+//! line and column, the key, what is wrong and what would be valid, and all
+//! problems of a load are reported together.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+/// A position in a YAML file (1-based; 0 when unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line, 0 when unknown.
+    pub line: u64,
+    /// 1-based column, 0 when unknown.
+    pub column: u64,
+}
+
+impl Position {
+    /// The position where a spanned YAML value was written.
+    pub fn of<T>(spanned: &Spanned<T>) -> Position {
+        Position {
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+        }
+    }
+}
+
+/// One problem in one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// Where in the file.
+    pub position: Position,
+    /// The key path, e.g. `rules[3].params.url`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// What would be valid, when there is something useful to say.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A problem at `position` under `key`.
+    pub fn new(
+        file: &Path,
+        position: Position,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: file.to_path_buf(),
+            position,
+            key: key.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds what would be valid.
+    pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// A YAML syntax or shape error, as reported by the parser.
+    pub fn from_yaml(file: &Path, error: &serde_saphyr::Error) -> Diagnostic {
+        let position = error
+            .location()
+            .map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            })
+            .unwrap_or_default();
+        Diagnostic::new(file, position, "", yaml_message(error))
+    }
+}
+
+/// The parser's one-line message, without its own "line X column Y" prefix
+/// and source snippet (we print the location ourselves).
+fn yaml_message(error: &serde_saphyr::Error) -> String {
+    let rendered = error.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let without_error = first.strip_prefix("error: ").unwrap_or(first);
+    match without_error.split_once(": ") {
+        Some((location, rest)) if location.starts_with("line ") => rest.to_owned(),
+        _ => without_error.to_owned(),
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.position.line > 0 {
+            write!(f, ":{}:{}", self.position.line, self.position.column)?;
+        }
+        f.write_str(": ")?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n    hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// All the problems found while loading, in file order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, thiserror::Error)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Adds one problem.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.0.push(diagnostic);
+    }
+
+    /// Whether no problem was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when no problem was found.
+    pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, diagnostic) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The closest candidate to `given` by edit distance, when close enough to be a typo.
+pub fn nearest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(given, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_finds_typos() {
+        assert_eq!(
+            nearest("methdos", ["methods", "paths", "params"]),
+            Some("methods")
+        );
+        assert_eq!(nearest("zzzzzz", ["methods", "paths"]), None);
+    }
+
+    #[test]
+    fn display_has_file_line_key_and_hint() {
+        let d = Diagnostic::new(
+            Path::new("p.yaml"),
+            Position { line: 3, column: 5 },
+            "rules[0].methods",
+            "unknown method 'GETT'",
+        )
+        .hint("one of GET, HEAD, POST, PUT, PATCH, DELETE");
+        assert_eq!(
+            d.to_string(),
+            "p.yaml:3:5: rules[0].methods: unknown method 'GETT'\n    hint: one of GET, HEAD, POST, PUT, PATCH, DELETE"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! The running gateway's shared state: the current [`Snapshot`] (swapped
+//! atomically on reload), the audit sink and the metrics.
+//!
+//! Every request loads the snapshot once and sees one consistent config,
+//! policy set and upstream for its whole life.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::audit::AuditSink;
+use crate::auth::ClientTable;
+use crate::config::{BaseUrl, Config};
+use crate::diagnostic::Diagnostics;
+use crate::metrics::Metrics;
+use crate::proxy::rewrite::UrlRewriter;
+use crate::upstream::{SetupError, TokenError, Upstream, UpstreamToken};
+
+/// Everything a request needs, compiled and ready.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The config it was built from.
+    pub config: Config,
+    /// Client authentication.
+    pub clients: ClientTable,
+    /// The GitLab client.
+    pub upstream: Upstream,
+    /// `Link`/`Location` rewriting to the public URL.
+    pub rewriter: UrlRewriter,
+    /// The public URL in effect.
+    pub public_url: BaseUrl,
+}
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The config or a policy is invalid.
+    #[error("{0}")]
+    Config(#[from] Diagnostics),
+    /// The GitLab token is missing or invalid.
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    /// The upstream client could not be set up.
+    #[error("{0}")]
+    Upstream(#[from] SetupError),
+}
+
+impl Snapshot {
+    /// Builds a snapshot from a compiled config: reads the token and sets up
+    /// the upstream client. `bound` is the proxy's actual listen address, used
+    /// as the public URL when none is configured.
+    pub fn build(config: Config, bound: SocketAddr) -> Result<Snapshot, SnapshotError> {
+        let token = UpstreamToken::read(&config.upstream.token)?;
+        let upstream = Upstream::new(&config.upstream, token)?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| BaseUrl::for_address(bound));
+        let rewriter = UrlRewriter::new(
+            [&config.upstream.url, &config.upstream.external_url],
+            &public_url,
+        );
+        Ok(Snapshot {
+            clients: ClientTable::new(config.clients.clone()),
+            upstream,
+            rewriter,
+            public_url,
+            config,
+        })
+    }
+
+    /// Loads the config file and builds a snapshot.
+    pub fn load(path: &std::path::Path, bound: SocketAddr) -> Result<Snapshot, SnapshotError> {
+        Snapshot::build(Config::load(path)?, bound)
+    }
+}
+
+/// The gateway's shared state.
+#[derive(Debug)]
+pub struct Gateway {
+    snapshot: ArcSwap<Snapshot>,
+    /// Where audit events go.
+    pub audit: AuditSink,
+    /// Counters and histograms.
+    pub metrics: Metrics,
+    /// The proxy's bound address.
+    pub bound: SocketAddr,
+}
+
+impl Gateway {
+    /// A gateway serving `snapshot`.
+    pub fn new(snapshot: Snapshot, audit: AuditSink, bound: SocketAddr) -> Gateway {
+        Gateway {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            audit,
+            metrics: Metrics::new(),
+            bound,
+        }
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Re-reads the config file; swaps in the new snapshot only if it is
+    /// entirely valid, otherwise keeps the current one and returns why.
+    pub fn reload(&self) -> Result<(), SnapshotError> {
+        let current = self.snapshot();
+        let result = Snapshot::load(&current.config.source, self.bound);
+        self.metrics.reloaded(result.is_ok());
+        let next = result?;
+        if next.config.listen != current.config.listen {
+            tracing::warn!("'listen' changed: the new address takes effect only after a restart");
+        }
+        self.snapshot.store(Arc::new(next));
+        Ok(())
+    }
+}

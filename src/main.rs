@@ -1,0 +1,103 @@
+//! The `glgate` binary: parse the command line, run the command, exit.
+
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use glgate::cli::{Cli, ClientCommand, Command, LogFormat, PolicyCommand};
+use glgate::commands;
+use glgate::server::Server;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, log_format } => serve(&config, log_format),
+        Command::Check { config } => commands::check(&config),
+        Command::Policy {
+            command:
+                PolicyCommand::Explain {
+                    policy,
+                    method,
+                    target,
+                    body,
+                    content_type,
+                },
+        } => commands::explain(
+            &policy,
+            &method,
+            &target,
+            body.as_deref(),
+            content_type.as_deref(),
+        ),
+        Command::Client {
+            command: ClientCommand::New { name },
+        } => commands::client_new(&name),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("GLGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(config: &Path, log_format: LogFormat) -> ExitCode {
+    init_logging(log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("glgate: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let server = match Server::start(config).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("glgate: cannot start:\n{error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(listen = %server.addr, admin = ?server.admin_addr, "glgate is serving");
+        match wait_for_signals(&server).await {
+            Ok(()) => {
+                tracing::info!("shutting down: draining in-flight requests");
+                server.shutdown().await;
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("glgate: cannot install signal handlers: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Reloads on SIGHUP until SIGTERM or SIGINT arrives.
+async fn wait_for_signals(server: &Server) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => match server.reload() {
+                Ok(()) => tracing::info!("config reloaded"),
+                Err(error) => tracing::error!("reload refused, keeping the running config:\n{error}"),
+            },
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Prometheus metrics. Labels are bounded: client names and rule ids come from
+//! the config, statuses and reasons from fixed sets; never a path or a token.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of `glgate_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Client name, or `-`.
+    pub client: String,
+    /// Rule id, or empty.
+    pub rule: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// Reason code.
+    pub reason: String,
+    /// HTTP status sent.
+    pub status: u16,
+}
+
+/// Labels of `glgate_policy_reloads_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `success` or `failure`.
+    pub result: String,
+}
+
+/// Every metric glgate exposes.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by client, rule, decision, reason and status.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Time to GitLab's response headers.
+    pub upstream_latency: Histogram,
+    /// Config and policy reloads by result.
+    pub reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("glgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests by client, rule, decision, reason and status",
+            requests.clone(),
+        );
+        let upstream_latency = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ]);
+        registry.register(
+            "upstream_latency_seconds",
+            "Time to GitLab's response headers",
+            upstream_latency.clone(),
+        );
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "policy_reloads",
+            "Config and policy reloads by result",
+            reloads.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            upstream_latency,
+            reloads,
+        }
+    }
+
+    /// Counts a reload.
+    pub fn reloaded(&self, success: bool) {
+        let result = if success { "success" } else { "failure" };
+        self.reloads
+            .get_or_create(&ReloadLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

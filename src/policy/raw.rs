@@ -1,0 +1,85 @@
+//! The policy file as written: serde structs with source locations, compiled
+//! by [`super::compile`] into types that cannot be invalid.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A policy file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Format version; must be 1.
+    pub version: Spanned<u32>,
+    /// A short name for logs and listings.
+    pub name: Spanned<String>,
+    /// What the policy is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The allow rules. Anything no rule allows is refused.
+    pub rules: Spanned<Vec<Spanned<RawRule>>>,
+}
+
+/// One allow rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// A unique, stable id (shown in audit lines and refusals).
+    pub id: Spanned<String>,
+    /// What the rule is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The methods allowed (`GET` also allows `HEAD`).
+    pub methods: Spanned<Vec<Spanned<String>>>,
+    /// Path templates relative to `/api/v4`, e.g. `/projects/{project}/merge_requests/{iid}`.
+    pub paths: Spanned<Vec<Spanned<String>>>,
+    /// Extra constraints on path params, by param name.
+    #[serde(default)]
+    pub path_params: BTreeMap<String, Spanned<RawParam>>,
+    /// The closed set of query and body parameters accepted. Required for
+    /// rules that allow a write method; when absent on a read-only rule, any
+    /// query parameter (but no body) is accepted.
+    #[serde(default)]
+    pub params: Option<Spanned<BTreeMap<String, Spanned<RawParam>>>>,
+    /// Largest request body accepted by this rule, in bytes.
+    #[serde(default)]
+    pub max_body_bytes: Option<Spanned<u64>>,
+}
+
+/// A constraint on one parameter: exactly one of `type`, `pattern` or `enum`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParam {
+    /// `any`, `bool` or `integer`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<Spanned<RawParamType>>,
+    /// A regex that must match the whole value.
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
+    /// The accepted values.
+    #[serde(rename = "enum", default)]
+    pub one_of: Option<Spanned<Vec<String>>>,
+    /// The request must carry this parameter.
+    #[serde(default)]
+    pub required: bool,
+    /// The value may be a list (JSON array, `name[]=` repeats, or a
+    /// comma-separated string); each element is checked.
+    #[serde(default)]
+    pub list: bool,
+    /// Longest accepted value (each element, for lists), in characters.
+    #[serde(default)]
+    pub max_length: Option<usize>,
+}
+
+/// The built-in parameter types.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawParamType {
+    /// Any scalar value.
+    Any,
+    /// `true`, `false`, `1` or `0` (or a JSON boolean).
+    Bool,
+    /// A decimal integer (or a JSON integer).
+    Integer,
+}

@@ -1,0 +1,158 @@
+//! Bodies: the bounded read of a request body, and the response body that
+//! records the audit event when it ends (or is dropped), so that every request
+//! has exactly one audit line with the bytes actually sent.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+use super::BoxError;
+use super::error::ProxyError;
+use crate::audit::AuditEvent;
+use crate::gateway::Gateway;
+use crate::metrics::RequestLabels;
+
+/// Reads a request body of at most `limit` bytes within `timeout`. A declared
+/// `Content-Length` over the limit is refused before anything is read.
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Bytes, ProxyError> {
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ProxyError::BodyTooLarge(limit));
+    }
+    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(ProxyError::BodyTooLarge(limit))
+        }
+        Ok(Err(_)) => Err(ProxyError::BodyRead),
+        Err(_) => Err(ProxyError::BodyTimeout),
+    }
+}
+
+/// What is needed to record a request once its response is finished.
+pub struct Finish {
+    /// The event, complete but for duration, bytes out and stream errors.
+    pub event: AuditEvent,
+    /// When the request arrived.
+    pub started: Instant,
+    /// Where to record it.
+    pub gateway: Arc<Gateway>,
+}
+
+impl Finish {
+    fn record(mut self, bytes_out: u64, error: Option<&'static str>) {
+        self.event.bytes_out = bytes_out;
+        self.event.error = error;
+        self.event.duration_ms = millis(self.started.elapsed());
+        if let Some(upstream_ms) = self.event.upstream_ms {
+            self.gateway
+                .metrics
+                .upstream_latency
+                .observe(upstream_ms / 1000.0);
+        }
+        self.gateway
+            .metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                client: self.event.client.clone(),
+                rule: self.event.rule.clone(),
+                decision: self.event.decision.into(),
+                reason: self.event.reason.clone(),
+                status: self.event.status,
+            })
+            .inc();
+        self.gateway.audit.record(self.event);
+    }
+}
+
+/// Milliseconds with microsecond precision, for audit lines.
+pub fn millis(duration: Duration) -> f64 {
+    (duration.as_micros() as f64) / 1000.0
+}
+
+/// A response body that counts what it sends and records the audit event
+/// when the stream ends, fails, or is dropped (client gone).
+pub struct AuditedBody {
+    inner: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>,
+    sent: u64,
+    finish: Option<Finish>,
+}
+
+impl AuditedBody {
+    /// Wraps `inner`; `finish` runs exactly once.
+    pub fn new(
+        inner: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>,
+        finish: Finish,
+    ) -> AuditedBody {
+        AuditedBody {
+            inner,
+            sent: 0,
+            finish: Some(finish),
+        }
+    }
+
+    fn done(&mut self, error: Option<&'static str>) {
+        if let Some(finish) = self.finish.take() {
+            finish.record(self.sent, error);
+        }
+    }
+}
+
+impl Body for AuditedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.sent += data.len() as u64;
+                }
+                if self.inner.is_end_stream() {
+                    self.done(None);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.done(Some("upstream_body")),
+            Poll::Ready(None) => self.done(None),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for AuditedBody {
+    fn drop(&mut self) {
+        let error = (!self.inner.is_end_stream()).then_some("client_gone");
+        self.done(error);
+    }
+}

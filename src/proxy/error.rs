@@ -1,0 +1,112 @@
+//! The one road every failure takes: a typed error mapped to a status and a
+//! GitLab-shaped JSON body (`{"message": "..."}` plus a stable `reason` code).
+//! Messages say what happened and what to do, and never name the upstream
+//! host or carry a credential.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::ProxyBody;
+use crate::auth::AuthError;
+use crate::canonical::TargetError;
+use crate::policy::Denial;
+use crate::upstream::UpstreamError;
+
+/// Everything that can end a request before (or instead of) GitLab's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The target cannot be read unambiguously.
+    #[error("{0}")]
+    Target(#[from] TargetError),
+    /// No valid client credential.
+    #[error("{0}")]
+    Unauthenticated(#[from] AuthError),
+    /// A header GitLab reads as a credential, impersonation or method override.
+    #[error("header '{0}' is not accepted: glgate holds the only GitLab credential")]
+    ForbiddenHeader(&'static str),
+    /// The policy refused the request.
+    #[error("{0}")]
+    Denied(Denial),
+    /// The body is larger than the rule or the config allows.
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(u64),
+    /// The body did not arrive in time.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// The body could not be read.
+    #[error("the request body could not be read")]
+    BodyRead,
+    /// GitLab failed or was too slow.
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+}
+
+impl ProxyError {
+    /// The status sent to the client.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Target(TargetError::NotApi) => StatusCode::NOT_FOUND,
+            ProxyError::Target(TargetError::UnsupportedMethod(_)) => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::Target(TargetError::TooLong) => StatusCode::URI_TOO_LONG,
+            ProxyError::Target(_) | ProxyError::ForbiddenHeader(_) | ProxyError::BodyRead => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ProxyError::Denied(denial) if denial.reason.is_bad_request() => StatusCode::BAD_REQUEST,
+            ProxyError::Denied(denial) if denial.reason.code() == "unsupported_content_type" => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ProxyError::Denied(_) => StatusCode::FORBIDDEN,
+            ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The stable reason code (audit `reason`, metrics, JSON `reason`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::Target(error) => error.code(),
+            ProxyError::Unauthenticated(error) => error.code(),
+            ProxyError::ForbiddenHeader(_) => "forbidden_header",
+            ProxyError::Denied(denial) => denial.reason.code(),
+            ProxyError::BodyTooLarge(_) => "body_too_large",
+            ProxyError::BodyTimeout => "body_timeout",
+            ProxyError::BodyRead => "body_read_error",
+            ProxyError::Upstream(UpstreamError::Timeout) => "upstream_timeout",
+            ProxyError::Upstream(_) => "upstream_unavailable",
+        }
+    }
+
+    /// The response sent to the client.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let status = self.status();
+        let label = format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("Error")
+        );
+        let mut body = serde_json::json!({
+            "message": format!("{label} - glgate: {self}"),
+            "reason": self.code(),
+        });
+        if let ProxyError::Denied(denial) = &self
+            && let Some(rule) = &denial.rule
+        {
+            body["rule"] = serde_json::Value::from(&**rule);
+        }
+        json_response(status, &body)
+    }
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<ProxyBody> {
+    let mut response = Response::new(super::full_body(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

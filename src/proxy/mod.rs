@@ -1,0 +1,200 @@
+//! The request pipeline: accept → snapshot → authenticate → canonicalize →
+//! decide → inspect the body → forward → respond → record.
+//!
+//! [`handle`] never fails: every error becomes a GitLab-shaped JSON response
+//! in [`error`], and every request, allowed or not, yields one audit event
+//! when its response body ends ([`body::AuditedBody`]).
+
+mod body;
+pub mod error;
+mod headers;
+pub mod rewrite;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+
+use crate::audit::AuditEvent;
+use crate::canonical::RequestHead;
+use crate::gateway::{Gateway, Snapshot};
+use crate::policy::{Decision, parse_body};
+use body::{AuditedBody, Finish, millis};
+use error::ProxyError;
+
+/// Boxed error type of response bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body type of every response glgate sends.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The header carrying glgate's request id (to the client and to GitLab).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+pub(crate) fn full_body(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// Handles one request from `remote`. Never fails.
+pub async fn handle(
+    gateway: Arc<Gateway>,
+    remote: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<AuditedBody>, std::convert::Infallible> {
+    let started = Instant::now();
+    let snapshot = gateway.snapshot();
+    let request_id = next_request_id();
+    let mut event = AuditEvent::start(
+        request_id.clone(),
+        remote.to_string(),
+        request.method().as_str(),
+        request.uri().path(),
+    );
+    let mut response = match pipeline(&snapshot, &mut event, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            event.reason = error.code().to_owned();
+            if matches!(error, ProxyError::Upstream(_)) {
+                tracing::warn!(request_id = %event.request_id, error = ?error, "upstream failure");
+            }
+            error.into_response()
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    event.status = response.status().as_u16();
+    let finish = Finish {
+        event,
+        started,
+        gateway,
+    };
+    Ok(response.map(|body| AuditedBody::new(body, finish)))
+}
+
+async fn pipeline(
+    snapshot: &Snapshot,
+    event: &mut AuditEvent,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (parts, body) = request.into_parts();
+    let target = origin_form_target(&parts.uri, parts.version)?;
+    let head = RequestHead::parse(parts.method.as_str(), target);
+    if let Ok(head) = &head
+        && head.is_api_root()
+        && head.method().is_read()
+    {
+        event.decision = "allow";
+        event.reason = "api_root".into();
+        return Ok(error::json_response(StatusCode::OK, &serde_json::json!({})));
+    }
+
+    let principal = snapshot.clients.authenticate(&parts.headers)?;
+    event.client = principal.name.to_string();
+    headers::refuse_forbidden(&parts.headers)?;
+    let head = head?;
+
+    let matched = principal.policy.route(&head).map_err(|denial| {
+        if let Some(template) = &denial.template {
+            event.template = template.to_string();
+        }
+        ProxyError::Denied(denial)
+    })?;
+    event.template = matched.template().to_owned();
+    event.rule = matched.rule().id().to_owned();
+
+    let limit = if matched.accepts_body() {
+        matched
+            .rule()
+            .max_body_bytes()
+            .min(snapshot.config.limits.max_body_bytes)
+    } else {
+        0
+    };
+    let body = body::read_limited(
+        &parts.headers,
+        body,
+        limit,
+        snapshot.config.limits.body_read_timeout,
+    )
+    .await
+    .map_err(|error| match error {
+        ProxyError::BodyTooLarge(_) if limit == 0 => {
+            ProxyError::Denied(matched.refuse(crate::policy::Reason::BodyNotAllowed))
+        }
+        other => other,
+    })?;
+    event.bytes_in = body.len() as u64;
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let body_params = parse_body(content_type, &body)
+        .map_err(|reason| ProxyError::Denied(matched.refuse(reason)))?;
+
+    let permit = match matched.check(head.query(), &body_params) {
+        Decision::Allow(permit) => permit,
+        Decision::Deny(denial) => return Err(ProxyError::Denied(denial)),
+    };
+    event.decision = "allow";
+    event.reason = "allowed".into();
+
+    let mut forwarded = headers::forwarded(&parts.headers, !body.is_empty());
+    if let Ok(value) = HeaderValue::from_str(&event.request_id) {
+        forwarded.insert(REQUEST_ID_HEADER, value);
+    }
+    let upstream_started = Instant::now();
+    let result = snapshot
+        .upstream
+        .send(&permit, &head, forwarded, body)
+        .await;
+    let elapsed = upstream_started.elapsed();
+    event.upstream_ms = Some(millis(elapsed));
+    let response = result?;
+    Ok(respond(snapshot, response))
+}
+
+/// The target to check: origin-form only. HTTP/2 always carries scheme and
+/// authority as pseudo-headers, so only its path is read; an HTTP/1 request in
+/// absolute or authority form is refused.
+fn origin_form_target(uri: &http::Uri, version: Version) -> Result<&str, ProxyError> {
+    let is_h2 = version == Version::HTTP_2;
+    if !is_h2 && (uri.scheme().is_some() || uri.authority().is_some()) {
+        return Err(crate::canonical::TargetError::NotOriginForm.into());
+    }
+    uri.path_and_query()
+        .map(|pq| pq.as_str())
+        .filter(|t| t.starts_with('/'))
+        .ok_or_else(|| crate::canonical::TargetError::NotOriginForm.into())
+}
+
+/// GitLab's response, cleaned: hop-by-hop headers and `Set-Cookie` dropped,
+/// `Link` and `Location` rewritten to the public URL, body streamed.
+fn respond(snapshot: &Snapshot, response: Response<Incoming>) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    headers::clean_response(&mut parts.headers);
+    snapshot.rewriter.headers(&mut parts.headers);
+    Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync())
+}
+
+/// A process-unique request id: a random prefix chosen at start, then a counter.
+fn next_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 6];
+        // Without OS randomness the prefix is only less unique across restarts;
+        // request ids are for correlation, not security.
+        let _ = getrandom::fill(&mut bytes);
+        hex::encode(bytes)
+    });
+    format!("{prefix}-{:08x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,184 @@
+//! Listeners and the server's life: bind, serve HTTP/1.1 and HTTP/2 with
+//! bounded headers, reload on demand, drain on shutdown.
+//!
+//! [`Server::start`] binds (port 0 works) and returns a handle that owns the
+//! server, so tests and the demo run the real thing in-process.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::audit::AuditSink;
+use crate::config::{Config, Limits};
+use crate::gateway::{Gateway, Snapshot, SnapshotError};
+use crate::{admin, proxy};
+
+/// Most headers accepted in one request.
+const MAX_HEADERS: usize = 100;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Config, policy, token or upstream setup.
+    #[error("{0}")]
+    Snapshot(#[from] SnapshotError),
+    /// Binding a listener or opening the audit log.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Io { what, source }
+}
+
+/// A running glgate.
+#[derive(Debug)]
+pub struct Server {
+    /// The proxy's bound address.
+    pub addr: SocketAddr,
+    /// The admin listener's bound address, if configured.
+    pub admin_addr: Option<SocketAddr>,
+    /// Shared state (snapshot, audit, metrics).
+    pub gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Loads `config_path`, binds the listeners and starts serving.
+    pub async fn start(config_path: &Path) -> Result<Server, StartError> {
+        let config = Config::load(config_path).map_err(SnapshotError::from)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(io_error(format!("cannot listen on {}", config.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(io_error("listener address"))?;
+        let admin_listener = match config.admin_listen {
+            Some(admin) => Some(
+                TcpListener::bind(admin)
+                    .await
+                    .map_err(io_error(format!("cannot listen on {admin} (admin)")))?,
+            ),
+            None => None,
+        };
+        let audit =
+            AuditSink::start(&config.audit).map_err(io_error("cannot open the audit log"))?;
+        let snapshot = Snapshot::build(config, addr)?;
+        if !snapshot.config.upstream.url.is_https() {
+            tracing::warn!(
+                "upstream.url is plain http: the GitLab token crosses the network unencrypted"
+            );
+        }
+        let gateway = Arc::new(Gateway::new(snapshot, audit, addr));
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(serve(
+            listener,
+            gateway.clone(),
+            stopped.clone(),
+        ))];
+        let admin_addr = match admin_listener {
+            Some(listener) => {
+                let admin_addr = listener.local_addr().map_err(io_error("admin address"))?;
+                tasks.push(tokio::spawn(admin::serve(
+                    listener,
+                    gateway.clone(),
+                    stopped,
+                )));
+                Some(admin_addr)
+            }
+            None => None,
+        };
+        Ok(Server {
+            addr,
+            admin_addr,
+            gateway,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Re-reads the config; keeps the current snapshot if the new one is invalid.
+    pub fn reload(&self) -> Result<(), SnapshotError> {
+        self.gateway.reload()
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the configured
+    /// grace period, and returns when done.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(100)
+        .max_pending_accept_reset_streams(Some(20))
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+}
+
+async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
+    let limits = gateway.snapshot().config.limits.clone();
+    let builder = connection_builder(&limits);
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    let _ = stream.set_nodelay(true);
+                    let gateway = gateway.clone();
+                    let service = service_fn(move |request| proxy::handle(gateway.clone(), remote, request));
+                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%remote, %error, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(grace = ?limits.shutdown_grace, "shutdown grace period over; closing remaining connections");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The GitLab side: one pooled HTTP client, the base-URL rewrite of the
+//! target, and token injection. Only a [`Permit`] gets a request sent.
+
+mod token;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+pub use token::{TokenError, UpstreamToken};
+
+use crate::canonical::{Method, RequestHead};
+use crate::config::{BaseUrl, UpstreamConfig};
+use crate::policy::Permit;
+
+/// The header GitLab reads a personal access token from.
+pub const GITLAB_TOKEN_HEADER: &str = "private-token";
+
+/// Why GitLab could not be used. Messages never name the host or the token.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No response headers within the response timeout.
+    #[error("GitLab did not answer in time")]
+    Timeout,
+    /// Connecting, TLS, or the exchange failed.
+    #[error("GitLab could not be reached")]
+    Unavailable(#[source] hyper_util::client::legacy::Error),
+    /// The request could not be built (should not happen for a checked target).
+    #[error("the request to GitLab could not be built")]
+    Build(#[from] http::Error),
+}
+
+/// Why the upstream client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The CA file could not be read or holds no certificate.
+    #[error("upstream.ca_file {path}: {detail}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS setup failed: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// The GitLab instance glgate forwards to.
+#[derive(Debug)]
+pub struct Upstream {
+    base: BaseUrl,
+    token: UpstreamToken,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    response_timeout: Duration,
+}
+
+impl Upstream {
+    /// Builds the pooled client: system roots plus `ca_file`, SNI and hostname
+    /// verification always on.
+    pub fn new(config: &UpstreamConfig, token: UpstreamToken) -> Result<Upstream, SetupError> {
+        let tls = client_tls_config(config.ca_file.as_deref())?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Upstream {
+            base: config.url.clone(),
+            token,
+            client,
+            response_timeout: config.response_timeout,
+        })
+    }
+
+    /// The base URL requests go to.
+    pub fn base(&self) -> &BaseUrl {
+        &self.base
+    }
+
+    /// Sends an allowed request: the checked target, byte for byte, under the
+    /// upstream base; `headers` already filtered; the GitLab token injected.
+    pub async fn send(
+        &self,
+        _permit: &Permit,
+        head: &RequestHead,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let request = self.build(head.method(), head.target(), headers, body)?;
+        self.exchange(request).await
+    }
+
+    /// A request glgate makes on its own account (readiness checks): `target`
+    /// is a fixed API path, never client input.
+    pub async fn send_own(
+        &self,
+        target: &'static str,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let request = self.build(Method::Get, target, HeaderMap::new(), Bytes::new())?;
+        self.exchange(request).await
+    }
+
+    fn build(
+        &self,
+        method: Method,
+        target: &str,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Request<Full<Bytes>>, UpstreamError> {
+        let uri = format!("{}{target}", self.base);
+        headers.insert(header::HOST, authority_value(&self.base));
+        headers.insert(GITLAB_TOKEN_HEADER, self.token.header_value());
+        if !body.is_empty() || !method.is_read() {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        let mut request = Request::builder()
+            .method(method.as_str())
+            .uri(uri)
+            .body(Full::new(body))?;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(UpstreamError::Unavailable(error)),
+            Err(_) => Err(UpstreamError::Timeout),
+        }
+    }
+}
+
+fn authority_value(base: &BaseUrl) -> HeaderValue {
+    // An authority parsed by `http` is always a valid header value.
+    #[allow(clippy::expect_used)]
+    HeaderValue::from_str(base.authority().as_str()).expect("an authority is a valid header value")
+}
+
+/// rustls client config: the system's roots plus the optional extra CA file.
+pub fn client_tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, SetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A broken system certificate is skipped, as every TLS client does.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let ca_error = |detail: String| SetupError::CaFile {
+            path: path.display().to_string(),
+            detail,
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| ca_error(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| ca_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_error("no PEM certificate found".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}

@@ -1,0 +1,87 @@
+//! The GitLab token: read from an environment variable or a file, never from
+//! the YAML, and never printed.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use crate::config::TokenSource;
+
+/// The GitLab credential. Its `Debug` is redacted and it has no `Display`.
+#[derive(Clone)]
+pub struct UpstreamToken(Arc<HeaderValue>);
+
+/// Why the token could not be read. Never holds the token itself.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The variable is not set (or not Unicode).
+    #[error("environment variable {0} (upstream.token_env) is not set")]
+    MissingEnv(String),
+    /// The file could not be read.
+    #[error("cannot read token file {path} (upstream.token_file): {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Empty, or not a single printable line.
+    #[error("the GitLab token from {0} is empty or holds characters a token cannot have")]
+    Invalid(String),
+}
+
+impl UpstreamToken {
+    /// Reads the token from its source.
+    pub fn read(source: &TokenSource) -> Result<UpstreamToken, TokenError> {
+        let (text, origin) = match source {
+            TokenSource::Env(name) => (
+                std::env::var(name).map_err(|_| TokenError::MissingEnv(name.clone()))?,
+                format!("${name}"),
+            ),
+            TokenSource::File(path) => (
+                std::fs::read_to_string(path).map_err(|source| TokenError::File {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+                path.display().to_string(),
+            ),
+        };
+        UpstreamToken::from_text(text.trim_end_matches(['\n', '\r']), &origin)
+    }
+
+    /// Wraps a token given as text; `origin` names where it came from in errors.
+    pub fn from_text(text: &str, origin: &str) -> Result<UpstreamToken, TokenError> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(TokenError::Invalid(origin.to_owned()));
+        }
+        let mut value =
+            HeaderValue::from_str(text).map_err(|_| TokenError::Invalid(origin.to_owned()))?;
+        value.set_sensitive(true);
+        Ok(UpstreamToken(Arc::new(value)))
+    }
+
+    /// The header value to send to GitLab (marked sensitive: never indexed by HPACK).
+    pub fn header_value(&self) -> HeaderValue {
+        (*self.0).clone()
+    }
+}
+
+impl fmt::Debug for UpstreamToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UpstreamToken(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let token = UpstreamToken::from_text("glpat-secret", "test").unwrap();
+        assert!(!format!("{token:?}").contains("secret"));
+        assert!(UpstreamToken::from_text("", "test").is_err());
+        assert!(UpstreamToken::from_text("a b", "test").is_err());
+    }
+}
