@@ -1,0 +1,236 @@
+//! glgate's main job on an embedded default, with no GitLab account:
+//! the real proxy with the shipped Echoes policy in front of a local fake
+//! GitLab, driving allowed and refused calls and printing the audit decisions.
+//!
+//! ```text
+//! cargo run --release --example demo            # scripted tour
+//! cargo run --release --example demo -- --serve # keep serving; print URLs and a client token
+//! ```
+//!
+//! With `--serve`, the first line on standard output is JSON:
+//! `{"glgate_url": …, "client_token": …, "gitlab_url": …}`; the demo serves
+//! until standard input closes or Ctrl-C.
+
+#[path = "../tests/support/client.rs"]
+mod client;
+#[path = "../tests/support/sandbox.rs"]
+mod sandbox;
+
+use http::Version;
+use sandbox::{Sandbox, SandboxOptions};
+
+/// One call of the tour: what it does, and the request.
+struct Call {
+    what: &'static str,
+    method: &'static str,
+    target: &'static str,
+    body: &'static str,
+}
+
+const TOUR: &[Call] = &[
+    Call {
+        what: "SDK start-up probe",
+        method: "GET",
+        target: "/api/v4/",
+        body: "",
+    },
+    Call {
+        what: "who am I",
+        method: "GET",
+        target: "/api/v4/user",
+        body: "",
+    },
+    Call {
+        what: "top-level groups",
+        method: "GET",
+        target: "/api/v4/groups?top_level_only=true&min_access_level=40",
+        body: "",
+    },
+    Call {
+        what: "a group's projects, page 2",
+        method: "GET",
+        target: "/api/v4/groups/acme/projects?page=2&per_page=20",
+        body: "",
+    },
+    Call {
+        what: "a project by encoded path",
+        method: "GET",
+        target: "/api/v4/projects/acme%2Fbackend",
+        body: "",
+    },
+    Call {
+        what: "open merge requests",
+        method: "GET",
+        target: "/api/v4/projects/101/merge_requests?state=opened",
+        body: "",
+    },
+    Call {
+        what: "set Echoes labels on an MR",
+        method: "PUT",
+        target: "/api/v4/projects/101/merge_requests/1",
+        body: r#"{"add_labels":"echoes/intent: feature,echoes/effort: S"}"#,
+    },
+    Call {
+        what: "create an echoes/ group label",
+        method: "POST",
+        target: "/api/v4/groups/10/labels",
+        body: r##"{"name":"echoes/initiative: Q4","color":"#428BCA"}"##,
+    },
+    Call {
+        what: "register the Echoes webhook",
+        method: "POST",
+        target: "/api/v4/projects/101/hooks",
+        body: r#"{"url":"https://api.echoeshq.com/hooks/gitlab/acme","merge_requests_events":true}"#,
+    },
+    Call {
+        what: "read a repository file",
+        method: "GET",
+        target: "/api/v4/projects/101/repository/files/.env?ref=main",
+        body: "",
+    },
+    Call {
+        what: "delete a project",
+        method: "DELETE",
+        target: "/api/v4/projects/101",
+        body: "",
+    },
+    Call {
+        what: "webhook to another host",
+        method: "POST",
+        target: "/api/v4/projects/101/hooks",
+        body: r#"{"url":"https://attacker.example/collect"}"#,
+    },
+    Call {
+        what: "edit an MR title",
+        method: "PUT",
+        target: "/api/v4/projects/101/merge_requests/1",
+        body: r#"{"title":"pwned"}"#,
+    },
+    Call {
+        what: "a non-echoes label",
+        method: "PUT",
+        target: "/api/v4/projects/101/merge_requests/1",
+        body: r#"{"add_labels":"security-approved"}"#,
+    },
+    Call {
+        what: "impersonation",
+        method: "GET",
+        target: "/api/v4/user?sudo=root",
+        body: "",
+    },
+    Call {
+        what: "dot-segment smuggling",
+        method: "GET",
+        target: "/api/v4/projects/acme%2F..%2Fsecret%2Fvault",
+        body: "",
+    },
+];
+
+#[tokio::main]
+async fn main() {
+    let serve = std::env::args().any(|a| a == "--serve");
+    let sandbox = Sandbox::with(SandboxOptions::default()).await;
+    if serve {
+        serve_forever(sandbox).await;
+    } else {
+        tour(&sandbox).await;
+    }
+}
+
+async fn serve_forever(sandbox: Sandbox) {
+    let line = serde_json::json!({
+        "glgate_url": sandbox.base_url(),
+        "client_token": sandbox.client_token,
+        "gitlab_url": sandbox.fake.base_url(),
+        "audit_log": sandbox.audit_path,
+    });
+    println!("{line}");
+    let stdin_closed = tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    });
+    tokio::select! {
+        _ = stdin_closed => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    sandbox.server.shutdown().await;
+}
+
+async fn tour(sandbox: &Sandbox) {
+    println!("glgate demo: the shipped Echoes policy in front of a local fake GitLab");
+    println!("  glgate  {}", sandbox.base_url());
+    println!("  GitLab  {} (fake, in-process)\n", sandbox.fake.base_url());
+    for call in TOUR {
+        let mut headers = vec![("private-token", sandbox.client_token.as_str())];
+        if !call.body.is_empty() {
+            headers.push(("content-type", "application/json"));
+        }
+        let reply = client::send(
+            Version::HTTP_11,
+            call.method,
+            &sandbox.url(call.target),
+            &headers,
+            call.body.as_bytes(),
+        )
+        .await;
+        let outcome = if reply.status < 400 {
+            "allowed"
+        } else {
+            "REFUSED"
+        };
+        println!(
+            "{outcome:>8} {} {:<6} {:<34} {}",
+            reply.status, call.method, call.what, call.target
+        );
+        if reply.status >= 400 {
+            let message = reply.json()["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            println!("{:>12} {message}", "");
+        }
+    }
+    let events = sandbox.audit_events(TOUR.len()).await;
+    println!(
+        "\nAudit log ({} lines, one per request; first three shown):",
+        events.len()
+    );
+    for event in events.iter().take(3) {
+        println!("  {event}");
+    }
+    println!("\nDecisions from the audit log:");
+    for event in &events {
+        println!(
+            "  {:<5} {:<22} {:<24} {} {}",
+            event["decision"].as_str().unwrap_or_default(),
+            event["rule"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .unwrap_or("-"),
+            event["reason"].as_str().unwrap_or_default(),
+            event["status"],
+            event["path"].as_str().unwrap_or_default(),
+        );
+    }
+    let reached = sandbox.fake.requests();
+    let allowed = events
+        .iter()
+        .filter(|e| e["decision"] == "allow" && e["reason"] == "allowed")
+        .count();
+    println!(
+        "\nGitLab received {} requests: exactly the {allowed} the policy allowed, each with glgate's GitLab token and none with the client's.",
+        reached.len()
+    );
+    assert_eq!(reached.len(), allowed, "only allowed requests reach GitLab");
+    for request in &reached {
+        assert_eq!(
+            request.header("private-token"),
+            Some(sandbox.gitlab_token.as_str())
+        );
+        let seen = format!("{:?}{}", request.headers, request.body_text());
+        assert!(
+            !seen.contains(&sandbox.client_token),
+            "the client token never reaches GitLab"
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! Shared test support: the sandbox and the HTTP client.
+
+pub mod client;
+pub mod sandbox;
