@@ -11,6 +11,9 @@
 //! `{"glgate_url": …, "client_token": …, "gitlab_url": …}`; the demo serves
 //! until standard input closes or Ctrl-C.
 
+// A demo that cannot set itself up has nothing better to do than stop with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../tests/support/client.rs"]
 mod client;
 #[path = "../tests/support/sandbox.rs"]
