@@ -2,3 +2,4 @@
 
 pub mod client;
 pub mod sandbox;
+pub mod upstreams;
