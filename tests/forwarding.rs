@@ -2,6 +2,9 @@
 //! glgate's token and nothing of the client's. Every assertion reads the fake
 //! GitLab's record, not only the status the client saw.
 
+// Integration tests: a failed step stops the test with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use http::Version;

@@ -1,1 +1,103 @@
+use std::path::Path;
 
+use super::*;
+
+fn folder_with_policy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(
+        dir.path().join("policies/p.yaml"),
+        "version: 1\nname: p\nrules: [{id: a, methods: [GET], paths: [/user]}]\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn config(body: &str) -> String {
+    format!(
+        "version: 1\nlisten: 127.0.0.1:8080\nupstream:\n  url: https://git.example.com/gitlab\n  token_env: T\n{body}"
+    )
+}
+
+const CLIENT: &str = "clients:\n  - name: echoes\n    token_sha256: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n    policy: policies/p.yaml\n";
+
+#[test]
+fn compiles_with_defaults_and_relative_paths() {
+    let dir = folder_with_policy();
+    let source = dir.path().join("glgate.yaml");
+    let config = Config::compile(&source, &config(CLIENT)).unwrap();
+    assert_eq!(config.upstream.url.prefix(), "/gitlab");
+    assert_eq!(config.upstream.external_url, config.upstream.url);
+    assert_eq!(config.upstream.token, TokenSource::Env("T".into()));
+    assert_eq!(config.limits, Limits::default());
+    assert_eq!(config.audit, AuditOutput::Stdout);
+    assert_eq!(
+        config.clients[0].policy.source(),
+        dir.path().join("policies/p.yaml")
+    );
+}
+
+#[test]
+fn one_policy_file_is_compiled_once_for_many_clients() {
+    let dir = folder_with_policy();
+    let two = format!(
+        "{CLIENT}  - name: other\n    token_sha256: \"{}\"\n    policy: policies/p.yaml\n",
+        "b".repeat(64)
+    );
+    let config = Config::compile(&dir.path().join("c.yaml"), &config(&two)).unwrap();
+    assert!(Arc::ptr_eq(
+        &config.clients[0].policy,
+        &config.clients[1].policy
+    ));
+    assert_eq!(config.policies().len(), 1);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_key() {
+    let dir = folder_with_policy();
+    let text = "version: 2\nlisten: nowhere\npublic_url: ftp://x\nupstream:\n  url: https://git.example.com\n  token_env: T\n  token_file: t\n  connect_timeout: soon\nclients:\n  - name: a b\n    token_sha256: \"aa\"\n    policy: policies/missing.yaml\nlimits:\n  max_header_bytes: 10\n";
+    let errors = Config::compile(&dir.path().join("c.yaml"), text).unwrap_err();
+    let keys: Vec<&str> = errors.0.iter().map(|d| d.key.as_str()).collect();
+    for key in [
+        "version",
+        "listen",
+        "public_url",
+        "upstream",
+        "upstream.connect_timeout",
+        "clients[0].name",
+        "clients[0].token_sha256",
+        "clients[0].policy",
+        "limits.max_header_bytes",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}\n{errors}");
+    }
+    assert!(errors.0.iter().all(|d| d.position.line > 0), "{errors}");
+}
+
+#[test]
+fn shared_tokens_and_names_are_refused() {
+    let dir = folder_with_policy();
+    let twice = format!("{CLIENT}{}", &CLIENT["clients:\n".len()..]);
+    let errors = Config::compile(&dir.path().join("c.yaml"), &config(&twice))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("client name 'echoes' is used twice"),
+        "{errors}"
+    );
+    assert!(errors.contains("two clients share one token"), "{errors}");
+}
+
+#[test]
+fn policy_errors_name_the_policy_file() {
+    let dir = folder_with_policy();
+    std::fs::write(
+        dir.path().join("policies/p.yaml"),
+        "version: 1\nname: p\nrules: []\n",
+    )
+    .unwrap();
+    let errors =
+        Config::compile(Path::new(&dir.path().join("c.yaml")), &config(CLIENT)).unwrap_err();
+    assert!(errors.0[0].file.ends_with("policies/p.yaml"), "{errors}");
+    assert!(errors.to_string().contains("at least one rule"), "{errors}");
+}

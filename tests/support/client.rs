@@ -2,7 +2,8 @@
 //! HTTP/1.1 or HTTP/2 (prior knowledge), and raw bytes for what a client
 //! library would normalise away.
 
-#![allow(dead_code)]
+// Test support: a setup that fails stops the test with its reason.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

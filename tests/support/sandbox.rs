@@ -2,7 +2,8 @@
 //! real files in a temporary folder. Shared by the integration tests and the
 //! demo (`examples/demo.rs` includes this file).
 
-#![allow(dead_code)]
+// Test support: a setup that fails stops the test with its reason.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::time::Duration;

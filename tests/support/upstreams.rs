@@ -1,6 +1,7 @@
 //! Misbehaving upstreams for fault tests: one that is down, one that is slow.
 
-#![allow(dead_code)]
+// Test support: a setup that fails stops the test with its reason.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
