@@ -221,6 +221,23 @@ async fn credential_and_override_headers_are_refused_by_name() {
 }
 
 #[tokio::test]
+async fn a_repeated_content_type_is_refused() {
+    let sb = Sandbox::start().await;
+    let body = r#"{"add_labels":"echoes/a"}"#;
+    let request = format!(
+        "PUT /api/v4/projects/101/merge_requests/1 HTTP/1.1\r\nHost: x\r\nPRIVATE-TOKEN: {}\r\n\
+         Content-Type: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        sb.client_token,
+        body.len()
+    );
+    let response = raw(sb.server.addr, request.as_bytes()).await;
+    assert_eq!(raw_status(&response), 400, "{response}");
+    assert!(response.contains("repeated_header"), "{response}");
+    assert!(sb.fake.requests().is_empty());
+}
+
+#[tokio::test]
 async fn credential_and_override_params_are_refused_in_query_and_body() {
     let sb = Sandbox::start().await;
     for param in [

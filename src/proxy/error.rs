@@ -24,6 +24,9 @@ pub enum ProxyError {
     /// A header GitLab reads as a credential, impersonation or method override.
     #[error("header '{0}' is not accepted: glgate holds the only GitLab credential")]
     ForbiddenHeader(&'static str),
+    /// A header that must appear once appears more than once.
+    #[error("header '{0}' is sent more than once")]
+    RepeatedHeader(String),
     /// The policy refused the request.
     #[error("{0}")]
     Denied(Denial),
@@ -48,9 +51,10 @@ impl ProxyError {
             ProxyError::Target(TargetError::NotApi) => StatusCode::NOT_FOUND,
             ProxyError::Target(TargetError::UnsupportedMethod(_)) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Target(TargetError::TooLong) => StatusCode::URI_TOO_LONG,
-            ProxyError::Target(_) | ProxyError::ForbiddenHeader(_) | ProxyError::BodyRead => {
-                StatusCode::BAD_REQUEST
-            }
+            ProxyError::Target(_)
+            | ProxyError::ForbiddenHeader(_)
+            | ProxyError::RepeatedHeader(_)
+            | ProxyError::BodyRead => StatusCode::BAD_REQUEST,
             ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ProxyError::Denied(denial) if denial.reason.is_bad_request() => StatusCode::BAD_REQUEST,
             ProxyError::Denied(denial) if denial.reason.code() == "unsupported_content_type" => {
@@ -70,6 +74,7 @@ impl ProxyError {
             ProxyError::Target(error) => error.code(),
             ProxyError::Unauthenticated(error) => error.code(),
             ProxyError::ForbiddenHeader(_) => "forbidden_header",
+            ProxyError::RepeatedHeader(_) => "repeated_header",
             ProxyError::Denied(denial) => denial.reason.code(),
             ProxyError::BodyTooLarge(_) => "body_too_large",
             ProxyError::BodyTimeout => "body_timeout",

@@ -49,10 +49,21 @@ const DROPPED_RESPONSE: &[HeaderName] = &[
     header::SET_COOKIE,
 ];
 
-/// Refuses requests carrying a credential or override header GitLab would honour.
+/// Headers whose value decides how GitLab reads the request: sent twice,
+/// glgate and GitLab could each read a different one.
+const SINGLE_VALUED: &[HeaderName] = &[header::CONTENT_TYPE, header::CONTENT_LENGTH, header::HOST];
+
+/// Refuses requests carrying a credential or override header GitLab would
+/// honour, or a repeated header that glgate and GitLab could read differently.
 pub fn refuse_forbidden(headers: &HeaderMap) -> Result<(), ProxyError> {
-    match REFUSED.iter().find(|name| headers.contains_key(**name)) {
-        Some(name) => Err(ProxyError::ForbiddenHeader(name)),
+    if let Some(name) = REFUSED.iter().find(|name| headers.contains_key(**name)) {
+        return Err(ProxyError::ForbiddenHeader(name));
+    }
+    match SINGLE_VALUED
+        .iter()
+        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    {
+        Some(name) => Err(ProxyError::RepeatedHeader(name.as_str().to_owned())),
         None => Ok(()),
     }
 }
