@@ -11,7 +11,7 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, RateLimit};
 use crate::policy::Policy;
 
 /// Longest client token accepted, in bytes.
@@ -24,6 +24,8 @@ pub struct Principal {
     pub name: Arc<str>,
     /// Its policy.
     pub policy: Arc<Policy>,
+    /// Its request rate limit.
+    pub rate_limit: RateLimit,
 }
 
 /// Why a request is not authenticated.
@@ -81,6 +83,7 @@ impl ClientTable {
         Ok(Principal {
             name: client.name.clone(),
             policy: client.policy.clone(),
+            rate_limit: client.rate_limit,
         })
     }
 }
@@ -133,6 +136,7 @@ mod tests {
             name: "echoes".into(),
             token_sha256: digest,
             policy: Arc::new(policy),
+            rate_limit: RateLimit::default(),
         }])
     }
 

@@ -15,6 +15,7 @@ use crate::config::{BaseUrl, Config};
 use crate::diagnostic::Diagnostics;
 use crate::metrics::Metrics;
 use crate::proxy::rewrite::UrlRewriter;
+use crate::ratelimit::RateLimiter;
 use crate::upstream::{SetupError, TokenError, Upstream, UpstreamToken};
 
 /// Everything a request needs, compiled and ready.
@@ -84,6 +85,8 @@ pub struct Gateway {
     pub audit: AuditSink,
     /// Counters and histograms.
     pub metrics: Metrics,
+    /// Per-client rate limits.
+    pub limiter: RateLimiter,
     /// The proxy's bound address.
     pub bound: SocketAddr,
 }
@@ -95,6 +98,7 @@ impl Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             audit,
             metrics: Metrics::new(),
+            limiter: RateLimiter::default(),
             bound,
         }
     }

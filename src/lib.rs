@@ -20,5 +20,6 @@ pub mod gateway;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod ratelimit;
 pub mod server;
 pub mod upstream;

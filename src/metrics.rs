@@ -39,6 +39,8 @@ pub struct Metrics {
     pub upstream_latency: Histogram,
     /// Config and policy reloads by result.
     pub reloads: Family<ReloadLabels, Counter>,
+    /// Connections closed at once because `limits.max_connections` were open.
+    pub connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -71,11 +73,18 @@ impl Metrics {
             "Config and policy reloads by result",
             reloads.clone(),
         );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because limits.max_connections were open",
+            connections_refused.clone(),
+        );
         Metrics {
             registry,
             requests,
             upstream_latency,
             reloads,
+            connections_refused,
         }
     }
 

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::audit::AuditSink;
@@ -56,7 +56,7 @@ pub struct Server {
     /// Shared state (snapshot, audit, metrics).
     pub gateway: Arc<Gateway>,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Server {
@@ -109,7 +109,7 @@ impl Server {
             admin_addr,
             gateway,
             stop,
-            tasks,
+            tasks: std::sync::Mutex::new(tasks),
         })
     }
 
@@ -120,9 +120,16 @@ impl Server {
 
     /// Stops accepting, lets in-flight requests finish within the configured
     /// grace period, and returns when done.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        // A poisoned lock still holds the task list; take it either way.
+        let tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for task in tasks {
             let _ = task.await;
         }
     }
@@ -140,20 +147,42 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(100)
-        .max_pending_accept_reset_streams(Some(20))
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(Some(limits.http2_max_pending_reset_streams))
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
+}
+
+/// Answers a connection over `limits.max_connections` with 503, then closes it.
+async fn refuse_connection(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = r#"{"message":"503 Service Unavailable - glgate: too many connections","reason":"over_capacity"}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         retry-after: 1\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
     let limits = gateway.snapshot().config.limits.clone();
     let builder = connection_builder(&limits);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        gateway.metrics.connections_refused.inc();
+                        tokio::spawn(refuse_connection(stream));
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let gateway = gateway.clone();
                     let service = service_fn(move |request| proxy::handle(gateway.clone(), remote, request));
@@ -163,6 +192,7 @@ async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut stopped: watch:
                         if let Err(error) = connection.await {
                             tracing::debug!(%remote, %error, "connection ended with an error");
                         }
+                        drop(slot);
                     });
                 }
                 Err(error) => {

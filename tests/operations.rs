@@ -140,6 +140,10 @@ async fn gitlab_down_is_a_clear_502_and_glgate_stays_up() {
     let events = sb.audit_events(3).await;
     assert_eq!(events[0]["decision"], "allow");
     assert_eq!(events[0]["status"], 502);
+    assert!(
+        support::logs::captured().contains("upstream failure"),
+        "the operator log says why (and the sandbox checks it holds no token)"
+    );
 }
 
 #[tokio::test]
@@ -231,8 +235,7 @@ async fn shutdown_drains_in_flight_requests_then_stops_listening() {
     let in_flight = tokio::spawn(async move { get(&url, &token).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let addr = sb.server.addr;
-    let Sandbox { server, .. } = sb;
-    server.shutdown().await;
+    sb.server.shutdown().await;
     let reply = in_flight.await.unwrap();
     assert_eq!(reply.status, 200, "the in-flight request finished");
     assert!(

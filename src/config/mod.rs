@@ -17,10 +17,13 @@ pub use url::BaseUrl;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::policy::Policy;
-use raw::{RawClient, RawConfig, RawLimits, RawUpstream};
+use raw::{RawClient, RawConfig, RawLimits, RawRateLimit, RawUpstream};
 
 /// The config file format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
+
+/// Default cap on a response body relayed from GitLab (large MR diffs fit).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Where the GitLab token is read from. The token itself is never in the YAML.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +49,10 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     /// Bound on waiting for response headers.
     pub response_timeout: Duration,
+    /// Longest pause while a response body streams.
+    pub body_idle_timeout: Duration,
+    /// Largest response body relayed.
+    pub max_response_bytes: u64,
 }
 
 /// One compiled client.
@@ -57,6 +64,26 @@ pub struct ClientConfig {
     pub token_sha256: [u8; 32],
     /// Its compiled policy.
     pub policy: Arc<Policy>,
+    /// Its rate limit.
+    pub rate_limit: RateLimit,
+}
+
+/// A token-bucket rate limit: `per_second` sustained, `burst` above it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// Extra requests allowed at once.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 50.0,
+            burst: 100,
+        }
+    }
 }
 
 /// Where audit lines go.
@@ -71,7 +98,7 @@ pub enum AuditOutput {
 }
 
 /// Size and time bounds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Largest request body read for any rule.
     pub max_body_bytes: u64,
@@ -83,6 +110,14 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Drain deadline at shutdown.
     pub shutdown_grace: Duration,
+    /// Most client connections open at once.
+    pub max_connections: usize,
+    /// Most concurrent HTTP/2 streams per connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Most client-reset HTTP/2 streams pending before the connection is closed.
+    pub http2_max_pending_reset_streams: usize,
+    /// Default rate limit of every client.
+    pub client_rate_limit: RateLimit,
 }
 
 impl Default for Limits {
@@ -93,6 +128,10 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
+            max_connections: 1024,
+            http2_max_concurrent_streams: 100,
+            http2_max_pending_reset_streams: 20,
+            client_rate_limit: RateLimit::default(),
         }
     }
 }
@@ -193,7 +232,8 @@ impl<'a> Compiler<'a> {
             .as_ref()
             .and_then(|url| self.base_url(url, "public_url"));
         let upstream = self.upstream(&raw.upstream);
-        let clients = self.clients(&raw.clients);
+        let limits = self.limits(raw.limits.as_ref());
+        let clients = self.clients(&raw.clients, limits.client_rate_limit);
         let admin_listen = raw
             .admin
             .as_ref()
@@ -203,7 +243,6 @@ impl<'a> Compiler<'a> {
             Some("stderr") => AuditOutput::Stderr,
             Some(path) => AuditOutput::File(self.resolve(path)),
         };
-        let limits = self.limits(raw.limits.as_ref());
         let (Some(listen), Some(upstream)) = (listen, upstream) else {
             return Err(self.problems);
         };
@@ -315,7 +354,18 @@ impl<'a> Compiler<'a> {
             "upstream.response_timeout",
             Duration::from_secs(60),
         );
+        let body_idle_timeout = self.duration(
+            upstream.body_idle_timeout.as_ref(),
+            "upstream.body_idle_timeout",
+            Duration::from_secs(30),
+        );
+        let max_response_bytes = upstream
+            .max_response_bytes
+            .as_ref()
+            .map_or(DEFAULT_MAX_RESPONSE_BYTES, |v| v.value);
         Some(UpstreamConfig {
+            body_idle_timeout,
+            max_response_bytes,
             url: url?,
             external_url: external_url?,
             token: token?,
@@ -325,7 +375,11 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn clients(&mut self, raw: &Spanned<Vec<Spanned<RawClient>>>) -> Vec<ClientConfig> {
+    fn clients(
+        &mut self,
+        raw: &Spanned<Vec<Spanned<RawClient>>>,
+        default_rate: RateLimit,
+    ) -> Vec<ClientConfig> {
         if raw.value.is_empty() {
             self.problem(
                 raw,
@@ -372,11 +426,18 @@ impl<'a> Compiler<'a> {
                 );
             }
             let policy = self.policy(&client.policy, &format!("{key}.policy"));
-            if let (Some(token_sha256), Some(policy), true) = (digest, policy, name_ok) {
+            let rate_limit = match &client.rate_limit {
+                Some(rate) => self.rate_limit(rate, &format!("{key}.rate_limit")),
+                None => Some(default_rate),
+            };
+            if let (Some(token_sha256), Some(policy), Some(rate_limit), true) =
+                (digest, policy, rate_limit, name_ok)
+            {
                 clients.push(ClientConfig {
                     name: Arc::from(client.name.value.as_str()),
                     token_sha256,
                     policy,
+                    rate_limit,
                 });
             }
         }
@@ -427,6 +488,40 @@ impl<'a> Compiler<'a> {
         loaded
     }
 
+    fn rate_limit(&mut self, raw: &Spanned<RawRateLimit>, key: &str) -> Option<RateLimit> {
+        let rate = &raw.value;
+        if rate.per_second.is_finite() && rate.per_second > 0.0 && rate.burst >= 1 {
+            Some(RateLimit {
+                per_second: rate.per_second,
+                burst: rate.burst,
+            })
+        } else {
+            self.problem(
+                raw,
+                key,
+                "a rate limit needs per_second > 0 and burst >= 1".into(),
+                Some("e.g. { per_second: 20, burst: 40 }"),
+            );
+            None
+        }
+    }
+
+    fn positive<T: Copy + Into<u64>>(
+        &mut self,
+        value: Option<&Spanned<T>>,
+        key: &str,
+        default: u64,
+    ) -> u64 {
+        match value {
+            Some(v) if v.value.into() > 0 => v.value.into(),
+            Some(v) => {
+                self.problem(v, key, "must be at least 1".into(), None);
+                default
+            }
+            None => default,
+        }
+    }
+
     fn limits(&mut self, raw: Option<&RawLimits>) -> Limits {
         let defaults = Limits::default();
         let Some(raw) = raw else {
@@ -467,6 +562,27 @@ impl<'a> Compiler<'a> {
                 "limits.shutdown_grace",
                 defaults.shutdown_grace,
             ),
+            max_connections: self.positive(
+                raw.max_connections.as_ref(),
+                "limits.max_connections",
+                defaults.max_connections as u64,
+            ) as usize,
+            http2_max_concurrent_streams: self.positive(
+                raw.http2_max_concurrent_streams.as_ref(),
+                "limits.http2_max_concurrent_streams",
+                u64::from(defaults.http2_max_concurrent_streams),
+            ) as u32,
+            http2_max_pending_reset_streams: self.positive(
+                raw.http2_max_pending_reset_streams.as_ref(),
+                "limits.http2_max_pending_reset_streams",
+                defaults.http2_max_pending_reset_streams as u64,
+            ) as usize,
+            client_rate_limit: match &raw.client_rate_limit {
+                Some(rate) => self
+                    .rate_limit(rate, "limits.client_rate_limit")
+                    .unwrap_or(defaults.client_rate_limit),
+                None => defaults.client_rate_limit,
+            },
         }
     }
 }

@@ -53,6 +53,12 @@ pub struct RawUpstream {
     /// Bound on waiting for GitLab's response headers, e.g. `60s`.
     #[serde(default)]
     pub response_timeout: Option<Spanned<String>>,
+    /// Longest pause allowed while GitLab streams a response body, e.g. `30s`.
+    #[serde(default)]
+    pub body_idle_timeout: Option<Spanned<String>>,
+    /// Largest response body relayed from GitLab, in bytes.
+    #[serde(default)]
+    pub max_response_bytes: Option<Spanned<u64>>,
 }
 
 /// One entry of `clients:`.
@@ -65,6 +71,19 @@ pub struct RawClient {
     pub token_sha256: Spanned<String>,
     /// The policy file for this client, relative to the config file's folder.
     pub policy: Spanned<String>,
+    /// This client's request rate limit (default: `limits.client_rate_limit`).
+    #[serde(default)]
+    pub rate_limit: Option<Spanned<RawRateLimit>>,
+}
+
+/// A token-bucket rate limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// Requests allowed in a burst above the sustained rate.
+    pub burst: u32,
 }
 
 /// `admin:`
@@ -102,4 +121,17 @@ pub struct RawLimits {
     /// How long in-flight requests may finish at shutdown, e.g. `30s`.
     #[serde(default)]
     pub shutdown_grace: Option<Spanned<String>>,
+    /// Most client connections open at once.
+    #[serde(default)]
+    pub max_connections: Option<Spanned<u32>>,
+    /// Most concurrent HTTP/2 streams per connection.
+    #[serde(default)]
+    pub http2_max_concurrent_streams: Option<Spanned<u32>>,
+    /// Most streams a client may reset before the connection is closed
+    /// (HTTP/2 rapid-reset protection).
+    #[serde(default)]
+    pub http2_max_pending_reset_streams: Option<Spanned<u32>>,
+    /// Default rate limit of every client.
+    #[serde(default)]
+    pub client_rate_limit: Option<Spanned<RawRateLimit>>,
 }

@@ -134,7 +134,12 @@ impl Body for AuditedBody {
                     self.done(None);
                 }
             }
-            Poll::Ready(Some(Err(_))) => self.done(Some("upstream_body")),
+            Poll::Ready(Some(Err(error))) => {
+                let code = error
+                    .downcast_ref::<crate::upstream::StreamError>()
+                    .map_or("stream_error", |e| e.code());
+                self.done(Some(code));
+            }
             Poll::Ready(None) => self.done(None),
             Poll::Pending => {}
         }

@@ -30,6 +30,9 @@ pub enum ProxyError {
     /// The policy refused the request.
     #[error("{0}")]
     Denied(Denial),
+    /// The client is over its request rate.
+    #[error("too many requests from this client; retry after {0} s")]
+    RateLimited(u64),
     /// The body is larger than the rule or the config allows.
     #[error("the request body is larger than {0} bytes")]
     BodyTooLarge(u64),
@@ -62,6 +65,7 @@ impl ProxyError {
             }
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
@@ -77,9 +81,11 @@ impl ProxyError {
             ProxyError::RepeatedHeader(_) => "repeated_header",
             ProxyError::Denied(denial) => denial.reason.code(),
             ProxyError::BodyTooLarge(_) => "body_too_large",
+            ProxyError::RateLimited(_) => "rate_limited",
             ProxyError::BodyTimeout => "body_timeout",
             ProxyError::BodyRead => "body_read_error",
             ProxyError::Upstream(UpstreamError::Timeout) => "upstream_timeout",
+            ProxyError::Upstream(UpstreamError::ResponseTooLarge(_)) => "response_too_large",
             ProxyError::Upstream(_) => "upstream_unavailable",
         }
     }
@@ -101,7 +107,13 @@ impl ProxyError {
         {
             body["rule"] = serde_json::Value::from(&**rule);
         }
-        json_response(status, &body)
+        let mut response = json_response(status, &body);
+        if let ProxyError::RateLimited(seconds) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -25,6 +25,7 @@ use crate::audit::AuditEvent;
 use crate::canonical::RequestHead;
 use crate::gateway::{Gateway, Snapshot};
 use crate::policy::{Decision, parse_body};
+use crate::upstream::BoundedBody;
 use body::{AuditedBody, Finish, millis};
 use error::ProxyError;
 
@@ -58,7 +59,7 @@ pub async fn handle(
         request.method().as_str(),
         request.uri().path(),
     );
-    let mut response = match pipeline(&snapshot, &mut event, request).await {
+    let mut response = match pipeline(&gateway, &snapshot, &mut event, request).await {
         Ok(response) => response,
         Err(error) => {
             event.reason = error.code().to_owned();
@@ -81,6 +82,7 @@ pub async fn handle(
 }
 
 async fn pipeline(
+    gateway: &Gateway,
     snapshot: &Snapshot,
     event: &mut AuditEvent,
     request: Request<Incoming>,
@@ -99,6 +101,10 @@ async fn pipeline(
 
     let principal = snapshot.clients.authenticate(&parts.headers)?;
     event.client = principal.name.to_string();
+    gateway
+        .limiter
+        .acquire(&principal.name, principal.rate_limit, Instant::now())
+        .map_err(|wait| ProxyError::RateLimited(crate::ratelimit::retry_after_seconds(wait)))?;
     headers::refuse_forbidden(&parts.headers)?;
     let head = head?;
 
@@ -178,7 +184,7 @@ fn origin_form_target(uri: &http::Uri, version: Version) -> Result<&str, ProxyEr
 
 /// GitLab's response, cleaned: hop-by-hop headers and `Set-Cookie` dropped,
 /// `Link` and `Location` rewritten to the public URL, body streamed.
-fn respond(snapshot: &Snapshot, response: Response<Incoming>) -> Response<ProxyBody> {
+fn respond(snapshot: &Snapshot, response: Response<BoundedBody>) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     headers::clean_response(&mut parts.headers);
     snapshot.rewriter.headers(&mut parts.headers);

@@ -1,6 +1,7 @@
 //! The GitLab side: one pooled HTTP client, the base-URL rewrite of the
 //! target, and token injection. Only a [`Permit`] gets a request sent.
 
+mod body;
 mod token;
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+pub use body::{BoundedBody, StreamError};
 pub use token::{TokenError, UpstreamToken};
 
 use crate::canonical::{Method, RequestHead};
@@ -37,6 +39,9 @@ pub enum UpstreamError {
     /// The request could not be built (should not happen for a checked target).
     #[error("the request to GitLab could not be built")]
     Build(#[from] http::Error),
+    /// GitLab announced a body larger than `upstream.max_response_bytes`.
+    #[error("GitLab's response is larger than glgate relays ({0} bytes)")]
+    ResponseTooLarge(u64),
 }
 
 /// Why the upstream client could not be set up.
@@ -62,6 +67,8 @@ pub struct Upstream {
     token: UpstreamToken,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     response_timeout: Duration,
+    body_idle_timeout: Duration,
+    max_response_bytes: u64,
 }
 
 impl Upstream {
@@ -78,14 +85,19 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
+        // Only requests that were never written to a connection are retried
+        // (a pooled connection closed under us): GitLab never sees a request twice.
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .retry_canceled_requests(true)
             .build(connector);
         Ok(Upstream {
             base: config.url.clone(),
             token,
             client,
             response_timeout: config.response_timeout,
+            body_idle_timeout: config.body_idle_timeout,
+            max_response_bytes: config.max_response_bytes,
         })
     }
 
@@ -96,15 +108,27 @@ impl Upstream {
 
     /// Sends an allowed request: the checked target, byte for byte, under the
     /// upstream base; `headers` already filtered; the GitLab token injected.
+    /// The `Permit` is the proof that the policy allowed it. The response body
+    /// is bounded in size and in pauses.
     pub async fn send(
         &self,
         _permit: &Permit,
         head: &RequestHead,
         headers: HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<BoundedBody>, UpstreamError> {
         let request = self.build(head.method(), head.target(), headers, body)?;
-        self.exchange(request).await
+        let response = self.exchange(request).await?;
+        let declared = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > self.max_response_bytes) {
+            return Err(UpstreamError::ResponseTooLarge(self.max_response_bytes));
+        }
+        let (limit, idle) = (self.max_response_bytes, self.body_idle_timeout);
+        Ok(response.map(|body| BoundedBody::new(body, limit, idle)))
     }
 
     /// A request glgate makes on its own account (readiness checks): `target`

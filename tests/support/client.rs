@@ -77,11 +77,16 @@ pub async fn send(
         .expect("request succeeds");
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("body").to_bytes();
-    Reply {
+    let reply = Reply {
         status: parts.status.as_u16(),
         headers: parts.headers,
         body,
-    }
+    };
+    assert!(
+        !reply.all_text().contains(fake_gitlab::DEFAULT_TOKEN),
+        "the GitLab token reached a client"
+    );
+    reply
 }
 
 /// GET with a client token in `PRIVATE-TOKEN`, over HTTP/1.1.
@@ -102,7 +107,12 @@ pub async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
     stream.write_all(request).await.expect("write");
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        !text.contains(fake_gitlab::DEFAULT_TOKEN),
+        "the GitLab token reached a client"
+    );
+    text
 }
 
 /// The status code of a raw HTTP/1.1 response (0 when there is none).

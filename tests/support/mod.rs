@@ -1,5 +1,8 @@
-//! Shared test support: the sandbox and the HTTP client.
+//! Shared test support: the sandbox, the HTTP client, misbehaving upstreams,
+//! test certificates and log capture.
 
 pub mod client;
+pub mod logs;
 pub mod sandbox;
+pub mod tls;
 pub mod upstreams;

@@ -29,6 +29,10 @@ pub struct SandboxOptions {
     pub config_extra: String,
     /// Start the admin listener.
     pub admin: bool,
+    /// YAML lines added to the `echoes` client entry (4-space indent).
+    pub client_extra: String,
+    /// Add a second client, `other`, with these extra YAML lines.
+    pub other_client: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -40,6 +44,8 @@ impl Default for SandboxOptions {
             upstream_extra: String::new(),
             config_extra: String::new(),
             admin: true,
+            client_extra: String::new(),
+            other_client: None,
         }
     }
 }
@@ -52,6 +58,8 @@ pub struct Sandbox {
     pub server: Server,
     /// The client token glgate accepts.
     pub client_token: String,
+    /// The second client's token (when `other_client` was set).
+    pub other_token: String,
     /// The GitLab token glgate holds (the fake's).
     pub gitlab_token: String,
     /// The config file.
@@ -72,6 +80,8 @@ impl Sandbox {
 
     /// Starts the fake GitLab and glgate as `options` say.
     pub async fn with(options: SandboxOptions) -> Sandbox {
+        #[cfg(test)]
+        super::logs::install();
         let fake = FakeGitlab::start(FakeOptions {
             path_prefix: options.path_prefix.clone(),
             ..FakeOptions::default()
@@ -80,6 +90,14 @@ impl Sandbox {
         .expect("fake GitLab starts");
         let dir = tempfile::tempdir().expect("temporary folder");
         let client_token = random_token();
+        let other_token = random_token();
+        let other = match &options.other_client {
+            Some(extra) => format!(
+                "  - name: other\n    token_sha256: \"{}\"\n    policy: policy.yaml\n{extra}",
+                glgate::auth::token_digest_hex(&other_token)
+            ),
+            None => String::new(),
+        };
         let policy_path = dir.path().join("policy.yaml");
         let token_path = dir.path().join("gitlab-token");
         let audit_path = dir.path().join("audit.log");
@@ -99,17 +117,19 @@ impl Sandbox {
             "version: 1\n\
              listen: 127.0.0.1:0\n\
              upstream:\n  url: {upstream_url}\n  token_file: gitlab-token\n{upstream_extra}\
-             clients:\n  - name: echoes\n    token_sha256: \"{digest}\"\n    policy: policy.yaml\n\
+             clients:\n  - name: echoes\n    token_sha256: \"{digest}\"\n    policy: policy.yaml\n{client_extra}{other}\
              {admin}\
              audit:\n  output: audit.log\n\
              {extra}",
             upstream_extra = options.upstream_extra,
             digest = glgate::auth::token_digest_hex(&client_token),
             extra = options.config_extra,
+            client_extra = options.client_extra,
         );
         std::fs::write(&config_path, config).expect("write config");
         let server = Server::start(&config_path).await.expect("glgate starts");
         Sandbox {
+            other_token,
             gitlab_token: fake.token().to_owned(),
             fake,
             server,
@@ -153,6 +173,28 @@ impl Sandbox {
             .lines()
             .map(|line| serde_json::from_str(line).expect("audit lines are JSON"))
             .collect()
+    }
+}
+
+/// The leak check that runs after every test: neither token may appear in
+/// the audit log or (in tests) in anything glgate logged.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let audit = std::fs::read_to_string(&self.audit_path).unwrap_or_default();
+        for secret in [&self.gitlab_token, &self.client_token, &self.other_token] {
+            assert!(
+                !audit.contains(secret.as_str()),
+                "a token reached the audit log"
+            );
+            #[cfg(test)]
+            assert!(
+                !super::logs::captured().contains(secret.as_str()),
+                "a token reached the logs"
+            );
+        }
     }
 }
 

@@ -46,3 +46,89 @@ pub async fn slow_upstream(delay: Duration) -> SocketAddr {
     });
     addr
 }
+
+/// What a scripted upstream does after reading a request.
+#[derive(Clone, Copy, Debug)]
+pub enum Script {
+    /// Announces `declared` body bytes, sends `sent`, then resets the connection.
+    ResetMidBody { declared: usize, sent: usize },
+    /// Announces `declared` body bytes, sends `sent`, then stalls forever.
+    StallMidBody { declared: usize, sent: usize },
+    /// Streams `total` bytes with chunked encoding.
+    Chunked { total: usize },
+    /// Announces a `Content-Length` of `declared` (and sends nothing more).
+    Declares { declared: u64 },
+    /// Closes the connection without answering.
+    CloseWithoutAnswer,
+}
+
+/// An HTTP/1.1 upstream following `script`; the counter counts requests read.
+pub async fn scripted_upstream(
+    script: Script,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let json_head = |length: String| {
+                    format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}\r\n")
+                };
+                match script {
+                    Script::ResetMidBody { declared, sent }
+                    | Script::StallMidBody { declared, sent } => {
+                        let head = json_head(format!("content-length: {declared}\r\n"));
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let _ = stream.write_all(&vec![b' '; sent]).await;
+                        let _ = stream.flush().await;
+                        if let Script::StallMidBody { .. } = script {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            let _ = stream.set_zero_linger();
+                            drop(stream);
+                        }
+                    }
+                    Script::Chunked { total } => {
+                        let head = json_head("transfer-encoding: chunked\r\n".into());
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let chunk = vec![b' '; 16 * 1024];
+                        let mut left = total;
+                        while left > 0 {
+                            let n = left.min(chunk.len());
+                            let frame = format!("{n:x}\r\n");
+                            if stream.write_all(frame.as_bytes()).await.is_err()
+                                || stream.write_all(&chunk[..n]).await.is_err()
+                                || stream.write_all(b"\r\n").await.is_err()
+                            {
+                                return;
+                            }
+                            left -= n;
+                        }
+                        let _ = stream.write_all(b"0\r\n\r\n").await;
+                    }
+                    Script::Declares { declared } => {
+                        let head = json_head(format!("content-length: {declared}\r\n"));
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    Script::CloseWithoutAnswer => drop(stream),
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
