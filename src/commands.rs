@@ -102,6 +102,14 @@ pub fn explain(
                 .map(|b| format!("{}={}", b.name, b.value))
                 .collect();
             println!("params:   {}", bound.join(" "));
+            if let Some(condition) = permit.owned_if() {
+                println!(
+                    "then:     glgate reads the existing resource and forwards only if its {condition}"
+                );
+            }
+            if let Some(condition) = permit.response_filter() {
+                println!("then:     list items are relayed only if their {condition}");
+            }
             println!("reason:   allowed");
             ExitCode::SUCCESS
         }

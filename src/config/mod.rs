@@ -227,6 +227,15 @@ impl<'a> Compiler<'a> {
             );
         }
         let listen = self.address(&raw.listen, "listen");
+        if listen.is_some_and(|addr| !addr.ip().is_loopback()) && raw.public_url.is_none() {
+            self.problem(
+                &raw.listen,
+                "public_url",
+                "glgate listens beyond this host, so clients need to be told how to reach it"
+                    .into(),
+                Some("set public_url to the URL clients use, e.g. https://glgate.acme.com"),
+            );
+        }
         let public_url = raw
             .public_url
             .as_ref()
@@ -343,6 +352,17 @@ impl<'a> Compiler<'a> {
                 None
             }
         };
+        let plain_http_elsewhere = url
+            .as_ref()
+            .is_some_and(|url| !url.is_https() && !url.is_loopback());
+        if plain_http_elsewhere && !upstream.danger_allow_plain_http {
+            self.problem(
+                &upstream.url,
+                "upstream.url",
+                "plain http to a GitLab on another host would send the GitLab token unencrypted".into(),
+                Some("use https://, or set upstream.danger_allow_plain_http: true on a network you trust"),
+            );
+        }
         let ca_file = upstream.ca_file.as_ref().map(|f| self.resolve(&f.value));
         let connect_timeout = self.duration(
             upstream.connect_timeout.as_ref(),

@@ -59,6 +59,10 @@ pub struct RawUpstream {
     /// Largest response body relayed from GitLab, in bytes.
     #[serde(default)]
     pub max_response_bytes: Option<Spanned<u64>>,
+    /// Allows a plain `http://` URL to a GitLab that is not on this host: the
+    /// GitLab token then crosses the network unencrypted.
+    #[serde(default)]
+    pub danger_allow_plain_http: bool,
 }
 
 /// One entry of `clients:`.

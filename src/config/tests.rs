@@ -101,3 +101,41 @@ fn policy_errors_name_the_policy_file() {
     assert!(errors.0[0].file.ends_with("policies/p.yaml"), "{errors}");
     assert!(errors.to_string().contains("at least one rule"), "{errors}");
 }
+
+#[test]
+fn beyond_loopback_a_public_url_is_required() {
+    let dir = folder_with_policy();
+    let text = config(CLIENT).replace("listen: 127.0.0.1:8080", "listen: 0.0.0.0:8080");
+    let errors = Config::compile(&dir.path().join("c.yaml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("public_url"), "{errors}");
+    let with_public = text.replace(
+        "version: 1\n",
+        "version: 1\npublic_url: https://glgate.acme.com\n",
+    );
+    assert!(Config::compile(&dir.path().join("c.yaml"), &with_public).is_ok());
+}
+
+#[test]
+fn plain_http_to_another_host_needs_the_danger_switch() {
+    let dir = folder_with_policy();
+    let text = config(CLIENT).replace("https://git.example.com/gitlab", "http://git.example.com");
+    let errors = Config::compile(&dir.path().join("c.yaml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("unencrypted") && errors.contains("danger_allow_plain_http"),
+        "{errors}"
+    );
+    let allowed = text.replace(
+        "  token_env: T\n",
+        "  token_env: T\n  danger_allow_plain_http: true\n",
+    );
+    assert!(Config::compile(&dir.path().join("c.yaml"), &allowed).is_ok());
+    let local = config(CLIENT).replace("https://git.example.com/gitlab", "http://127.0.0.1:8081");
+    assert!(
+        Config::compile(&dir.path().join("c.yaml"), &local).is_ok(),
+        "loopback needs no switch"
+    );
+}

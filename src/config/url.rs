@@ -73,9 +73,22 @@ impl BaseUrl {
         &self.prefix
     }
 
-    /// Whether the URL is plain `http`.
+    /// Whether the URL is `https`.
     pub fn is_https(&self) -> bool {
         self.scheme == http::uri::Scheme::HTTPS
+    }
+
+    /// Whether the host is this machine (`localhost` or a loopback address).
+    pub fn is_loopback(&self) -> bool {
+        let host = self
+            .authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 }
 

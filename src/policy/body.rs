@@ -43,14 +43,14 @@ pub fn body_kind(content_type: Option<&str>) -> Result<BodyKind, Reason> {
 
 /// Parses a body into parameters. An empty body has none, whatever its type.
 pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Vec<Param>, Reason> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.is_empty() {
         return Ok(Vec::new());
     }
     match body_kind(content_type)? {
         BodyKind::Json => parse_json(body),
         BodyKind::Form => {
             let text = std::str::from_utf8(body).map_err(|_| malformed("the form is not UTF-8"))?;
-            parse_query(text.trim_end(), ParamSource::Body).map_err(|e| malformed(&e.to_string()))
+            parse_query(text, ParamSource::Body).map_err(|e| malformed(&e.to_string()))
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Permit {
     pub(super) rule: Arc<str>,
     pub(super) template: Arc<str>,
     pub(super) bindings: Vec<Binding>,
+    pub(super) owned_if: Option<Arc<super::FieldMatch>>,
+    pub(super) response_filter: Option<Arc<super::FieldMatch>>,
 }
 
 impl Permit {
@@ -37,6 +39,16 @@ impl Permit {
     /// The bound path params.
     pub fn bindings(&self) -> &[Binding] {
         &self.bindings
+    }
+
+    /// The condition the existing resource must meet before forwarding.
+    pub fn owned_if(&self) -> Option<&super::FieldMatch> {
+        self.owned_if.as_deref()
+    }
+
+    /// The condition list items must meet to be relayed.
+    pub fn response_filter(&self) -> Option<&super::FieldMatch> {
+        self.response_filter.as_deref()
     }
 }
 

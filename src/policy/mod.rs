@@ -8,6 +8,7 @@
 
 mod body;
 mod decision;
+mod field;
 mod matcher;
 mod params;
 mod raw;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 pub use body::{BodyKind, body_kind, parse_body};
 pub use decision::{Binding, Decision, Denial, Permit, Reason};
+pub use field::FieldMatch;
 pub use params::{Check, FORBIDDEN_PARAMS, ParamRules, ParamSpec};
 pub use template::{PARAM_NAMES, ParamKind, Template, TemplateSegment};
 
@@ -43,6 +45,8 @@ pub struct Rule {
     path_params: BTreeMap<String, ParamSpec>,
     params: Option<ParamRules>,
     max_body_bytes: u64,
+    owned_if: Option<Arc<FieldMatch>>,
+    response_filter: Option<Arc<FieldMatch>>,
 }
 
 impl Rule {
@@ -80,6 +84,16 @@ impl Rule {
     /// The largest body this rule reads.
     pub fn max_body_bytes(&self) -> u64 {
         self.max_body_bytes
+    }
+
+    /// The condition an existing resource must meet before it is touched.
+    pub fn owned_if(&self) -> Option<&FieldMatch> {
+        self.owned_if.as_deref()
+    }
+
+    /// The condition list items must meet to be relayed.
+    pub fn response_filter(&self) -> Option<&FieldMatch> {
+        self.response_filter.as_deref()
     }
 }
 
@@ -243,6 +257,8 @@ impl<'p> Matched<'p> {
                 rule: self.rule.id.clone(),
                 template: self.leaf.template.clone(),
                 bindings: self.bindings.clone(),
+                owned_if: self.rule.owned_if.clone(),
+                response_filter: self.rule.response_filter.clone(),
             }),
             Err(reason) => Decision::Deny(self.refuse(reason)),
         }
@@ -327,6 +343,8 @@ impl<'a> Compiler<'a> {
                     path_params: BTreeMap::new(),
                     params: None,
                     max_body_bytes: 0,
+                    owned_if: None,
+                    response_filter: None,
                 });
             }
         }
@@ -392,6 +410,21 @@ impl<'a> Compiler<'a> {
             Some(max) => max.value,
             None => DEFAULT_MAX_BODY_BYTES,
         };
+        let owned_if = self.field_match(raw.owned_if.as_ref(), &format!("{key}.owned_if"));
+        let response_filter = self.field_match(
+            raw.response_filter.as_ref(),
+            &format!("{key}.response_filter"),
+        );
+        if let (Some(filter), Some(write)) =
+            (&raw.response_filter, methods.iter().find(|m| !m.is_read()))
+        {
+            self.problem(
+                Position::of(filter),
+                format!("{key}.response_filter"),
+                format!("response_filter applies to read-only rules; this one allows {write}"),
+                Some("put the reads and the writes in separate rules".into()),
+            );
+        }
         (self.problems.0.len() == before).then(|| Rule {
             id: Arc::from(id.as_str()),
             description: raw.description.clone(),
@@ -400,6 +433,8 @@ impl<'a> Compiler<'a> {
             path_params,
             params,
             max_body_bytes,
+            owned_if,
+            response_filter,
         })
     }
 
@@ -514,6 +549,26 @@ impl<'a> Compiler<'a> {
             }
         }
         Some(ParamRules::new(specs))
+    }
+
+    fn field_match(
+        &mut self,
+        raw: Option<&serde_saphyr::Spanned<raw::RawFieldMatch>>,
+        key: &str,
+    ) -> Option<Arc<FieldMatch>> {
+        let raw = raw?;
+        match FieldMatch::compile(&raw.value) {
+            Ok(condition) => Some(Arc::new(condition)),
+            Err(message) => {
+                self.problem(
+                    Position::of(&raw.value.pattern),
+                    key.to_owned(),
+                    message,
+                    None,
+                );
+                None
+            }
+        }
     }
 
     fn param_spec(

@@ -49,12 +49,16 @@ pub struct ParamSpec {
     check: Check,
     required: bool,
     list: bool,
+    nullable: bool,
     max_length: Option<usize>,
 }
 
 impl ParamSpec {
     /// Compiles a raw constraint; the error says what would be valid.
     pub fn compile(raw: &RawParam) -> Result<ParamSpec, String> {
+        if raw.nullable && raw.required {
+            return Err("a required parameter cannot also be nullable".to_owned());
+        }
         let given = [
             raw.kind.is_some(),
             raw.pattern.is_some(),
@@ -88,6 +92,7 @@ impl ParamSpec {
             check,
             required: raw.required,
             list: raw.list,
+            nullable: raw.nullable,
             max_length: raw.max_length,
         })
     }
@@ -152,7 +157,7 @@ impl ParamSpec {
     /// params, are checked element by element the way GitLab splits them.
     fn accepts(&self, value: &ParamValue) -> bool {
         match value {
-            ParamValue::Null => matches!(self.check, Check::Any) && !self.required,
+            ParamValue::Null => self.nullable && !self.required,
             ParamValue::Scalar(text) if self.list => self.accepts_elements(std::iter::once(text)),
             ParamValue::Scalar(text) => self.accepts_scalar(text),
             ParamValue::List(items) => self.list && self.accepts_elements(items.iter()),
@@ -165,7 +170,7 @@ impl ParamSpec {
         let mut count = 0;
         let all_valid = items
             .flat_map(|item| item.split(','))
-            .map(str::trim)
+            .map(ruby_strip)
             .filter(|element| !element.is_empty())
             .all(|element| {
                 count += 1;
@@ -173,6 +178,13 @@ impl ParamSpec {
             });
         all_valid && count > 0
     }
+}
+
+/// Trims what Ruby's `String#strip` trims (GitLab splits comma lists with it):
+/// ASCII whitespace and NUL only. Unicode spaces stay, so `\u{a0}echoes/x`
+/// is checked as GitLab will store it.
+fn ruby_strip(text: &str) -> &str {
+    text.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | '\0'))
 }
 
 /// Compiles `pattern` so that it must match a whole value.
@@ -295,6 +307,11 @@ mod tests {
             "an empty list clears labels"
         );
         assert!(!s.accepts(&ParamValue::List(vec![])));
+        assert!(
+            !s.accepts(&ParamValue::Scalar("\u{a0}echoes/x".into())),
+            "GitLab keeps Unicode spaces, so the label would not start with echoes/"
+        );
+        assert!(s.accepts(&ParamValue::Scalar(" echoes/x\t".into())));
         let single = spec("pattern: 'echoes/.+'");
         assert!(!single.accepts(&ParamValue::List(vec!["echoes/a".into()])));
     }

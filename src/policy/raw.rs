@@ -45,6 +45,15 @@ pub struct RawRule {
     /// Largest request body accepted by this rule, in bytes.
     #[serde(default)]
     pub max_body_bytes: Option<Spanned<u64>>,
+    /// Before forwarding, glgate reads the resource at the request's path with
+    /// its own token and forwards only if this field matches (e.g. a webhook's
+    /// `url`): the client may touch only resources that are its own.
+    #[serde(default)]
+    pub owned_if: Option<Spanned<RawFieldMatch>>,
+    /// Items of a JSON list response are relayed only if this field matches;
+    /// the others are removed (and totals that would count them dropped).
+    #[serde(default)]
+    pub response_filter: Option<Spanned<RawFieldMatch>>,
 }
 
 /// A constraint on one parameter: exactly one of `type`, `pattern` or `enum`.
@@ -70,6 +79,19 @@ pub struct RawParam {
     /// Longest accepted value (each element, for lists), in characters.
     #[serde(default)]
     pub max_length: Option<usize>,
+    /// JSON `null` is accepted (GitLab reads it as "unset"); never with `required`.
+    #[serde(default)]
+    pub nullable: bool,
+}
+
+/// A condition on one field of a GitLab JSON object.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFieldMatch {
+    /// The field, e.g. `url`.
+    pub field: String,
+    /// A regex its string value must match whole.
+    pub pattern: Spanned<String>,
 }
 
 /// The built-in parameter types.

@@ -156,7 +156,7 @@ fn echoes_write_constraints() {
             ("push_events", "true"),
         ],
     );
-    assert_eq!(allowed_rule(&ok), "project-hooks.write");
+    assert_eq!(allowed_rule(&ok), "project-hooks.create");
     for (body, code) in [
         (
             vec![("url", "https://api.echoeshq.com.evil.example/x")],
@@ -207,7 +207,12 @@ fn echoes_write_constraints() {
         "unknown_param"
     );
     assert_eq!(
-        denied_code(&decide(&p, "PUT", mr, &[("labels", "")])),
+        denied_code(&decide(&p, "PUT", mr, &[("labels", "echoes/a")])),
+        "unknown_param",
+        "labels replaces every label: not accepted"
+    );
+    assert_eq!(
+        denied_code(&decide(&p, "PUT", mr, &[("add_labels", "")])),
         "invalid_param"
     );
     assert_eq!(

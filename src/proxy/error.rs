@@ -30,6 +30,15 @@ pub enum ProxyError {
     /// The policy refused the request.
     #[error("{0}")]
     Denied(Denial),
+    /// The existing resource does not meet the rule's `owned_if`.
+    #[error("this {0} is not one this client may touch")]
+    NotOwned(String),
+    /// The resource to check does not exist.
+    #[error("not found")]
+    ResourceNotFound,
+    /// The resource could not be read to check `owned_if`: refused, fail closed.
+    #[error("GitLab could not confirm this resource may be touched; retry later")]
+    OwnershipUnknown,
     /// The client is over its request rate.
     #[error("too many requests from this client; retry after {0} s")]
     RateLimited(u64),
@@ -65,6 +74,9 @@ impl ProxyError {
             }
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::NotOwned(_) => StatusCode::FORBIDDEN,
+            ProxyError::ResourceNotFound => StatusCode::NOT_FOUND,
+            ProxyError::OwnershipUnknown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
@@ -81,6 +93,9 @@ impl ProxyError {
             ProxyError::RepeatedHeader(_) => "repeated_header",
             ProxyError::Denied(denial) => denial.reason.code(),
             ProxyError::BodyTooLarge(_) => "body_too_large",
+            ProxyError::NotOwned(_) => "not_owned",
+            ProxyError::ResourceNotFound => "not_found",
+            ProxyError::OwnershipUnknown => "ownership_check_failed",
             ProxyError::RateLimited(_) => "rate_limited",
             ProxyError::BodyTimeout => "body_timeout",
             ProxyError::BodyRead => "body_read_error",

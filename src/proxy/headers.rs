@@ -1,4 +1,5 @@
-//! Which request headers reach GitLab, and which response headers reach the client.
+//! Which request headers reach GitLab, and which response headers reach the client
+//! (both are allowlists).
 //!
 //! Requests: an allowlist. Only headers that describe the content or the
 //! client's preferences are copied; every credential (the client's own token
@@ -12,11 +13,12 @@ use super::error::ProxyError;
 
 /// Headers GitLab reads as a credential, an impersonation or a method override
 /// (GITLAB.md §2, THREATS.md 10 and 12). A request carrying one is refused.
+/// `Cookie` is not in the list: load balancers add affinity cookies, and the
+/// allowlist below never forwards it.
 const REFUSED: &[&str] = &[
     "job-token",
     "deploy-token",
     "sudo",
-    "cookie",
     "x-csrf-token",
     "dpop",
     "x-http-method-override",
@@ -38,15 +40,38 @@ const FORWARDED: &[HeaderName] = &[
     header::CACHE_CONTROL,
 ];
 
-/// Hop-by-hop response headers (RFC 9110 §7.6.1) plus `Set-Cookie`.
-const DROPPED_RESPONSE: &[HeaderName] = &[
-    header::CONNECTION,
-    header::TRANSFER_ENCODING,
-    header::TE,
-    header::TRAILER,
-    header::UPGRADE,
-    header::PROXY_AUTHENTICATE,
-    header::SET_COOKIE,
+/// Response headers relayed to the client: content description, caching,
+/// pagination and rate-limit headers. Everything else stays behind: hop-by-hop
+/// headers, `Set-Cookie`, and whatever could name GitLab's host.
+const RELAYED: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "etag",
+    "last-modified",
+    "expires",
+    "vary",
+    "date",
+    "link",
+    "location",
+    "retry-after",
+    "x-total",
+    "x-total-pages",
+    "x-page",
+    "x-per-page",
+    "x-next-page",
+    "x-prev-page",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-resettime",
+    "ratelimit-observed",
+    "ratelimit-name",
+    "x-content-type-options",
+    "x-frame-options",
 ];
 
 /// Headers whose value decides how GitLab reads the request: sent twice,
@@ -72,8 +97,18 @@ pub fn refuse_forbidden(headers: &HeaderMap) -> Result<(), ProxyError> {
 /// `Content-Type` only when a body is forwarded.
 pub fn forwarded(headers: &HeaderMap, with_body: bool) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(FORWARDED.len() + 3);
+    let hop_by_hop: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
     for name in FORWARDED {
-        if *name == header::CONTENT_TYPE && !with_body {
+        // A header the client names in `Connection` is hop-by-hop: it ends here.
+        if (*name == header::CONTENT_TYPE && !with_body)
+            || hop_by_hop.iter().any(|h| h == name.as_str())
+        {
             continue;
         }
         for value in headers.get_all(name) {
@@ -83,18 +118,50 @@ pub fn forwarded(headers: &HeaderMap, with_body: bool) -> HeaderMap {
     out
 }
 
-/// Removes hop-by-hop headers, the headers `Connection` names, and `Set-Cookie`.
+/// Keeps only the relayed response headers.
 pub fn clean_response(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| !RELAYED.contains(&name.as_str()))
+        .cloned()
         .collect();
-    for name in DROPPED_RESPONSE.iter().chain(&named) {
-        headers.remove(name);
+    for name in names {
+        headers.remove(&name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_relayed_response_headers_survive() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("x-total", "3"),
+            ("link", "<x>"),
+            ("set-cookie", "_gitlab_session=1"),
+            ("connection", "keep-alive"),
+            ("x-gitlab-meta", "{\"correlation_id\":\"x\"}"),
+            ("server", "nginx/gitlab.internal"),
+        ] {
+            headers.insert(HeaderName::from_static(name), value.parse().unwrap());
+        }
+        clean_response(&mut headers);
+        let mut kept: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        kept.sort();
+        assert_eq!(kept, ["content-type", "link", "x-total"]);
+    }
+
+    #[test]
+    fn headers_named_in_connection_are_not_forwarded() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, "application/json".parse().unwrap());
+        headers.insert(header::USER_AGENT, "x".parse().unwrap());
+        headers.insert(header::CONNECTION, "Accept".parse().unwrap());
+        let out = forwarded(&headers, false);
+        assert!(out.get(header::ACCEPT).is_none());
+        assert!(out.get(header::USER_AGENT).is_some());
+    }
 }

@@ -8,6 +8,7 @@
 mod body;
 pub mod error;
 mod headers;
+mod resource;
 pub mod rewrite;
 
 use std::net::SocketAddr;
@@ -25,7 +26,6 @@ use crate::audit::AuditEvent;
 use crate::canonical::RequestHead;
 use crate::gateway::{Gateway, Snapshot};
 use crate::policy::{Decision, parse_body};
-use crate::upstream::BoundedBody;
 use body::{AuditedBody, Finish, millis};
 use error::ProxyError;
 
@@ -158,14 +158,29 @@ async fn pipeline(
         forwarded.insert(REQUEST_ID_HEADER, value);
     }
     let upstream_started = Instant::now();
+    if let Some(condition) = permit.owned_if() {
+        resource::check_owned(&snapshot.upstream, &permit, &head, condition).await?;
+    }
+    if permit.response_filter().is_some() {
+        // The filter reads the body: ask GitLab not to compress it.
+        forwarded.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
     let result = snapshot
         .upstream
         .send(&permit, &head, forwarded, body)
         .await;
-    let elapsed = upstream_started.elapsed();
-    event.upstream_ms = Some(millis(elapsed));
+    event.upstream_ms = Some(millis(upstream_started.elapsed()));
     let response = result?;
-    Ok(respond(snapshot, response))
+    let mut response = match permit.response_filter() {
+        Some(condition) => resource::filter_list(response, condition).await?,
+        None => response.map(|body| body.map_err(BoxError::from).boxed_unsync()),
+    };
+    headers::clean_response(response.headers_mut());
+    snapshot.rewriter.headers(response.headers_mut());
+    Ok(response)
 }
 
 /// The target to check: origin-form only. HTTP/2 always carries scheme and
@@ -180,15 +195,6 @@ fn origin_form_target(uri: &http::Uri, version: Version) -> Result<&str, ProxyEr
         .map(|pq| pq.as_str())
         .filter(|t| t.starts_with('/'))
         .ok_or_else(|| crate::canonical::TargetError::NotOriginForm.into())
-}
-
-/// GitLab's response, cleaned: hop-by-hop headers and `Set-Cookie` dropped,
-/// `Link` and `Location` rewritten to the public URL, body streamed.
-fn respond(snapshot: &Snapshot, response: Response<BoundedBody>) -> Response<ProxyBody> {
-    let (mut parts, body) = response.into_parts();
-    headers::clean_response(&mut parts.headers);
-    snapshot.rewriter.headers(&mut parts.headers);
-    Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync())
 }
 
 /// A process-unique request id: a random prefix chosen at start, then a counter.

@@ -13,6 +13,7 @@ use crate::config::BaseUrl;
 /// Rewrites URLs from the upstream bases to the public base.
 #[derive(Clone, Debug)]
 pub struct UrlRewriter {
+    /// `host[:port]/prefix` of each GitLab base, lower-case host, default port removed.
     upstream: Vec<String>,
     public: String,
 }
@@ -23,7 +24,16 @@ impl UrlRewriter {
         upstream: impl IntoIterator<Item = &'a BaseUrl>,
         public: &BaseUrl,
     ) -> UrlRewriter {
-        let mut bases: Vec<String> = upstream.into_iter().map(ToString::to_string).collect();
+        let mut bases: Vec<String> = upstream
+            .into_iter()
+            .map(|base| {
+                format!(
+                    "{}{}",
+                    normalize_authority(base.authority().as_str()),
+                    base.prefix()
+                )
+            })
+            .collect();
         bases.dedup();
         UrlRewriter {
             upstream: bases,
@@ -31,18 +41,35 @@ impl UrlRewriter {
         }
     }
 
-    /// The rewritten URL; the URL itself when relative; `None` for an
-    /// absolute URL to a foreign origin (the caller drops it).
+    /// The rewritten URL; the URL itself when it is a plain relative path;
+    /// `None` for anything else (another origin, a backslash trick), which
+    /// the caller drops.
+    ///
+    /// The scheme is not compared: GitLab builds `Link` URLs with the scheme
+    /// of the request it received but the host and port of its own
+    /// `external_url`, so `http://gitlab:443/…` is GitLab too.
     pub fn url(&self, url: &str) -> Option<String> {
-        if !is_absolute(url) {
-            return Some(url.to_owned());
+        if url.contains('\\') {
+            return None;
         }
-        self.upstream.iter().find_map(|base| {
-            let head = url.get(..base.len())?;
-            let rest = &url[base.len()..];
-            let boundary = rest.is_empty() || rest.starts_with(['/', '?', '#']);
-            (head.eq_ignore_ascii_case(base) && boundary).then(|| format!("{}{rest}", self.public))
-        })
+        let Some(rest) = strip_scheme(url) else {
+            return (url.starts_with('/') && !url.starts_with("//")).then(|| url.to_owned());
+        };
+        let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(split);
+        let target = format!("{}{path}", normalize_authority(authority));
+        let rewritten = self.upstream.iter().find_map(|base| {
+            let tail = target.strip_prefix(base.as_str())?;
+            let boundary = tail.is_empty() || tail.starts_with(['/', '?', '#']);
+            boundary.then(|| format!("{}{tail}", self.public))
+        });
+        if rewritten.is_none() {
+            tracing::warn!(
+                host = %crate::canonical::printable(authority),
+                "dropped a Link/Location URL outside GitLab's configured URLs (set upstream.external_url to GitLab's external_url)"
+            );
+        }
+        rewritten
     }
 
     /// Rewrites a `Link` header value; entries to foreign origins are dropped.
@@ -85,14 +112,30 @@ impl UrlRewriter {
     }
 }
 
-fn is_absolute(url: &str) -> bool {
-    url.starts_with("//")
-        || url.split_once(':').is_some_and(|(scheme, _)| {
-            !scheme.is_empty()
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
-        })
+/// The part after `scheme://` (or after `//`), when `url` is absolute.
+fn strip_scheme(url: &str) -> Option<&str> {
+    if let Some(rest) = url.strip_prefix("//") {
+        return Some(rest);
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    let is_scheme = !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    is_scheme.then_some(rest)
+}
+
+/// Lower-case host, without a default port (80 or 443) and without user info.
+fn normalize_authority(authority: &str) -> String {
+    let host_port = authority
+        .rsplit('@')
+        .next()
+        .unwrap_or(authority)
+        .to_ascii_lowercase();
+    match host_port.rsplit_once(':') {
+        Some((host, "80" | "443")) => host.to_owned(),
+        _ => host_port,
+    }
 }
 
 /// Splits a `Link` value on the commas between entries (not those inside `<…>`).
@@ -134,6 +177,18 @@ mod tests {
             r.link(link),
             r#"<https://glgate.acme.com/api/v4/groups/10/projects?page=2&per_page=20>; rel="next", <https://glgate.acme.com/api/v4/groups/10/projects?page=1&per_page=20>; rel="first""#
         );
+    }
+
+    #[test]
+    fn scheme_and_default_ports_are_not_compared() {
+        let r = rewriter();
+        assert_eq!(
+            r.url("http://gitlab.acme.com:443/gitlab/api/v4/x?page=2"),
+            Some("https://glgate.acme.com/api/v4/x?page=2".into())
+        );
+        assert_eq!(r.url("/\\evil.example/x"), None);
+        assert_eq!(r.url("javascript:alert(1)"), None);
+        assert_eq!(r.url("https://user@evil.example/gitlab/api"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -39,6 +39,9 @@ pub enum UpstreamError {
     /// The request could not be built (should not happen for a checked target).
     #[error("the request to GitLab could not be built")]
     Build(#[from] http::Error),
+    /// GitLab's body ended early or went over a bound while glgate read it whole.
+    #[error("GitLab's response could not be read whole")]
+    Truncated,
     /// GitLab announced a body larger than `upstream.max_response_bytes`.
     #[error("GitLab's response is larger than glgate relays ({0} bytes)")]
     ResponseTooLarge(u64),
@@ -129,6 +132,33 @@ impl Upstream {
         }
         let (limit, idle) = (self.max_response_bytes, self.body_idle_timeout);
         Ok(response.map(|body| BoundedBody::new(body, limit, idle)))
+    }
+
+    /// Reads the resource at `path` (a path the policy allowed, without its
+    /// query) on glgate's own account, to check a condition before forwarding.
+    /// Returns GitLab's status and body (at most 1 MiB).
+    pub async fn read_resource(
+        &self,
+        _permit: &Permit,
+        path: &str,
+    ) -> Result<(http::StatusCode, Bytes), UpstreamError> {
+        const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        let request = self.build(Method::Get, path, headers, Bytes::new())?;
+        let response = self.exchange(request).await?;
+        let status = response.status();
+        let limited = http_body_util::Limited::new(response.into_body(), MAX_RESOURCE_BYTES);
+        let body = tokio::time::timeout(self.response_timeout, limited.collect())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|_| UpstreamError::ResponseTooLarge(MAX_RESOURCE_BYTES as u64))?
+            .to_bytes();
+        Ok((status, body))
     }
 
     /// A request glgate makes on its own account (readiness checks): `target`
