@@ -483,8 +483,10 @@ async fn api_root_is_answered_locally() {
     let sb = Sandbox::start().await;
     for target in ["/api/v4/", "/api/v4"] {
         for method in ["GET", "HEAD"] {
-            let reply = send(Version::HTTP_11, method, &sb.url(target), &[], b"").await;
-            assert_eq!(reply.status, 200, "{method} {target}");
+            for version in [Version::HTTP_11, Version::HTTP_2] {
+                let reply = send(version, method, &sb.url(target), &[], b"").await;
+                assert_eq!(reply.status, 200, "{method} {target} {version:?}");
+            }
         }
     }
     assert!(sb.fake.requests().is_empty());

@@ -53,6 +53,7 @@ pub async fn handle(
     let started = Instant::now();
     let snapshot = gateway.snapshot();
     let request_id = next_request_id();
+    let is_head = request.method() == http::Method::HEAD;
     let mut event = AuditEvent::start(
         request_id.clone(),
         remote.to_string(),
@@ -71,6 +72,11 @@ pub async fn handle(
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    if is_head {
+        // HTTP/1 drops a HEAD response's body itself; HTTP/2 would send it as
+        // DATA frames, which clients reject. Headers (with Content-Length) stay.
+        *response.body_mut() = full_body(Bytes::new());
     }
     event.status = response.status().as_u16();
     let finish = Finish {
