@@ -109,6 +109,31 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Reads a YAML file and parses it into `T`; a missing file or a YAML error
+/// becomes one located diagnostic. `what` names the file's role ("config").
+pub fn read_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<T, Diagnostics> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![Diagnostic::new(
+            path,
+            Position::default(),
+            "",
+            format!("cannot read the {what} file: {e}"),
+        )])
+    })?;
+    parse_yaml(path, &text)
+}
+
+/// Parses YAML `text` from `source` into `T`, as one located diagnostic on error.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    source: &Path,
+    text: &str,
+) -> Result<T, Diagnostics> {
+    serde_saphyr::from_str(text).map_err(|e| Diagnostics(vec![Diagnostic::from_yaml(source, &e)]))
+}
+
 /// All the problems found while loading, in file order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, thiserror::Error)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

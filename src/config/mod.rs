@@ -15,7 +15,7 @@ use serde_saphyr::Spanned;
 
 pub use url::BaseUrl;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Position};
+use crate::diagnostic::{Diagnostic, Diagnostics, Position, parse_yaml, read_yaml};
 use crate::policy::Policy;
 use raw::{RawClient, RawConfig, RawLimits, RawRateLimit, RawUpstream};
 
@@ -160,21 +160,13 @@ pub struct Config {
 impl Config {
     /// Reads and compiles a config file and every policy it names.
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Diagnostics(vec![Diagnostic::new(
-                path,
-                Position::default(),
-                "",
-                format!("cannot read the config file: {e}"),
-            )])
-        })?;
-        Config::compile(path, &text)
+        let raw: RawConfig = read_yaml(path, "config")?;
+        Compiler::new(path).compile(raw)
     }
 
     /// Compiles config `text`; `source` names the file and anchors relative paths.
     pub fn compile(source: &Path, text: &str) -> Result<Config, Diagnostics> {
-        let raw: RawConfig = serde_saphyr::from_str(text)
-            .map_err(|e| Diagnostics(vec![Diagnostic::from_yaml(source, &e)]))?;
+        let raw: RawConfig = parse_yaml(source, text)?;
         Compiler::new(source).compile(raw)
     }
 

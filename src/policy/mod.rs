@@ -25,7 +25,7 @@ pub use params::{Check, FORBIDDEN_PARAMS, ParamRules, ParamSpec};
 pub use template::{PARAM_NAMES, ParamKind, Template, TemplateSegment};
 
 use crate::canonical::{Method, Param, RequestHead, printable};
-use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest};
+use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_yaml};
 use matcher::{Leaf, Matcher};
 use raw::{RawParam, RawPolicy, RawRule};
 
@@ -118,21 +118,13 @@ pub struct Matched<'p> {
 impl Policy {
     /// Reads and compiles a policy file.
     pub fn load(path: &Path) -> Result<Policy, Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Diagnostics(vec![Diagnostic::new(
-                path,
-                Position::default(),
-                "",
-                format!("cannot read the policy file: {e}"),
-            )])
-        })?;
-        Policy::compile(path, &text)
+        let raw: RawPolicy = read_yaml(path, "policy")?;
+        Compiler::new(path).compile(raw)
     }
 
     /// Compiles policy `text`; `source` names the file in diagnostics.
     pub fn compile(source: &Path, text: &str) -> Result<Policy, Diagnostics> {
-        let raw: RawPolicy = serde_saphyr::from_str(text)
-            .map_err(|e| Diagnostics(vec![Diagnostic::from_yaml(source, &e)]))?;
+        let raw: RawPolicy = parse_yaml(source, text)?;
         Compiler::new(source).compile(raw)
     }
 
