@@ -301,6 +301,12 @@ fn parse_segment(raw: &str) -> Result<Segment, TargetError> {
             }));
         }
     }
+    if encodes_unreserved(raw) {
+        return Err(ambiguous(
+            "a letter, digit or one of - . _ ~ is percent-encoded in the path: GitLab's router \
+             matches those encodings against literal route segments; send them unencoded",
+        ));
+    }
     let decoded = decode_once(raw, false)?;
     if decoded.contains('%') {
         return Err(ambiguous("double percent-encoding ('%25') in the path"));
@@ -319,6 +325,23 @@ fn parse_segment(raw: &str) -> Result<Segment, TargetError> {
     Ok(Segment {
         raw: raw.to_owned(),
         decoded,
+    })
+}
+
+/// Whether `raw` percent-encodes an unreserved character (`%73` for `s`).
+/// Clients never do (python-gitlab's `quote`, Go's `PathEscape`), and GitLab's
+/// router would match `%73hared` against a literal `shared`.
+fn encodes_unreserved(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (hex_value(w[1]), hex_value(w[2])),
+                (Some(hi), Some(lo)) if {
+                    let c = hi << 4 | lo;
+                    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+                }
+            )
     })
 }
 
@@ -354,6 +377,11 @@ pub fn parse_query(query: &str, source: ParamSource) -> Result<Vec<Param>, Targe
         }
         if params.len() == MAX_QUERY_PARAMS {
             return Err(TargetError::TooManyParams);
+        }
+        if piece.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(ambiguous(
+                "a raw space or control byte in a query or form (Rack skips spaces after '&'): encode it",
+            ));
         }
         if piece.contains(';') {
             return Err(ambiguous(
@@ -547,6 +575,8 @@ mod tests {
             "/api/v4/projects/./5",
             "/api/v4/projects/../5",
             "/api/v4/projects/%2e%2e",
+            "/api/v4/%70rojects/5",
+            "/api/v4/projects/acme%2F%62ackend",
             "/api/v4/projects/.%2e",
             "/api/v4/projects/g%2F..%2Fother%2Fp",
             "/api/v4/projects/g%2F%2Fp",

@@ -1,8 +1,9 @@
 //! The compiled path matcher: a trie over segments.
 //!
-//! Lookup walks the trie once, trying the literal child before the param
-//! child at each depth, so the first full match is the most specific template
-//! (literal beats param, left to right). Its cost depends on the path's
+//! Lookup walks the trie once: at each depth a matching literal child is
+//! taken (and never abandoned for the param child), so the match is the most
+//! specific template (literal beats param, left to right), and a path whose
+//! literal branch leads nowhere is refused rather than re-read as a param. Its cost depends on the path's
 //! length, not on the number of rules. Overlaps that specificity cannot settle
 //! are refused when the policy loads.
 
@@ -170,10 +171,11 @@ impl Matcher {
         let Some((segment, rest)) = segments.split_first() else {
             return node.leaf.as_ref();
         };
-        if let Some(&child) = node.literals.get(segment.raw.as_str())
-            && let Some(leaf) = self.walk(child, rest, values)
-        {
-            return Some(leaf);
+        // A literal that matches is final: GitLab's router does not check param
+        // types, so falling back to a param here could check the request
+        // against a template other than the one GitLab routes it to.
+        if let Some(&child) = node.literals.get(segment.raw.as_str()) {
+            return self.walk(child, rest, values);
         }
         let param = node.param.as_ref()?;
         if !param.kind.accepts(&segment.decoded) {
