@@ -11,8 +11,13 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use crate::config::{ClientConfig, RateLimit};
 use crate::policy::Policy;
+use crate::tls::ClientIdentity;
 
 /// Longest client token accepted, in bytes.
 const MAX_TOKEN_BYTES: usize = 512;
@@ -31,7 +36,7 @@ pub struct Principal {
 /// Why a request is not authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// No client token was sent.
+    /// No client token (and no certificate that identifies a client) was sent.
     #[error(
         "no client token: send it as 'PRIVATE-TOKEN: <token>' or 'Authorization: Bearer <token>'"
     )]
@@ -42,6 +47,12 @@ pub enum AuthError {
     /// More than one credential, or a malformed one.
     #[error("send exactly one client token, in one PRIVATE-TOKEN or Authorization: Bearer header")]
     Malformed,
+    /// The client must also present its client certificate.
+    #[error("this client must present its client certificate")]
+    CertificateRequired,
+    /// The client called from a network it is not allowed to call from.
+    #[error("this client may not call from this address")]
+    SourceNotAllowed,
 }
 
 impl AuthError {
@@ -51,8 +62,38 @@ impl AuthError {
             AuthError::Missing => "missing_token",
             AuthError::Unknown => "unknown_token",
             AuthError::Malformed => "malformed_token",
+            AuthError::CertificateRequired => "certificate_required",
+            AuthError::SourceNotAllowed => "source_not_allowed",
         }
     }
+}
+
+/// A refused authentication: why, and which client it was when the token
+/// (or certificate) named one, so the audit line can say so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// Why.
+    pub error: AuthError,
+    /// The client the credential belongs to, when it names one.
+    pub client: Option<Arc<str>>,
+}
+
+impl From<AuthError> for Rejection {
+    fn from(error: AuthError) -> Rejection {
+        Rejection {
+            error,
+            client: None,
+        }
+    }
+}
+
+/// What the connection says about the caller, beyond its headers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Peer<'a> {
+    /// The verified client certificate's identity (mutual TLS).
+    pub identity: Option<&'a ClientIdentity>,
+    /// The caller's address (behind trusted proxies, the one they report).
+    pub ip: Option<IpAddr>,
 }
 
 /// The configured clients, ready to authenticate requests.
@@ -67,25 +108,128 @@ impl ClientTable {
         ClientTable { clients }
     }
 
-    /// Authenticates the request's client token.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
-        let token = presented_token(headers)?;
-        let digest: [u8; 32] = Sha256::digest(token).into();
-        // Compare against every client without stopping early, so timing
-        // tells nothing about which entry (if any) matched.
-        let mut found: Option<&ClientConfig> = None;
-        for client in &self.clients {
-            if bool::from(client.token_sha256.ct_eq(&digest)) {
-                found = Some(client);
-            }
+    /// Authenticates the request: its client token (or, for a
+    /// certificate-only client, its client certificate), then the
+    /// certificate and source network the client's config requires.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Peer<'_>,
+    ) -> Result<Principal, Rejection> {
+        let client = match presented_token(headers) {
+            Ok(token) => self.by_token(token)?,
+            Err(AuthError::Missing) => self.by_certificate(peer.identity)?,
+            Err(error) => return Err(error.into()),
+        };
+        let rejected = |error| Rejection {
+            error,
+            client: Some(client.name.clone()),
+        };
+        if let Some(required) = &client.client_cert
+            && !peer
+                .identity
+                .is_some_and(|identity| required.matches(identity))
+        {
+            return Err(rejected(AuthError::CertificateRequired));
         }
-        let client = found.ok_or(AuthError::Unknown)?;
+        let allowed_source = client.source_cidrs.is_empty()
+            || peer
+                .ip
+                .is_some_and(|ip| client.source_cidrs.iter().any(|net| net.contains(&ip)));
+        if !allowed_source {
+            return Err(rejected(AuthError::SourceNotAllowed));
+        }
         Ok(Principal {
             name: client.name.clone(),
             policy: client.policy.clone(),
             rate_limit: client.rate_limit,
         })
     }
+
+    fn by_token(&self, token: &[u8]) -> Result<&ClientConfig, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token).into();
+        // Compare against every client without stopping early, so timing
+        // tells nothing about which entry (if any) matched.
+        let mut found: Option<&ClientConfig> = None;
+        for client in &self.clients {
+            if let Some(expected) = &client.token_sha256
+                && bool::from(expected.ct_eq(&digest))
+            {
+                found = Some(client);
+            }
+        }
+        found.ok_or(AuthError::Unknown)
+    }
+
+    fn by_certificate(
+        &self,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<&ClientConfig, AuthError> {
+        let identity = identity.ok_or(AuthError::Missing)?;
+        self.clients
+            .iter()
+            .filter(|client| client.token_sha256.is_none())
+            .find(|client| {
+                client
+                    .client_cert
+                    .as_ref()
+                    .is_some_and(|m| m.matches(identity))
+            })
+            .ok_or(AuthError::Missing)
+    }
+}
+
+/// The caller's address: the peer's, or, when the peer is a trusted proxy,
+/// the nearest address in `Forwarded` (or `X-Forwarded-For`) that is not one.
+/// `None` when a trusted proxy's header cannot be read (fail closed).
+pub fn client_ip(remote: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&remote) {
+        return Some(remote);
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all(http::header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                pair.trim()
+                    .strip_prefix("for=")
+                    .or_else(|| pair.trim().strip_prefix("For="))
+            })
+        })
+        .collect();
+    let hops: Vec<&str> = if forwarded.is_empty() {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect()
+    } else {
+        forwarded
+    };
+    let mut nearest = remote;
+    for hop in hops.iter().rev() {
+        nearest = parse_hop(hop)?;
+        if !is_trusted(&nearest) {
+            return Some(nearest);
+        }
+    }
+    Some(nearest)
+}
+
+/// `203.0.113.7`, `"[2001:db8::1]:4711"`, `203.0.113.7:80`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim().trim_matches('"');
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(inner) = hop.strip_prefix('[') {
+        return inner.split(']').next()?.parse().ok();
+    }
+    hop.rsplit_once(':')?.0.parse().ok()
 }
 
 /// The one client token in the request, from `PRIVATE-TOKEN` or `Authorization: Bearer`.
@@ -134,7 +278,9 @@ mod tests {
         hex::decode_to_slice(token_digest_hex("glg_secret"), &mut digest).unwrap();
         ClientTable::new(vec![ClientConfig {
             name: "echoes".into(),
-            token_sha256: digest,
+            token_sha256: Some(digest),
+            client_cert: None,
+            source_cidrs: Vec::new(),
             policy: Arc::new(policy),
             rate_limit: RateLimit::default(),
         }])
@@ -155,21 +301,30 @@ mod tests {
     fn both_header_forms() {
         let t = table();
         assert_eq!(
-            &*t.authenticate(&headers(&[("private-token", "glg_secret")]))
-                .unwrap()
-                .name,
+            &*t.authenticate(
+                &headers(&[("private-token", "glg_secret")]),
+                Peer::default()
+            )
+            .unwrap()
+            .name,
             "echoes"
         );
         assert_eq!(
-            &*t.authenticate(&headers(&[("authorization", "Bearer glg_secret")]))
-                .unwrap()
-                .name,
+            &*t.authenticate(
+                &headers(&[("authorization", "Bearer glg_secret")]),
+                Peer::default()
+            )
+            .unwrap()
+            .name,
             "echoes"
         );
         assert_eq!(
-            &*t.authenticate(&headers(&[("authorization", "bearer glg_secret")]))
-                .unwrap()
-                .name,
+            &*t.authenticate(
+                &headers(&[("authorization", "bearer glg_secret")]),
+                Peer::default()
+            )
+            .unwrap()
+            .name,
             "echoes"
         );
     }
@@ -178,34 +333,94 @@ mod tests {
     fn refusals() {
         let t = table();
         assert_eq!(
-            t.authenticate(&headers(&[])).unwrap_err(),
+            t.authenticate(&headers(&[]), Peer::default())
+                .unwrap_err()
+                .error,
             AuthError::Missing
         );
         assert_eq!(
-            t.authenticate(&headers(&[("private-token", "nope")]))
-                .unwrap_err(),
+            t.authenticate(&headers(&[("private-token", "nope")]), Peer::default())
+                .unwrap_err()
+                .error,
             AuthError::Unknown
         );
         assert_eq!(
-            t.authenticate(&headers(&[("authorization", "Basic Z2xnOng=")]))
-                .unwrap_err(),
+            t.authenticate(
+                &headers(&[("authorization", "Basic Z2xnOng=")]),
+                Peer::default()
+            )
+            .unwrap_err()
+            .error,
             AuthError::Malformed
         );
         assert_eq!(
-            t.authenticate(&headers(&[
-                ("private-token", "glg_secret"),
-                ("authorization", "Bearer glg_secret")
-            ]))
-            .unwrap_err(),
+            t.authenticate(
+                &headers(&[
+                    ("private-token", "glg_secret"),
+                    ("authorization", "Bearer glg_secret")
+                ]),
+                Peer::default()
+            )
+            .unwrap_err()
+            .error,
             AuthError::Malformed
         );
         assert_eq!(
-            t.authenticate(&headers(&[
-                ("private-token", "glg_secret"),
-                ("private-token", "glg_secret")
-            ]))
-            .unwrap_err(),
+            t.authenticate(
+                &headers(&[
+                    ("private-token", "glg_secret"),
+                    ("private-token", "glg_secret")
+                ]),
+                Peer::default()
+            )
+            .unwrap_err()
+            .error,
             AuthError::Malformed
         );
+    }
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_trusted_proxies() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let spoofed = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(client_ip(stranger, &spoofed, &trusted), Some(stranger));
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let chain = headers(&[("x-forwarded-for", "203.0.113.9, 198.51.100.7, 10.9.9.9")]);
+        assert_eq!(
+            client_ip(proxy, &chain, &trusted),
+            Some("198.51.100.7".parse().unwrap())
+        );
+        let forwarded = headers(&[(
+            "forwarded",
+            "for=203.0.113.9;proto=https, for=\"[2001:db8::1]:443\"",
+        )]);
+        assert_eq!(
+            client_ip(proxy, &forwarded, &trusted),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        let garbage = headers(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(client_ip(proxy, &garbage, &trusted), None, "fail closed");
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), Some(proxy));
     }
 }

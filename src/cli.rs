@@ -37,6 +37,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Health probe for containers without curl: exit 0 when URL answers 2xx.
+    Probe {
+        /// An http:// URL, e.g. http://127.0.0.1:9090/live.
+        url: String,
+    },
     /// Manage client credentials.
     Client {
         /// What to do.

@@ -146,6 +146,45 @@ fn read_body(path: &Path) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// `glgate probe URL`: GET the URL (plain HTTP, 5 s); exit 0 on a 2xx answer.
+pub fn probe(url: &str) -> ExitCode {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        eprintln!("'{url}' is not a URL");
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let status = runtime.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        tokio::time::timeout(std::time::Duration::from_secs(5), client.get(uri)).await
+    });
+    match status {
+        Ok(Ok(response)) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(Ok(response)) => {
+            eprintln!("{url}: {}", response.status());
+            ExitCode::FAILURE
+        }
+        Ok(Err(error)) => {
+            eprintln!("{url}: {error}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("{url}: no answer within 5 s");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `glgate client new NAME`.
 pub fn client_new(name: &str) -> ExitCode {
     if name.is_empty()

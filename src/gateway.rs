@@ -57,7 +57,7 @@ impl Snapshot {
         let public_url = config
             .public_url
             .clone()
-            .unwrap_or_else(|| BaseUrl::for_address(bound));
+            .unwrap_or_else(|| BaseUrl::for_address(bound, config.tls.is_some()));
         let rewriter = UrlRewriter::new(
             [&config.upstream.url, &config.upstream.external_url],
             &public_url,

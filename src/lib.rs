@@ -22,4 +22,5 @@ pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
 pub mod server;
+pub mod tls;
 pub mod upstream;

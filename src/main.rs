@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             body.as_deref(),
             content_type.as_deref(),
         ),
+        Command::Probe { url } => commands::probe(&url),
         Command::Client {
             command: ClientCommand::New { name },
         } => commands::client_new(&name),

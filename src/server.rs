@@ -12,7 +12,7 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 use crate::audit::AuditSink;
 use crate::config::{Config, Limits};
 use crate::gateway::{Gateway, Snapshot, SnapshotError};
+use crate::proxy::Connection;
+use crate::tls::{ClientIdentity, TlsError, TlsServer};
 use crate::{admin, proxy};
 
 /// Most headers accepted in one request.
@@ -31,6 +33,9 @@ pub enum StartError {
     /// Config, policy, token or upstream setup.
     #[error("{0}")]
     Snapshot(#[from] SnapshotError),
+    /// Inbound TLS could not be set up.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
     /// Binding a listener or opening the audit log.
     #[error("{what}: {source}")]
     Io {
@@ -85,13 +90,21 @@ impl Server {
                 "upstream.url is plain http: the GitLab token crosses the network unencrypted"
             );
         }
+        let tls = match &snapshot.config.tls {
+            Some(settings) => Some(TlsServer::new(settings)?),
+            None => None,
+        };
         let gateway = Arc::new(Gateway::new(snapshot, audit, addr));
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(serve(
             listener,
             gateway.clone(),
+            tls.clone(),
             stopped.clone(),
         ))];
+        if let Some(tls) = tls {
+            tasks.push(tokio::spawn(tls.watch_files(stopped.clone())));
+        }
         let admin_addr = match admin_listener {
             Some(listener) => {
                 let admin_addr = listener.local_addr().map_err(io_error("admin address"))?;
@@ -153,6 +166,28 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// Serves HTTP/1.1 or HTTP/2 on one accepted (and, with TLS, handshaken) connection.
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    io: I,
+    connection: Connection,
+    gateway: Arc<Gateway>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let remote = connection.remote;
+    let connection = Arc::new(connection);
+    let service =
+        service_fn(move |request| proxy::handle(gateway.clone(), connection.clone(), request));
+    if let Err(error) = watcher
+        .watch(builder.serve_connection(TokioIo::new(io), service))
+        .await
+    {
+        tracing::debug!(%remote, %error, "connection ended with an error");
+    }
+}
+
 /// Answers a connection over `limits.max_connections` with 503, then closes it.
 async fn refuse_connection(mut stream: tokio::net::TcpStream) {
     use tokio::io::AsyncWriteExt;
@@ -169,9 +204,14 @@ async fn refuse_connection(mut stream: tokio::net::TcpStream) {
     .await;
 }
 
-async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    tls: Option<TlsServer>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let limits = gateway.snapshot().config.limits.clone();
-    let builder = connection_builder(&limits);
+    let builder = Arc::new(connection_builder(&limits));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -184,15 +224,34 @@ async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut stopped: watch:
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    let gateway = gateway.clone();
-                    let service = service_fn(move |request| proxy::handle(gateway.clone(), remote, request));
-                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let connection = graceful.watch(connection);
+                    let watcher = graceful.watcher();
+                    let (gateway, builder, tls) = (gateway.clone(), builder.clone(), tls.clone());
+                    let handshake_timeout = limits.header_read_timeout;
                     tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%remote, %error, "connection ended with an error");
-                        }
-                        drop(slot);
+                        let _slot = slot;
+                        let Some(tls) = tls else {
+                            let connection = Connection { remote, identity: None };
+                            return serve_connection(&builder, watcher, stream, connection, gateway).await;
+                        };
+                        let stream = match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%remote, %error, "TLS handshake refused");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%remote, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let identity = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .and_then(ClientIdentity::of);
+                        let connection = Connection { remote, identity };
+                        serve_connection(&builder, watcher, stream, connection, gateway).await;
                     });
                 }
                 Err(error) => {

@@ -17,7 +17,8 @@ pub use url::BaseUrl;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, parse_yaml, read_yaml};
 use crate::policy::Policy;
-use raw::{RawClient, RawConfig, RawLimits, RawRateLimit, RawUpstream};
+use ipnet::IpNet;
+use raw::{RawClient, RawClientCert, RawConfig, RawLimits, RawRateLimit, RawTls, RawUpstream};
 
 /// The config file format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
@@ -53,6 +54,42 @@ pub struct UpstreamConfig {
     pub body_idle_timeout: Duration,
     /// Largest response body relayed.
     pub max_response_bytes: u64,
+    /// Client certificate and key for a GitLab behind mutual TLS.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// The compiled `tls:` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+    /// CA for client certificates.
+    pub client_ca_file: Option<PathBuf>,
+    /// Refuse handshakes without a client certificate.
+    pub require_client_cert: bool,
+    /// How often the files are checked.
+    pub reload_interval: Duration,
+}
+
+/// Which client certificate identifies a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertMatch {
+    /// A subject common name.
+    SubjectCn(String),
+    /// A DNS or URI subject alternative name.
+    San(String),
+}
+
+impl CertMatch {
+    /// Whether `identity` is this one.
+    pub fn matches(&self, identity: &crate::tls::ClientIdentity) -> bool {
+        match self {
+            CertMatch::SubjectCn(cn) => identity.common_names.iter().any(|c| c == cn),
+            CertMatch::San(san) => identity.alt_names.iter().any(|s| s == san),
+        }
+    }
 }
 
 /// One compiled client.
@@ -60,8 +97,12 @@ pub struct UpstreamConfig {
 pub struct ClientConfig {
     /// Its name.
     pub name: Arc<str>,
-    /// SHA-256 of its token.
-    pub token_sha256: [u8; 32],
+    /// SHA-256 of its token (none for a certificate-only client).
+    pub token_sha256: Option<[u8; 32]>,
+    /// The client certificate identity it must present, if any.
+    pub client_cert: Option<CertMatch>,
+    /// Networks it may call from (empty: anywhere).
+    pub source_cidrs: Vec<IpNet>,
     /// Its compiled policy.
     pub policy: Arc<Policy>,
     /// Its rate limit.
@@ -155,6 +196,10 @@ pub struct Config {
     pub audit: AuditOutput,
     /// Bounds.
     pub limits: Limits,
+    /// Inbound TLS, if configured.
+    pub tls: Option<TlsSettings>,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Config {
@@ -234,7 +279,9 @@ impl<'a> Compiler<'a> {
             .and_then(|url| self.base_url(url, "public_url"));
         let upstream = self.upstream(&raw.upstream);
         let limits = self.limits(raw.limits.as_ref());
-        let clients = self.clients(&raw.clients, limits.client_rate_limit);
+        let tls = raw.tls.as_ref().map(|tls| self.tls(tls));
+        let clients = self.clients(&raw.clients, limits.client_rate_limit, tls.as_ref());
+        let trusted_proxies = self.networks(&raw.trusted_proxies, "trusted_proxies");
         let admin_listen = raw
             .admin
             .as_ref()
@@ -256,6 +303,8 @@ impl<'a> Compiler<'a> {
             admin_listen,
             audit,
             limits,
+            tls,
+            trusted_proxies,
         };
         self.problems.into_result(config)
     }
@@ -375,7 +424,21 @@ impl<'a> Compiler<'a> {
             .max_response_bytes
             .as_ref()
             .map_or(DEFAULT_MAX_RESPONSE_BYTES, |v| v.value);
+        let client_identity = match (&upstream.client_cert_file, &upstream.client_key_file) {
+            (Some(cert), Some(key)) => Some((self.resolve(&cert.value), self.resolve(&key.value))),
+            (None, None) => None,
+            (Some(file), None) | (None, Some(file)) => {
+                self.problem(
+                    file,
+                    "upstream",
+                    "client_cert_file and client_key_file go together".into(),
+                    None,
+                );
+                None
+            }
+        };
         Some(UpstreamConfig {
+            client_identity,
             body_idle_timeout,
             max_response_bytes,
             url: url?,
@@ -391,6 +454,7 @@ impl<'a> Compiler<'a> {
         &mut self,
         raw: &Spanned<Vec<Spanned<RawClient>>>,
         default_rate: RateLimit,
+        tls: Option<&TlsSettings>,
     ) -> Vec<ClientConfig> {
         if raw.value.is_empty() {
             self.problem(
@@ -426,17 +490,34 @@ impl<'a> Compiler<'a> {
                     Some("letters, digits, '-', '_' and '.'"),
                 );
             }
-            let digest = self.digest(&client.token_sha256, &format!("{key}.token_sha256"));
-            if let Some(digest) = digest
-                && clients.iter().any(|c| c.token_sha256 == digest)
-            {
+            let digest = match &client.token_sha256 {
+                Some(token) => {
+                    let digest = self.digest(token, &format!("{key}.token_sha256"));
+                    if digest.is_some_and(|d| clients.iter().any(|c| c.token_sha256 == Some(d))) {
+                        self.problem(
+                            token,
+                            &format!("{key}.token_sha256"),
+                            "two clients share one token".into(),
+                            Some("give each client its own token: `glgate client new NAME`"),
+                        );
+                    }
+                    digest.map(Some)
+                }
+                None => Some(None),
+            };
+            let client_cert = client
+                .client_cert
+                .as_ref()
+                .and_then(|cert| self.cert_match(cert, &format!("{key}.client_cert"), tls));
+            if client.token_sha256.is_none() && client.client_cert.is_none() {
                 self.problem(
-                    &client.token_sha256,
-                    &format!("{key}.token_sha256"),
-                    "two clients share one token".into(),
-                    Some("give each client its own token: `glgate client new NAME`"),
+                    &client.name,
+                    &key,
+                    "a client needs a token_sha256, a client_cert, or both".into(),
+                    Some("`glgate client new NAME` prints a token and its digest"),
                 );
             }
+            let source_cidrs = self.networks(&client.source_cidrs, &format!("{key}.source_cidrs"));
             let policy = self.policy(&client.policy, &format!("{key}.policy"));
             let rate_limit = match &client.rate_limit {
                 Some(rate) => self.rate_limit(rate, &format!("{key}.rate_limit")),
@@ -448,6 +529,8 @@ impl<'a> Compiler<'a> {
                 clients.push(ClientConfig {
                     name: Arc::from(client.name.value.as_str()),
                     token_sha256,
+                    client_cert,
+                    source_cidrs,
                     policy,
                     rate_limit,
                 });
@@ -498,6 +581,75 @@ impl<'a> Compiler<'a> {
         };
         self.policies.insert(path, loaded.clone());
         loaded
+    }
+
+    fn tls(&mut self, raw: &Spanned<RawTls>) -> TlsSettings {
+        let tls = &raw.value;
+        TlsSettings {
+            cert_file: self.resolve(&tls.cert_file.value),
+            key_file: self.resolve(&tls.key_file.value),
+            client_ca_file: tls.client_ca_file.as_ref().map(|f| self.resolve(&f.value)),
+            require_client_cert: tls.require_client_cert,
+            reload_interval: self.duration(
+                tls.reload_interval.as_ref(),
+                "tls.reload_interval",
+                Duration::from_secs(10),
+            ),
+        }
+    }
+
+    fn cert_match(
+        &mut self,
+        raw: &Spanned<RawClientCert>,
+        key: &str,
+        tls: Option<&TlsSettings>,
+    ) -> Option<CertMatch> {
+        if tls.and_then(|t| t.client_ca_file.as_ref()).is_none() {
+            self.problem(
+                raw,
+                key,
+                "client certificates need inbound TLS with a client CA".into(),
+                Some("set tls.cert_file, tls.key_file and tls.client_ca_file"),
+            );
+        }
+        match (&raw.value.subject_cn, &raw.value.san) {
+            (Some(cn), None) if !cn.is_empty() => Some(CertMatch::SubjectCn(cn.clone())),
+            (None, Some(san)) if !san.is_empty() => Some(CertMatch::San(san.clone())),
+            _ => {
+                self.problem(
+                    raw,
+                    key,
+                    "give exactly one of subject_cn or san".into(),
+                    Some("e.g. { san: echoes.example.com }"),
+                );
+                None
+            }
+        }
+    }
+
+    fn networks(&mut self, raw: &[Spanned<String>], key: &str) -> Vec<IpNet> {
+        raw.iter()
+            .filter_map(|text| {
+                let value = text.value.trim();
+                let parsed = value
+                    .parse::<IpNet>()
+                    .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from));
+                match parsed {
+                    Ok(net) => Some(net.trunc()),
+                    Err(_) => {
+                        self.problem(
+                            text,
+                            key,
+                            format!("'{value}' is not a network"),
+                            Some(
+                                "an address or a CIDR block, e.g. 203.0.113.0/24 or 2001:db8::/32",
+                            ),
+                        );
+                        None
+                    }
+                }
+            })
+            .collect()
     }
 
     fn rate_limit(&mut self, raw: &Spanned<RawRateLimit>, key: &str) -> Option<RateLimit> {

@@ -27,6 +27,44 @@ pub struct RawConfig {
     /// Size and time bounds.
     #[serde(default)]
     pub limits: Option<RawLimits>,
+    /// Inbound TLS; without it glgate speaks plain HTTP.
+    #[serde(default)]
+    pub tls: Option<Spanned<RawTls>>,
+    /// Networks of proxies in front of glgate whose `X-Forwarded-For` and
+    /// `Forwarded` headers are believed (for `source_cidrs`).
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
+}
+
+/// `tls:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain.
+    pub cert_file: Spanned<String>,
+    /// PEM private key.
+    pub key_file: Spanned<String>,
+    /// PEM CA certificates that sign client certificates (mutual TLS).
+    #[serde(default)]
+    pub client_ca_file: Option<Spanned<String>>,
+    /// Refuse handshakes without a valid client certificate.
+    #[serde(default)]
+    pub require_client_cert: bool,
+    /// How often the certificate files are checked for changes, e.g. `10s`.
+    #[serde(default)]
+    pub reload_interval: Option<Spanned<String>>,
+}
+
+/// A client certificate identity: exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientCert {
+    /// The subject common name.
+    #[serde(default)]
+    pub subject_cn: Option<String>,
+    /// A DNS or URI subject alternative name.
+    #[serde(default)]
+    pub san: Option<String>,
 }
 
 /// `upstream:`
@@ -59,6 +97,12 @@ pub struct RawUpstream {
     /// Largest response body relayed from GitLab, in bytes.
     #[serde(default)]
     pub max_response_bytes: Option<Spanned<u64>>,
+    /// PEM client certificate for a GitLab that requires mutual TLS.
+    #[serde(default)]
+    pub client_cert_file: Option<Spanned<String>>,
+    /// PEM key of `client_cert_file`.
+    #[serde(default)]
+    pub client_key_file: Option<Spanned<String>>,
     /// Allows a plain `http://` URL to a GitLab that is not on this host: the
     /// GitLab token then crosses the network unencrypted.
     #[serde(default)]
@@ -72,7 +116,15 @@ pub struct RawClient {
     /// The client's name (audit lines, metrics).
     pub name: Spanned<String>,
     /// SHA-256 of the client token, 64 hex characters (`glgate client new` prints it).
-    pub token_sha256: Spanned<String>,
+    #[serde(default)]
+    pub token_sha256: Option<Spanned<String>>,
+    /// A client certificate identity required in addition to (or, without
+    /// `token_sha256`, instead of) the token.
+    #[serde(default)]
+    pub client_cert: Option<Spanned<RawClientCert>>,
+    /// Networks this client may call from (default: anywhere).
+    #[serde(default)]
+    pub source_cidrs: Vec<Spanned<String>>,
     /// The policy file for this client, relative to the config file's folder.
     pub policy: Spanned<String>,
     /// This client's request rate limit (default: `limits.client_rate_limit`).

@@ -139,3 +139,38 @@ fn plain_http_to_another_host_needs_the_danger_switch() {
         "loopback needs no switch"
     );
 }
+
+#[test]
+fn client_certificates_and_networks_are_validated() {
+    let dir = folder_with_policy();
+    let cert_only = "clients:\n  - name: echoes\n    client_cert: { san: echoes.example }\n    source_cidrs: [10.0.0.0/8, 2001:db8::1, nonsense]\n    policy: policies/p.yaml\n";
+    let errors = Config::compile(&dir.path().join("c.yaml"), &config(cert_only))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("client certificates need inbound TLS"),
+        "{errors}"
+    );
+    assert!(errors.contains("'nonsense' is not a network"), "{errors}");
+    let neither = "clients:\n  - name: echoes\n    policy: policies/p.yaml\n";
+    let errors = Config::compile(&dir.path().join("c.yaml"), &config(neither))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("needs a token_sha256, a client_cert, or both"),
+        "{errors}"
+    );
+    let with_tls = format!(
+        "{}tls:\n  cert_file: t.crt\n  key_file: t.key\n  client_ca_file: ca.pem\ntrusted_proxies: [10.0.0.0/8]\n",
+        config(&cert_only.replace(", nonsense", ""))
+    );
+    let config = Config::compile(&dir.path().join("c.yaml"), &with_tls).unwrap();
+    assert_eq!(config.clients[0].token_sha256, None);
+    assert_eq!(
+        config.clients[0].client_cert,
+        Some(CertMatch::San("echoes.example".into()))
+    );
+    assert_eq!(config.clients[0].source_cidrs.len(), 2);
+    assert_eq!(config.tls.unwrap().cert_file, dir.path().join("t.crt"));
+    assert_eq!(config.trusted_proxies.len(), 1);
+}

@@ -43,8 +43,8 @@ impl BaseUrl {
         })
     }
 
-    /// `http://127.0.0.1:PORT` for a bound address.
-    pub fn for_address(addr: std::net::SocketAddr) -> BaseUrl {
+    /// `http(s)://127.0.0.1:PORT` for a bound address.
+    pub fn for_address(addr: std::net::SocketAddr, https: bool) -> BaseUrl {
         // A socket address always renders as a valid authority.
         #[allow(clippy::expect_used)]
         let authority = addr
@@ -52,7 +52,11 @@ impl BaseUrl {
             .parse()
             .expect("a socket address is a valid authority");
         BaseUrl {
-            scheme: http::uri::Scheme::HTTP,
+            scheme: if https {
+                http::uri::Scheme::HTTPS
+            } else {
+                http::uri::Scheme::HTTP
+            },
             authority,
             prefix: String::new(),
         }

@@ -67,6 +67,7 @@ impl ProxyError {
             | ProxyError::ForbiddenHeader(_)
             | ProxyError::RepeatedHeader(_)
             | ProxyError::BodyRead => StatusCode::BAD_REQUEST,
+            ProxyError::Unauthenticated(AuthError::SourceNotAllowed) => StatusCode::FORBIDDEN,
             ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ProxyError::Denied(denial) if denial.reason.is_bad_request() => StatusCode::BAD_REQUEST,
             ProxyError::Denied(denial) if denial.reason.code() == "unsupported_content_type" => {

@@ -44,12 +44,22 @@ pub(crate) fn full_body(bytes: Bytes) -> ProxyBody {
         .boxed_unsync()
 }
 
-/// Handles one request from `remote`. Never fails.
+/// What glgate knows about a client connection.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// The peer's socket address.
+    pub remote: SocketAddr,
+    /// The verified client certificate's identity, over mutual TLS.
+    pub identity: Option<crate::tls::ClientIdentity>,
+}
+
+/// Handles one request on `connection`. Never fails.
 pub async fn handle(
     gateway: Arc<Gateway>,
-    remote: SocketAddr,
+    connection: Arc<Connection>,
     request: Request<Incoming>,
 ) -> Result<Response<AuditedBody>, std::convert::Infallible> {
+    let remote = connection.remote;
     let started = Instant::now();
     let snapshot = gateway.snapshot();
     let request_id = next_request_id();
@@ -60,7 +70,7 @@ pub async fn handle(
         request.method().as_str(),
         request.uri().path(),
     );
-    let mut response = match pipeline(&gateway, &snapshot, &mut event, request).await {
+    let mut response = match pipeline(&gateway, &snapshot, &connection, &mut event, request).await {
         Ok(response) => response,
         Err(error) => {
             event.reason = error.code().to_owned();
@@ -90,6 +100,7 @@ pub async fn handle(
 async fn pipeline(
     gateway: &Gateway,
     snapshot: &Snapshot,
+    connection: &Connection,
     event: &mut AuditEvent,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -105,7 +116,23 @@ async fn pipeline(
         return Ok(error::json_response(StatusCode::OK, &serde_json::json!({})));
     }
 
-    let principal = snapshot.clients.authenticate(&parts.headers)?;
+    let peer = crate::auth::Peer {
+        identity: connection.identity.as_ref(),
+        ip: crate::auth::client_ip(
+            connection.remote.ip(),
+            &parts.headers,
+            &snapshot.config.trusted_proxies,
+        ),
+    };
+    let principal = snapshot
+        .clients
+        .authenticate(&parts.headers, peer)
+        .map_err(|rejection| {
+            if let Some(client) = rejection.client {
+                event.client = client.to_string();
+            }
+            ProxyError::Unauthenticated(rejection.error)
+        })?;
     event.client = principal.name.to_string();
     gateway
         .limiter

@@ -50,8 +50,8 @@ pub enum UpstreamError {
 /// Why the upstream client could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// The CA file could not be read or holds no certificate.
-    #[error("upstream.ca_file {path}: {detail}")]
+    /// A CA, certificate or key file could not be used.
+    #[error("upstream TLS file {path}: {detail}")]
     CaFile {
         /// The file.
         path: String,
@@ -78,7 +78,7 @@ impl Upstream {
     /// Builds the pooled client: system roots plus `ca_file`, SNI and hostname
     /// verification always on.
     pub fn new(config: &UpstreamConfig, token: UpstreamToken) -> Result<Upstream, SetupError> {
-        let tls = client_tls_config(config.ca_file.as_deref())?;
+        let tls = client_tls_config(config.ca_file.as_deref(), config.client_identity.as_ref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -210,9 +210,11 @@ fn authority_value(base: &BaseUrl) -> HeaderValue {
     HeaderValue::from_str(base.authority().as_str()).expect("an authority is a valid header value")
 }
 
-/// rustls client config: the system's roots plus the optional extra CA file.
+/// rustls client config: the system's roots plus the optional extra CA file,
+/// and a client certificate when GitLab requires mutual TLS.
 pub fn client_tls_config(
     ca_file: Option<&std::path::Path>,
+    client_identity: Option<&(std::path::PathBuf, std::path::PathBuf)>,
 ) -> Result<rustls::ClientConfig, SetupError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
@@ -237,8 +239,21 @@ pub fn client_tls_config(
         }
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots);
+    let Some((cert_file, key_file)) = client_identity else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let file_error = |path: &std::path::Path, detail: String| SetupError::CaFile {
+        path: path.display().to_string(),
+        detail,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| file_error(cert_file, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(cert_file, e.to_string()))?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| file_error(key_file, e.to_string()))?;
+    Ok(builder.with_client_auth_cert(chain, key)?)
 }

@@ -33,6 +33,8 @@ pub struct SandboxOptions {
     pub client_extra: String,
     /// Add a second client, `other`, with these extra YAML lines.
     pub other_client: Option<String>,
+    /// The second client has no token (it is identified by its certificate).
+    pub other_client_cert_only: bool,
 }
 
 impl Default for SandboxOptions {
@@ -46,6 +48,7 @@ impl Default for SandboxOptions {
             admin: true,
             client_extra: String::new(),
             other_client: None,
+            other_client_cert_only: false,
         }
     }
 }
@@ -92,6 +95,9 @@ impl Sandbox {
         let client_token = random_token();
         let other_token = random_token();
         let other = match &options.other_client {
+            Some(extra) if options.other_client_cert_only => {
+                format!("  - name: other\n    policy: policy.yaml\n{extra}")
+            }
             Some(extra) => format!(
                 "  - name: other\n    token_sha256: \"{}\"\n    policy: policy.yaml\n{extra}",
                 glgate::auth::token_digest_hex(&other_token)

@@ -25,6 +25,21 @@ pub struct Leaf {
     pub cert: CertificateDer<'static>,
     /// DER private key.
     pub key: PrivateKeyDer<'static>,
+    /// PEM certificate.
+    pub cert_pem: String,
+    /// PEM private key.
+    pub key_pem: String,
+}
+
+impl Clone for Leaf {
+    fn clone(&self) -> Leaf {
+        Leaf {
+            cert: self.cert.clone(),
+            key: self.key.clone_key(),
+            cert_pem: self.cert_pem.clone(),
+            key_pem: self.key_pem.clone(),
+        }
+    }
 }
 
 impl TestCa {
@@ -44,11 +59,17 @@ impl TestCa {
         self.issuer.pem()
     }
 
-    /// A server certificate for `names`; `expired` makes it valid only in 2020.
+    /// A certificate for `names` (SANs) with subject CN `names[0]`; `expired`
+    /// makes it valid only in 2020.
     pub fn leaf(&self, names: &[&str], expired: bool) -> Leaf {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
+        if let Some(first) = names.first() {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, *first);
+        }
         if expired {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
             params.not_after = rcgen::date_time_ymd(2020, 12, 31);
@@ -58,19 +79,38 @@ impl TestCa {
         Leaf {
             cert: cert.der().clone(),
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
         }
     }
 }
 
 /// An HTTPS upstream on 127.0.0.1 serving `leaf`, answering 200 `{"id":1}` to everything.
 pub async fn tls_upstream(leaf: Leaf) -> SocketAddr {
+    tls_upstream_with(leaf, None).await
+}
+
+/// The same, requiring a client certificate signed by `client_ca` when given.
+pub async fn tls_upstream_with(leaf: Leaf, client_ca: Option<&TestCa>) -> SocketAddr {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.cert], leaf.key)
         .unwrap();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca.issuer.der().clone()).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(vec![leaf.cert], leaf.key).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
