@@ -55,6 +55,15 @@ pub struct AuditEvent {
     /// Set when the response stream ended abnormally (client gone, upstream reset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
+    /// The client's shadow policy's decision, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_decision: Option<&'static str>,
+    /// The rule the shadow policy matched, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_rule: Option<String>,
+    /// The shadow policy's reason code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_reason: Option<String>,
 }
 
 impl AuditEvent {

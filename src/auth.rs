@@ -31,6 +31,8 @@ pub struct Principal {
     pub policy: Arc<Policy>,
     /// Its request rate limit.
     pub rate_limit: RateLimit,
+    /// The policy evaluated beside the real one, never enforced.
+    pub shadow_policy: Option<Arc<Policy>>,
 }
 
 /// Why a request is not authenticated.
@@ -143,6 +145,7 @@ impl ClientTable {
             name: client.name.clone(),
             policy: client.policy.clone(),
             rate_limit: client.rate_limit,
+            shadow_policy: client.shadow_policy.clone(),
         })
     }
 
@@ -281,6 +284,7 @@ mod tests {
             token_sha256: Some(digest),
             client_cert: None,
             source_cidrs: Vec::new(),
+            shadow_policy: None,
             policy: Arc::new(policy),
             rate_limit: RateLimit::default(),
         }])

@@ -29,6 +29,17 @@ pub struct ReloadLabels {
     pub result: String,
 }
 
+/// Labels of `glgate_shadow_disagreements_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShadowLabels {
+    /// Client name.
+    pub client: String,
+    /// The enforced decision.
+    pub decision: String,
+    /// The shadow policy's decision.
+    pub shadow_decision: String,
+}
+
 /// Every metric glgate exposes.
 #[derive(Debug)]
 pub struct Metrics {
@@ -41,6 +52,8 @@ pub struct Metrics {
     pub reloads: Family<ReloadLabels, Counter>,
     /// Connections closed at once because `limits.max_connections` were open.
     pub connections_refused: Counter,
+    /// Requests where a client's shadow policy decided otherwise.
+    pub shadow_disagreements: Family<ShadowLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -79,7 +92,14 @@ impl Metrics {
             "Connections closed at once because limits.max_connections were open",
             connections_refused.clone(),
         );
+        let shadow_disagreements = Family::<ShadowLabels, Counter>::default();
+        registry.register(
+            "shadow_disagreements",
+            "Requests where a client's shadow policy decided otherwise than its policy",
+            shadow_disagreements.clone(),
+        );
         Metrics {
+            shadow_disagreements,
             registry,
             requests,
             upstream_latency,

@@ -105,6 +105,8 @@ pub struct ClientConfig {
     pub source_cidrs: Vec<IpNet>,
     /// Its compiled policy.
     pub policy: Arc<Policy>,
+    /// A policy evaluated beside the real one and never enforced.
+    pub shadow_policy: Option<Arc<Policy>>,
     /// Its rate limit.
     pub rate_limit: RateLimit,
 }
@@ -519,12 +521,16 @@ impl<'a> Compiler<'a> {
             }
             let source_cidrs = self.networks(&client.source_cidrs, &format!("{key}.source_cidrs"));
             let policy = self.policy(&client.policy, &format!("{key}.policy"));
+            let shadow_policy = match &client.shadow_policy {
+                Some(path) => self.policy(path, &format!("{key}.shadow_policy")).map(Some),
+                None => Some(None),
+            };
             let rate_limit = match &client.rate_limit {
                 Some(rate) => self.rate_limit(rate, &format!("{key}.rate_limit")),
                 None => Some(default_rate),
             };
-            if let (Some(token_sha256), Some(policy), Some(rate_limit), true) =
-                (digest, policy, rate_limit, name_ok)
+            if let (Some(token_sha256), Some(policy), Some(shadow_policy), Some(rate_limit), true) =
+                (digest, policy, shadow_policy, rate_limit, name_ok)
             {
                 clients.push(ClientConfig {
                     name: Arc::from(client.name.value.as_str()),
@@ -532,6 +538,7 @@ impl<'a> Compiler<'a> {
                     client_cert,
                     source_cidrs,
                     policy,
+                    shadow_policy,
                     rate_limit,
                 });
             }

@@ -127,6 +127,10 @@ pub struct RawClient {
     pub source_cidrs: Vec<Spanned<String>>,
     /// The policy file for this client, relative to the config file's folder.
     pub policy: Spanned<String>,
+    /// A second policy evaluated on this client's live traffic beside the
+    /// real one, only to record where they disagree (never enforced).
+    #[serde(default)]
+    pub shadow_policy: Option<Spanned<String>>,
     /// This client's request rate limit (default: `limits.client_rate_limit`).
     #[serde(default)]
     pub rate_limit: Option<Spanned<RawRateLimit>>,

@@ -62,6 +62,21 @@ impl Finish {
         self.event.bytes_out = bytes_out;
         self.event.error = error;
         self.event.duration_ms = millis(self.started.elapsed());
+        if let Some(shadow) = self
+            .event
+            .shadow_decision
+            .filter(|s| *s != self.event.decision)
+        {
+            self.gateway
+                .metrics
+                .shadow_disagreements
+                .get_or_create(&crate::metrics::ShadowLabels {
+                    client: self.event.client.clone(),
+                    decision: self.event.decision.into(),
+                    shadow_decision: shadow.into(),
+                })
+                .inc();
+        }
         if let Some(upstream_ms) = self.event.upstream_ms {
             self.gateway
                 .metrics

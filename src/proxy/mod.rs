@@ -23,7 +23,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use crate::audit::AuditEvent;
-use crate::canonical::RequestHead;
+use crate::auth::Principal;
+use crate::canonical::{Param, RequestHead};
 use crate::gateway::{Gateway, Snapshot};
 use crate::policy::{Decision, parse_body};
 use body::{AuditedBody, Finish, millis};
@@ -145,6 +146,7 @@ async fn pipeline(
         if let Some(template) = &denial.template {
             event.template = template.to_string();
         }
+        record_shadow(event, &principal, &head, &[]);
         ProxyError::Denied(denial)
     })?;
     event.template = matched.template().to_owned();
@@ -165,20 +167,26 @@ async fn pipeline(
         snapshot.config.limits.body_read_timeout,
     )
     .await
-    .map_err(|error| match error {
-        ProxyError::BodyTooLarge(_) if limit == 0 => {
-            ProxyError::Denied(matched.refuse(crate::policy::Reason::BodyNotAllowed))
+    .map_err(|error| {
+        record_shadow(event, &principal, &head, &[]);
+        match error {
+            ProxyError::BodyTooLarge(_) if limit == 0 => {
+                ProxyError::Denied(matched.refuse(crate::policy::Reason::BodyNotAllowed))
+            }
+            other => other,
         }
-        other => other,
     })?;
     event.bytes_in = body.len() as u64;
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let body_params = parse_body(content_type, &body)
-        .map_err(|reason| ProxyError::Denied(matched.refuse(reason)))?;
+    let body_params = parse_body(content_type, &body).map_err(|reason| {
+        record_shadow(event, &principal, &head, &[]);
+        ProxyError::Denied(matched.refuse(reason))
+    })?;
 
+    record_shadow(event, &principal, &head, &body_params);
     let permit = match matched.check(head.query(), &body_params) {
         Decision::Allow(permit) => permit,
         Decision::Deny(denial) => return Err(ProxyError::Denied(denial)),
@@ -214,6 +222,35 @@ async fn pipeline(
     headers::clean_response(response.headers_mut());
     snapshot.rewriter.headers(response.headers_mut());
     Ok(response)
+}
+
+/// Evaluates the client's shadow policy, if it has one, on what the real
+/// policy saw (the body only when the real rule read it), and records its
+/// decision in the audit event. The shadow decision changes nothing else.
+fn record_shadow(
+    event: &mut AuditEvent,
+    principal: &Principal,
+    head: &RequestHead,
+    body: &[Param],
+) {
+    let Some(shadow) = &principal.shadow_policy else {
+        return;
+    };
+    let (decision, rule, reason) = match shadow.evaluate(head, body) {
+        Decision::Allow(permit) => (
+            "allow",
+            Some(permit.rule().to_owned()),
+            "allowed".to_owned(),
+        ),
+        Decision::Deny(denial) => (
+            "deny",
+            denial.rule.map(|rule| rule.to_string()),
+            denial.reason.code().to_owned(),
+        ),
+    };
+    event.shadow_decision = Some(decision);
+    event.shadow_rule = rule;
+    event.shadow_reason = Some(reason);
 }
 
 /// The target to check: origin-form only. HTTP/2 always carries scheme and
