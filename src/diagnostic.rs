@@ -41,6 +41,8 @@ pub struct Diagnostic {
     pub message: String,
     /// What would be valid, when there is something useful to say.
     pub hint: Option<String>,
+    /// The source line the position points into, shown with a caret.
+    pub snippet: Option<String>,
 }
 
 impl Diagnostic {
@@ -57,6 +59,7 @@ impl Diagnostic {
             key: key.into(),
             message: message.into(),
             hint: None,
+            snippet: None,
         }
     }
 
@@ -75,7 +78,11 @@ impl Diagnostic {
                 column: l.column(),
             })
             .unwrap_or_default();
-        Diagnostic::new(file, position, "", yaml_message(error))
+        let message = yaml_message(error);
+        let hint = typo_hint(&message);
+        let mut diagnostic = Diagnostic::new(file, position, "", message);
+        diagnostic.hint = hint;
+        diagnostic
     }
 }
 
@@ -91,6 +98,24 @@ fn yaml_message(error: &serde_saphyr::Error) -> String {
     }
 }
 
+/// "did you mean `methods`?" for serde's "unknown field `method`, expected
+/// one of …" and "unknown variant …" messages.
+fn typo_hint(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (given, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected ")?.1;
+    let expected = expected.strip_prefix("one of ").unwrap_or(expected);
+    let candidates: Vec<String> = expected
+        .split([',', ' '])
+        .map(|c| c.trim().trim_matches('`').to_owned())
+        .filter(|c| !c.is_empty() && c != "or")
+        .collect();
+    nearest(given, candidates.iter().map(String::as_str))
+        .map(|near| format!("did you mean `{near}`?"))
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
@@ -102,6 +127,13 @@ impl fmt::Display for Diagnostic {
             write!(f, "{}: ", self.key)?;
         }
         f.write_str(&self.message)?;
+        if let Some(line) = &self.snippet {
+            let number = self.position.line.to_string();
+            let gutter = " ".repeat(number.len());
+            let caret =
+                " ".repeat(usize::try_from(self.position.column.saturating_sub(1)).unwrap_or(0));
+            write!(f, "\n {gutter} |\n {number} | {line}\n {gutter} | {caret}^")?;
+        }
         if let Some(hint) = &self.hint {
             write!(f, "\n    hint: {hint}")?;
         }
@@ -109,21 +141,16 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Reads a YAML file and parses it into `T`; a missing file or a YAML error
-/// becomes one located diagnostic. `what` names the file's role ("config").
-pub fn read_yaml<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    what: &str,
-) -> Result<T, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+/// Reads a file that glgate compiles; `what` names its role ("config").
+pub fn read_source(path: &Path, what: &str) -> Result<String, Diagnostics> {
+    std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic::new(
             path,
             Position::default(),
             "",
             format!("cannot read the {what} file: {e}"),
         )])
-    })?;
-    parse_yaml(path, &text)
+    })
 }
 
 /// Parses YAML `text` from `source` into `T`, as one located diagnostic on error.
@@ -147,6 +174,21 @@ impl Diagnostics {
     /// Whether no problem was found.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Attaches the source line to every diagnostic located in `file`.
+    pub fn with_source(mut self, file: &Path, text: &str) -> Diagnostics {
+        let lines: Vec<&str> = text.lines().collect();
+        for diagnostic in &mut self.0 {
+            if diagnostic.file == file
+                && diagnostic.snippet.is_none()
+                && diagnostic.position.line > 0
+            {
+                let index = usize::try_from(diagnostic.position.line - 1).unwrap_or(usize::MAX);
+                diagnostic.snippet = lines.get(index).map(|line| (*line).to_owned());
+            }
+        }
+        self
     }
 
     /// `Ok(value)` when no problem was found.
@@ -206,6 +248,26 @@ mod tests {
             Some("methods")
         );
         assert_eq!(nearest("zzzzzz", ["methods", "paths"]), None);
+    }
+
+    #[test]
+    fn yaml_errors_show_the_line_a_caret_and_the_nearest_key() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Rule {
+            methods: Vec<String>,
+            paths: Vec<String>,
+        }
+        let text = "methods: [GET]\npath: [/user]\n";
+        let file = Path::new("p.yaml");
+        let problems = parse_yaml::<Rule>(file, text)
+            .unwrap_err()
+            .with_source(file, text);
+        assert_eq!(
+            problems.to_string(),
+            "p.yaml:2:1: unknown field `path`, expected one of methods, paths\n   |\n 2 | path: [/user]\n   | ^\n    hint: did you mean `paths`?"
+        );
     }
 
     #[test]

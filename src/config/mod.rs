@@ -15,7 +15,7 @@ use serde_saphyr::Spanned;
 
 pub use url::BaseUrl;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Position, parse_yaml, read_yaml};
+use crate::diagnostic::{Diagnostic, Diagnostics, Position, parse_yaml, read_source};
 use crate::policy::Policy;
 use ipnet::IpNet;
 use raw::{RawClient, RawClientCert, RawConfig, RawLimits, RawRateLimit, RawTls, RawUpstream};
@@ -207,14 +207,15 @@ pub struct Config {
 impl Config {
     /// Reads and compiles a config file and every policy it names.
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {
-        let raw: RawConfig = read_yaml(path, "config")?;
-        Compiler::new(path).compile(raw)
+        let text = read_source(path, "config")?;
+        Config::compile(path, &text)
     }
 
     /// Compiles config `text`; `source` names the file and anchors relative paths.
     pub fn compile(source: &Path, text: &str) -> Result<Config, Diagnostics> {
-        let raw: RawConfig = parse_yaml(source, text)?;
-        Compiler::new(source).compile(raw)
+        parse_yaml::<RawConfig>(source, text)
+            .and_then(|raw| Compiler::new(source).compile(raw))
+            .map_err(|problems| problems.with_source(source, text))
     }
 
     /// The distinct policies in use, in client order.

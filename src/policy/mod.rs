@@ -25,7 +25,7 @@ pub use params::{Check, FORBIDDEN_PARAMS, ParamRules, ParamSpec};
 pub use template::{PARAM_NAMES, ParamKind, Template, TemplateSegment};
 
 use crate::canonical::{Method, Param, RequestHead, printable};
-use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_yaml};
+use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_source};
 use matcher::{Leaf, Matcher};
 use raw::{RawParam, RawPolicy, RawRule};
 
@@ -118,14 +118,15 @@ pub struct Matched<'p> {
 impl Policy {
     /// Reads and compiles a policy file.
     pub fn load(path: &Path) -> Result<Policy, Diagnostics> {
-        let raw: RawPolicy = read_yaml(path, "policy")?;
-        Compiler::new(path).compile(raw)
+        let text = read_source(path, "policy")?;
+        Policy::compile(path, &text)
     }
 
     /// Compiles policy `text`; `source` names the file in diagnostics.
     pub fn compile(source: &Path, text: &str) -> Result<Policy, Diagnostics> {
-        let raw: RawPolicy = parse_yaml(source, text)?;
-        Compiler::new(source).compile(raw)
+        parse_yaml::<RawPolicy>(source, text)
+            .and_then(|raw| Compiler::new(source).compile(raw))
+            .map_err(|problems| problems.with_source(source, text))
     }
 
     /// The policy's name.

@@ -189,10 +189,20 @@ fn ruby_strip(text: &str) -> &str {
 
 /// Compiles `pattern` so that it must match a whole value.
 pub fn compile_anchored(pattern: &str) -> Result<Regex, String> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| format!("invalid regex: {e}"))
+    let build = |text: &str| {
+        regex::RegexBuilder::new(text)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+    };
+    // Check the pattern as written first, so an error points into it rather
+    // than into the anchored wrapper.
+    build(pattern).map_err(|e| {
+        format!(
+            "invalid regex ({})",
+            e.to_string().replace('\n', "\n      ")
+        )
+    })?;
+    build(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regex: {e}"))
 }
 
 /// The closed set of parameters a rule accepts.
