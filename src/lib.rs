@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
+pub mod schema;
 pub mod server;
 pub mod tls;
 pub mod upstream;

@@ -204,6 +204,13 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
 }
 
+/// The JSON Schema of config files, generated from the types that read them.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(RawConfig).to_value();
+    schema["title"] = "glgate config".into();
+    schema
+}
+
 impl Config {
     /// Reads and compiles a config file and every policy it names.
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {

@@ -1,22 +1,28 @@
 //! The config file as written: serde structs with source locations.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 /// The whole config file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Format version; must be 1.
+    #[schemars(with = "u32")]
     pub version: Spanned<u32>,
     /// Address the proxy listens on, e.g. `127.0.0.1:8080`.
+    #[schemars(with = "String")]
     pub listen: Spanned<String>,
     /// How clients reach glgate; `Link` and `Location` are rewritten to it.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub public_url: Option<Spanned<String>>,
     /// The GitLab behind glgate.
+    #[schemars(with = "RawUpstream")]
     pub upstream: Spanned<RawUpstream>,
     /// The clients allowed to call glgate.
+    #[schemars(with = "Vec<RawClient>")]
     pub clients: Spanned<Vec<Spanned<RawClient>>>,
     /// The admin listener (`/live`, `/ready`, `/metrics`).
     #[serde(default)]
@@ -29,34 +35,40 @@ pub struct RawConfig {
     pub limits: Option<RawLimits>,
     /// Inbound TLS; without it glgate speaks plain HTTP.
     #[serde(default)]
+    #[schemars(with = "Option<RawTls>")]
     pub tls: Option<Spanned<RawTls>>,
     /// Networks of proxies in front of glgate whose `X-Forwarded-For` and
     /// `Forwarded` headers are believed (for `source_cidrs`).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub trusted_proxies: Vec<Spanned<String>>,
 }
 
 /// `tls:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
     /// PEM certificate chain.
+    #[schemars(with = "String")]
     pub cert_file: Spanned<String>,
     /// PEM private key.
+    #[schemars(with = "String")]
     pub key_file: Spanned<String>,
     /// PEM CA certificates that sign client certificates (mutual TLS).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub client_ca_file: Option<Spanned<String>>,
     /// Refuse handshakes without a valid client certificate.
     #[serde(default)]
     pub require_client_cert: bool,
     /// How often the certificate files are checked for changes, e.g. `10s`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub reload_interval: Option<Spanned<String>>,
 }
 
 /// A client certificate identity: exactly one of the two.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClientCert {
     /// The subject common name.
@@ -68,40 +80,51 @@ pub struct RawClientCert {
 }
 
 /// `upstream:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     /// GitLab's base URL, possibly with a relative-URL prefix.
+    #[schemars(with = "String")]
     pub url: Spanned<String>,
     /// The URL GitLab itself puts in `Link`/`Location` (its `external_url`), when it differs from `url`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub external_url: Option<Spanned<String>>,
     /// Environment variable holding the GitLab token.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub token_env: Option<Spanned<String>>,
     /// File holding the GitLab token.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub token_file: Option<Spanned<String>>,
     /// Extra CA certificates (PEM) trusted for GitLab.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub ca_file: Option<Spanned<String>>,
     /// Bound on connecting to GitLab, e.g. `5s`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub connect_timeout: Option<Spanned<String>>,
     /// Bound on waiting for GitLab's response headers, e.g. `60s`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub response_timeout: Option<Spanned<String>>,
     /// Longest pause allowed while GitLab streams a response body, e.g. `30s`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub body_idle_timeout: Option<Spanned<String>>,
     /// Largest response body relayed from GitLab, in bytes.
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub max_response_bytes: Option<Spanned<u64>>,
     /// PEM client certificate for a GitLab that requires mutual TLS.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub client_cert_file: Option<Spanned<String>>,
     /// PEM key of `client_cert_file`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub client_key_file: Option<Spanned<String>>,
     /// Allows a plain `http://` URL to a GitLab that is not on this host: the
     /// GitLab token then crosses the network unencrypted.
@@ -110,34 +133,41 @@ pub struct RawUpstream {
 }
 
 /// One entry of `clients:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
     /// The client's name (audit lines, metrics).
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// SHA-256 of the client token, 64 hex characters (`glgate client new` prints it).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub token_sha256: Option<Spanned<String>>,
     /// A client certificate identity required in addition to (or, without
     /// `token_sha256`, instead of) the token.
     #[serde(default)]
+    #[schemars(with = "Option<RawClientCert>")]
     pub client_cert: Option<Spanned<RawClientCert>>,
     /// Networks this client may call from (default: anywhere).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub source_cidrs: Vec<Spanned<String>>,
     /// The policy file for this client, relative to the config file's folder.
+    #[schemars(with = "String")]
     pub policy: Spanned<String>,
     /// A second policy evaluated on this client's live traffic beside the
     /// real one, only to record where they disagree (never enforced).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub shadow_policy: Option<Spanned<String>>,
     /// This client's request rate limit (default: `limits.client_rate_limit`).
     #[serde(default)]
+    #[schemars(with = "Option<RawRateLimit>")]
     pub rate_limit: Option<Spanned<RawRateLimit>>,
 }
 
 /// A token-bucket rate limit.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRateLimit {
     /// Sustained requests per second.
@@ -147,51 +177,62 @@ pub struct RawRateLimit {
 }
 
 /// `admin:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     /// Address of the admin listener.
+    #[schemars(with = "String")]
     pub listen: Spanned<String>,
 }
 
 /// `audit:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAudit {
     /// `stdout` (default), `stderr`, or a file path (appended to).
+    #[schemars(with = "String")]
     pub output: Spanned<String>,
 }
 
 /// `limits:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     /// Largest request body read for any rule, in bytes.
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub max_body_bytes: Option<Spanned<u64>>,
     /// Largest request head (request line and headers), in bytes.
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub max_header_bytes: Option<Spanned<u64>>,
     /// Bound on receiving a request's headers, e.g. `10s`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub header_read_timeout: Option<Spanned<String>>,
     /// Bound on receiving a request's body, e.g. `30s`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub body_read_timeout: Option<Spanned<String>>,
     /// How long in-flight requests may finish at shutdown, e.g. `30s`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub shutdown_grace: Option<Spanned<String>>,
     /// Most client connections open at once.
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub max_connections: Option<Spanned<u32>>,
     /// Most concurrent HTTP/2 streams per connection.
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub http2_max_concurrent_streams: Option<Spanned<u32>>,
     /// Most streams a client may reset before the connection is closed
     /// (HTTP/2 rapid-reset protection).
     #[serde(default)]
+    #[schemars(with = "Option<u32>")]
     pub http2_max_pending_reset_streams: Option<Spanned<u32>>,
     /// Default rate limit of every client.
     #[serde(default)]
+    #[schemars(with = "Option<RawRateLimit>")]
     pub client_rate_limit: Option<Spanned<RawRateLimit>>,
 }

@@ -115,6 +115,13 @@ pub struct Matched<'p> {
     bindings: Vec<Binding>,
 }
 
+/// The JSON Schema of policy files, generated from the types that read them.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(RawPolicy).to_value();
+    schema["title"] = "glgate policy".into();
+    schema
+}
+
 impl Policy {
     /// Reads and compiles a policy file.
     pub fn load(path: &Path) -> Result<Policy, Diagnostics> {
