@@ -382,25 +382,9 @@ mod tests {
             AuthError::Malformed
         );
     }
-}
-
-#[cfg(test)]
-mod client_ip_tests {
-    use super::*;
 
     fn nets(list: &[&str]) -> Vec<IpNet> {
         list.iter().map(|n| n.parse().unwrap()).collect()
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        map
     }
 
     #[test]
