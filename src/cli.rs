@@ -37,6 +37,12 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Print the JSON Schema of the config or policy file format (for editors).
+    Schema {
+        /// Which format.
+        #[arg(value_enum)]
+        kind: SchemaChoice,
+    },
     /// Health probe for containers without curl: exit 0 when URL answers 2xx.
     Probe {
         /// An http:// URL, e.g. http://127.0.0.1:9090/live.
@@ -47,6 +53,32 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: ClientCommand,
+    },
+    /// CI job: check that a merge request carries the labels Echoes reads, from
+    /// CI_MERGE_REQUEST_LABELS (exit 0 ok, 1 missing or invalid, 2 not a merge request pipeline).
+    CheckLabels {
+        /// Prefix of intent labels (at least one intent or initiative label is required).
+        #[arg(long, default_value = crate::tools::labels::DEFAULT_INTENT_PREFIX)]
+        intent_prefix: String,
+        /// Prefix of initiative labels.
+        #[arg(long, default_value = crate::tools::labels::DEFAULT_INITIATIVE_PREFIX)]
+        initiative_prefix: String,
+        /// Prefix of effort labels, whose value must be XS, S, M, L or XL (e.g. `echoes/effort: S`).
+        #[arg(long, default_value = crate::tools::labels::DEFAULT_EFFORT_PREFIX)]
+        effort_prefix: String,
+        /// Require exactly one effort label (`--require-effort` or `--require-effort=true|false`).
+        #[arg(
+            long,
+            num_args = 0..=1,
+            default_value_t = false,
+            default_missing_value = "true",
+            action = clap::ArgAction::Set
+        )]
+        require_effort: bool,
+        /// Where the failure message points for what the labels mean
+        /// [default: https://docs.echoeshq.com/].
+        #[arg(long)]
+        docs_url: Option<String>,
     },
 }
 
@@ -69,6 +101,39 @@ pub enum PolicyCommand {
         #[arg(long)]
         content_type: Option<String>,
     },
+    /// Run policy test files: print each failing case, then `N passed, M failed`
+    /// (exit 0 all pass, 1 failures, 2 a file error).
+    Test {
+        /// Test files (e.g. policies/echoes.tests.yaml); each names its policy.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print every rule of a policy as a table: methods, paths, params and their
+    /// constraints, conditions.
+    Show {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Compare two policies by (method, path template): what becomes allowed, what
+    /// becomes refused, what changes (exit 0 same, 1 different, 2 error).
+    Diff {
+        /// The policy in force.
+        old: PathBuf,
+        /// The candidate policy.
+        new: PathBuf,
+    },
+    /// Evaluate the requests of a glgate audit log (method and path only) against a
+    /// policy; report the decisions that would change (exit 0 none, 1 some, 2 error).
+    Replay {
+        /// The policy to evaluate.
+        #[arg(long, short)]
+        policy: PathBuf,
+        /// The audit log: one JSON line per request (`-` for standard input).
+        audit_log: PathBuf,
+        /// Only the requests of this client (others are counted as skipped).
+        #[arg(long)]
+        client: Option<String>,
+    },
 }
 
 /// `glgate client …`
@@ -88,4 +153,13 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Which file format's schema to print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaChoice {
+    /// The config file (`glgate.yaml`).
+    Config,
+    /// A policy file.
+    Policy,
 }

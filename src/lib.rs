@@ -24,4 +24,5 @@ pub mod ratelimit;
 pub mod schema;
 pub mod server;
 pub mod tls;
+pub mod tools;
 pub mod upstream;

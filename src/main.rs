@@ -6,9 +6,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use glgate::cli::{Cli, ClientCommand, Command, LogFormat, PolicyCommand};
+use glgate::cli::{Cli, ClientCommand, Command, LogFormat, PolicyCommand, SchemaChoice};
 use glgate::commands;
 use glgate::server::Server;
+use glgate::tools;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -32,7 +33,48 @@ fn main() -> ExitCode {
             body.as_deref(),
             content_type.as_deref(),
         ),
+        Command::Policy {
+            command: PolicyCommand::Test { files },
+        } => tools::cases::run(&files),
+        Command::Policy {
+            command: PolicyCommand::Show { file },
+        } => tools::show::run(&file),
+        Command::Policy {
+            command: PolicyCommand::Diff { old, new },
+        } => tools::diff::run(&old, &new),
+        Command::Policy {
+            command:
+                PolicyCommand::Replay {
+                    policy,
+                    audit_log,
+                    client,
+                },
+        } => tools::replay::run(&policy, &audit_log, client.as_deref()),
+        Command::CheckLabels {
+            intent_prefix,
+            initiative_prefix,
+            effort_prefix,
+            require_effort,
+            docs_url,
+        } => tools::labels::run(
+            std::env::var_os(tools::labels::LABELS_VARIABLE),
+            &tools::labels::LabelRules {
+                intent_prefix,
+                initiative_prefix,
+                effort_prefix,
+                require_effort,
+            },
+            docs_url.as_deref(),
+        ),
         Command::Probe { url } => commands::probe(&url),
+        Command::Schema { kind } => {
+            let kind = match kind {
+                SchemaChoice::Config => glgate::schema::SchemaKind::Config,
+                SchemaChoice::Policy => glgate::schema::SchemaKind::Policy,
+            };
+            print!("{}", glgate::schema::render(kind));
+            ExitCode::SUCCESS
+        }
         Command::Client {
             command: ClientCommand::New { name },
         } => commands::client_new(&name),

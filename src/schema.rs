@@ -51,7 +51,7 @@ mod tests {
             }
             assert!(
                 render(kind) == shipped,
-                "schemas/{command}.schema.json is out of date: run `GLGATE_BLESS=1 cargo test --lib schema` (or `glgate schema {command}`)"
+                "schemas/{command}.schema.json is out of date: run `cargo run -q -- schema {command} > schemas/{command}.schema.json` (or GLGATE_BLESS=1 cargo test --lib schema)"
             );
         }
     }

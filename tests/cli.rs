@@ -298,3 +298,16 @@ async fn wait_for(
 fn the_binary_exists_where_cargo_says() {
     assert!(Path::new(env!("CARGO_BIN_EXE_glgate")).exists());
 }
+
+#[test]
+fn schema_prints_the_shipped_schemas() {
+    for kind in ["config", "policy"] {
+        let (code, out, _) = run(&["schema", kind]);
+        assert_eq!(code, 0);
+        let shipped = std::fs::read_to_string(format!("schemas/{kind}.schema.json")).unwrap();
+        assert_eq!(out, shipped, "{kind}");
+        let schema: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(schema["additionalProperties"], false);
+    }
+    assert_eq!(run(&["schema", "nonsense"]).0, 2);
+}

@@ -107,6 +107,11 @@ impl ParamSpec {
         self.list
     }
 
+    /// Whether JSON `null` is accepted.
+    pub fn nullable(&self) -> bool {
+        self.nullable
+    }
+
     /// The constraint.
     pub fn check(&self) -> &Check {
         &self.check

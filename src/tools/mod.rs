@@ -1,0 +1,270 @@
+//! Operator tooling around policies: `policy test`, `policy show`,
+//! `policy diff`, `policy replay`, and the CI helper `check-labels`.
+//!
+//! Every command returns its exit code; the report itself is built by pure
+//! functions (no printing, no environment) so that it can be tested, and the
+//! thin `run` wrappers print it. Exit codes follow `diff`: 0 nothing to
+//! report, 1 something to report (a failing case, a difference, a change),
+//! 2 a usage or file error.
+
+pub mod cases;
+pub mod diff;
+pub mod labels;
+pub mod replay;
+pub mod show;
+
+use crate::canonical::{API_PREFIX, RequestHead};
+use crate::policy::{Decision, Policy, Reason, parse_body};
+
+/// Exit code: nothing to report.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: failing cases, differences or changes were found.
+pub const EXIT_FOUND: u8 = 1;
+/// Exit code: a usage or file error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Reason codes the policy itself gives ([`Reason::code`]).
+pub const POLICY_REASON_CODES: &[&str] = &[
+    "no_rule",
+    "method_not_allowed",
+    "invalid_path_param",
+    "forbidden_param",
+    "unknown_param",
+    "invalid_param",
+    "missing_param",
+    "duplicate_param",
+    "body_not_allowed",
+    "unsupported_content_type",
+    "malformed_body",
+];
+
+/// Reason codes for targets refused before any policy is consulted
+/// ([`crate::canonical::TargetError::code`]).
+pub const TARGET_REASON_CODES: &[&str] = &[
+    "unsupported_method",
+    "not_origin_form",
+    "target_too_long",
+    "not_api",
+    "too_many_segments",
+    "too_many_params",
+    "ambiguous_target",
+];
+
+/// The reason code for a body over the matched rule's `max_body_bytes`.
+pub const BODY_TOO_LARGE: &str = "body_too_large";
+
+/// Reason codes a refusal can carry once the policy matched method and path
+/// but refused the parameters or the body.
+pub(crate) const AFTER_ROUTE_CODES: &[&str] = &[
+    "forbidden_param",
+    "unknown_param",
+    "invalid_param",
+    "missing_param",
+    "duplicate_param",
+    "body_not_allowed",
+    "unsupported_content_type",
+    "malformed_body",
+    BODY_TOO_LARGE,
+    "body_timeout",
+    "body_read_error",
+];
+
+/// What the policy decided for one request, flattened for comparison and printing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether the request would be forwarded.
+    pub allow: bool,
+    /// The rule that allowed or refused it, when a template matched.
+    pub rule: Option<String>,
+    /// The reason code: `allowed`, or why it was refused.
+    pub reason: String,
+    /// The reason in words.
+    pub message: String,
+}
+
+impl Outcome {
+    fn deny(rule: Option<&str>, reason: &str, message: String) -> Outcome {
+        Outcome {
+            allow: false,
+            rule: rule.map(str::to_owned),
+            reason: reason.to_owned(),
+            message,
+        }
+    }
+
+    fn from_reason(rule: Option<&str>, reason: &Reason) -> Outcome {
+        Outcome::deny(rule, reason.code(), reason.to_string())
+    }
+
+    /// `allow (rule x)` or `deny (code: message)`, for one-line reports.
+    pub fn summary(&self) -> String {
+        match (self.allow, &self.rule) {
+            (true, Some(rule)) => format!("allow (rule {rule})"),
+            (true, None) => "allow".to_owned(),
+            (false, Some(rule)) => {
+                format!("deny (rule {rule}, {}: {})", self.reason, self.message)
+            }
+            (false, None) => format!("deny ({}: {})", self.reason, self.message),
+        }
+    }
+}
+
+/// Decides one request the way the proxy does, as far as the policy goes:
+/// the target is read as GitLab reads it, the method and path are routed,
+/// the body is refused if the rule reads none or it is over the rule's
+/// `max_body_bytes`, then it is parsed and the merged parameters are checked.
+///
+/// Not covered: the config's `limits.max_body_bytes`, headers, the client's
+/// credentials, and the `owned_if`/`response_filter` conditions, which need
+/// GitLab's answer at run time.
+pub fn decide(
+    policy: &Policy,
+    method: &str,
+    target: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Outcome {
+    let target = normalize_target(target);
+    let head = match RequestHead::parse(&method.to_ascii_uppercase(), &target) {
+        Ok(head) => head,
+        Err(error) => return Outcome::deny(None, error.code(), error.to_string()),
+    };
+    let matched = match policy.route(&head) {
+        Ok(matched) => matched,
+        Err(denial) => return Outcome::from_reason(denial.rule.as_deref(), &denial.reason),
+    };
+    let rule = Some(matched.rule().id());
+    if !body.is_empty() {
+        if !matched.accepts_body() {
+            return Outcome::from_reason(rule, &Reason::BodyNotAllowed);
+        }
+        let limit = matched.rule().max_body_bytes();
+        if body.len() as u64 > limit {
+            return Outcome::deny(
+                rule,
+                BODY_TOO_LARGE,
+                format!("the body is over this rule's max_body_bytes ({limit})"),
+            );
+        }
+    }
+    let params = match parse_body(content_type, body) {
+        Ok(params) => params,
+        Err(reason) => return Outcome::from_reason(rule, &reason),
+    };
+    match matched.check(head.query(), &params) {
+        Decision::Allow(permit) => Outcome {
+            allow: true,
+            rule: Some(permit.rule().to_owned()),
+            reason: "allowed".to_owned(),
+            message: "allowed".to_owned(),
+        },
+        Decision::Deny(denial) => Outcome::from_reason(denial.rule.as_deref(), &denial.reason),
+    }
+}
+
+/// Accepts `/api/v4/...`, a template-relative `/projects/...`, or a full URL
+/// (as `policy explain` does).
+pub fn normalize_target(target: &str) -> String {
+    let path = match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
+    };
+    if path.starts_with(API_PREFIX) {
+        path.to_owned()
+    } else {
+        format!("{API_PREFIX}{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(normalize_target("/projects/5"), "/api/v4/projects/5");
+        assert_eq!(normalize_target("/api/v4/projects/5"), "/api/v4/projects/5");
+        assert_eq!(
+            normalize_target("https://g.example/api/v4/user?x=1"),
+            "/api/v4/user?x=1"
+        );
+    }
+
+    /// Fails to compile when `Reason` gains a variant, so that the list
+    /// above is revisited.
+    fn listed(reason: &Reason) -> bool {
+        match reason {
+            Reason::NoRoute
+            | Reason::MethodNotAllowed { .. }
+            | Reason::InvalidPathParam { .. }
+            | Reason::ForbiddenParam { .. }
+            | Reason::UnknownParam { .. }
+            | Reason::InvalidParam { .. }
+            | Reason::MissingParam { .. }
+            | Reason::DuplicateParam { .. }
+            | Reason::BodyNotAllowed
+            | Reason::UnsupportedContentType { .. }
+            | Reason::MalformedBody { .. } => POLICY_REASON_CODES.contains(&reason.code()),
+        }
+    }
+
+    #[test]
+    fn every_reason_code_is_listed() {
+        let empty = String::new;
+        let reasons = [
+            Reason::NoRoute,
+            Reason::MethodNotAllowed {
+                method: crate::canonical::Method::Get,
+                allowed: Vec::new(),
+            },
+            Reason::InvalidPathParam {
+                name: empty(),
+                expected: empty(),
+            },
+            Reason::ForbiddenParam { name: empty() },
+            Reason::UnknownParam {
+                name: empty(),
+                accepted: Vec::new(),
+            },
+            Reason::InvalidParam {
+                name: empty(),
+                expected: empty(),
+            },
+            Reason::MissingParam { name: empty() },
+            Reason::DuplicateParam { name: empty() },
+            Reason::BodyNotAllowed,
+            Reason::UnsupportedContentType {
+                content_type: empty(),
+            },
+            Reason::MalformedBody { detail: empty() },
+        ];
+        assert!(reasons.iter().all(listed));
+        assert_eq!(reasons.len(), POLICY_REASON_CODES.len());
+
+        use crate::canonical::TargetError;
+        let targets = [
+            TargetError::UnsupportedMethod(empty()),
+            TargetError::NotOriginForm,
+            TargetError::TooLong,
+            TargetError::NotApi,
+            TargetError::TooManySegments,
+            TargetError::TooManyParams,
+            TargetError::Ambiguous(empty()),
+        ];
+        for target in &targets {
+            // Exhaustive on purpose: a new variant must be added to the list.
+            match target {
+                TargetError::UnsupportedMethod(_)
+                | TargetError::NotOriginForm
+                | TargetError::TooLong
+                | TargetError::NotApi
+                | TargetError::TooManySegments
+                | TargetError::TooManyParams
+                | TargetError::Ambiguous(_) => {
+                    assert!(TARGET_REASON_CODES.contains(&target.code()));
+                }
+            }
+        }
+        assert_eq!(targets.len(), TARGET_REASON_CODES.len());
+    }
+}
