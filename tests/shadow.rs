@@ -120,3 +120,47 @@ async fn clients_without_a_shadow_policy_have_no_shadow_fields() {
     let events = sb.audit_events(1).await;
     assert!(events[0].get("shadow_decision").is_none());
 }
+
+/// `glgate policy replay` on an audit log written by a real glgate run:
+/// narrowing the policy shows exactly the past requests it would now refuse.
+#[tokio::test]
+async fn replay_reads_a_real_audit_log() {
+    let sb = Sandbox::start().await;
+    for target in [
+        "/api/v4/user",
+        "/api/v4/projects/101",
+        "/api/v4/projects/101/merge_requests",
+    ] {
+        assert_eq!(get(&sb.url(target), &sb.client_token).await.status, 200);
+    }
+    sb.audit_events(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let narrower = dir.path().join("narrow.yaml");
+    std::fs::write(
+        &narrower,
+        "version: 1\nname: narrow\nrules:\n  - {id: me, methods: [GET], paths: [/user]}\n  - {id: projects.read, methods: [GET], paths: ['/projects/{project}']}\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args(["policy", "replay", "--policy"])
+        .arg(&narrower)
+        .arg(&sb.audit_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("/api/v4/projects/101/merge_requests"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.contains("now refuse") && l.contains("/api/v4/user ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 unchanged, 1 now refused, 0 now allowed"),
+        "{stdout}"
+    );
+}
