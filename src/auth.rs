@@ -183,36 +183,21 @@ impl ClientTable {
 }
 
 /// The caller's address: the peer's, or, when the peer is a trusted proxy,
-/// the nearest address in `Forwarded` (or `X-Forwarded-For`) that is not one.
-/// `None` when a trusted proxy's header cannot be read (fail closed).
+/// the nearest `X-Forwarded-For` address that is not a trusted proxy.
+/// `None` when a hop cannot be read (fail closed).
+///
+/// Only `X-Forwarded-For` is read: it is what proxies append to; a
+/// `Forwarded` header is usually passed through from the client unchanged,
+/// so believing it would let a client choose its own address.
 pub fn client_ip(remote: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&remote) {
         return Some(remote);
     }
-    let forwarded: Vec<&str> = headers
-        .get_all(http::header::FORWARDED)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                pair.trim()
-                    .strip_prefix("for=")
-                    .or_else(|| pair.trim().strip_prefix("For="))
-            })
-        })
-        .collect();
-    let hops: Vec<&str> = if forwarded.is_empty() {
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .collect()
-    } else {
-        forwarded
-    };
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        hops.extend(value.to_str().ok()?.split(','));
+    }
     let mut nearest = remote;
     for hop in hops.iter().rev() {
         nearest = parse_hop(hop)?;
@@ -399,12 +384,18 @@ mod tests {
             client_ip(proxy, &chain, &trusted),
             Some("198.51.100.7".parse().unwrap())
         );
-        let forwarded = headers(&[(
-            "forwarded",
-            "for=203.0.113.9;proto=https, for=\"[2001:db8::1]:443\"",
-        )]);
+        let spoofed_forwarded = headers(&[
+            ("forwarded", "for=203.0.113.5"),
+            ("x-forwarded-for", "198.51.100.66"),
+        ]);
         assert_eq!(
-            client_ip(proxy, &forwarded, &trusted),
+            client_ip(proxy, &spoofed_forwarded, &trusted),
+            Some("198.51.100.66".parse().unwrap()),
+            "a client's own Forwarded header is not believed"
+        );
+        let v6 = headers(&[("x-forwarded-for", "[2001:db8::1]:443")]);
+        assert_eq!(
+            client_ip(proxy, &v6, &trusted),
             Some("2001:db8::1".parse().unwrap())
         );
         let garbage = headers(&[("x-forwarded-for", "not-an-ip")]);

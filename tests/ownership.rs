@@ -168,3 +168,32 @@ async fn an_ownership_check_that_cannot_be_made_refuses_the_request() {
     assert_eq!(reply.json()["reason"], "ownership_check_failed");
     assert_eq!(sb.fake.requests().len(), 1, "the DELETE was never sent");
 }
+
+#[tokio::test]
+async fn filtered_lists_reveal_no_count_of_hidden_items() {
+    let sb = Sandbox::start().await;
+    customer_hook(&sb, JENKINS).await;
+    customer_hook(&sb, "https://ci.acme.internal/hook").await;
+    customer_hook(&sb, "https://api.echoeshq.com/hooks/gitlab/acme").await;
+    for method in ["GET", "HEAD"] {
+        let reply = send(
+            Version::HTTP_11,
+            method,
+            &sb.url("/api/v4/projects/101/hooks?per_page=1"),
+            &[("private-token", &sb.client_token)],
+            b"",
+        )
+        .await;
+        assert!(
+            reply.header("x-total").is_none() && reply.header("x-total-pages").is_none(),
+            "{method}"
+        );
+        assert!(
+            !reply
+                .header("link")
+                .unwrap_or_default()
+                .contains("rel=\"last\""),
+            "{method}"
+        );
+    }
+}

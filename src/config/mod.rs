@@ -528,6 +528,19 @@ impl<'a> Compiler<'a> {
                 );
             }
             let source_cidrs = self.networks(&client.source_cidrs, &format!("{key}.source_cidrs"));
+            if let (Some(identity), Some(raw_cert)) = (&client_cert, &client.client_cert)
+                && client.token_sha256.is_none()
+                && clients
+                    .iter()
+                    .any(|c| c.token_sha256.is_none() && c.client_cert.as_ref() == Some(identity))
+            {
+                self.problem(
+                    raw_cert,
+                    &format!("{key}.client_cert"),
+                    "another certificate-only client has the same identity".into(),
+                    Some("give each client its own certificate identity"),
+                );
+            }
             let policy = self.policy(&client.policy, &format!("{key}.policy"));
             let shadow_policy = match &client.shadow_policy {
                 Some(path) => self.policy(path, &format!("{key}.shadow_policy")).map(Some),
@@ -600,6 +613,14 @@ impl<'a> Compiler<'a> {
 
     fn tls(&mut self, raw: &Spanned<RawTls>) -> TlsSettings {
         let tls = &raw.value;
+        if tls.require_client_cert && tls.client_ca_file.is_none() {
+            self.problem(
+                raw,
+                "tls.require_client_cert",
+                "client certificates cannot be required without a CA to check them".into(),
+                Some("set tls.client_ca_file"),
+            );
+        }
         TlsSettings {
             cert_file: self.resolve(&tls.cert_file.value),
             key_file: self.resolve(&tls.key_file.value),

@@ -37,8 +37,9 @@ pub struct RawConfig {
     #[serde(default)]
     #[schemars(with = "Option<RawTls>")]
     pub tls: Option<Spanned<RawTls>>,
-    /// Networks of proxies in front of glgate whose `X-Forwarded-For` and
-    /// `Forwarded` headers are believed (for `source_cidrs`).
+    /// Networks of proxies in front of glgate whose `X-Forwarded-For` is
+    /// believed (for `source_cidrs`); `Forwarded` is never read, because
+    /// proxies pass a client's own one through.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub trusted_proxies: Vec<Spanned<String>>,

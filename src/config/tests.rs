@@ -174,3 +174,25 @@ fn client_certificates_and_networks_are_validated() {
     assert_eq!(config.tls.unwrap().cert_file, dir.path().join("t.crt"));
     assert_eq!(config.trusted_proxies.len(), 1);
 }
+
+#[test]
+fn tls_and_identity_mistakes_are_load_errors() {
+    let dir = folder_with_policy();
+    let two = "clients:\n  - name: a\n    client_cert: { san: x.example }\n    policy: policies/p.yaml\n  - name: b\n    client_cert: { san: x.example }\n    policy: policies/p.yaml\n";
+    let text = format!(
+        "{}tls:\n  cert_file: t.crt\n  key_file: t.key\n  client_ca_file: ca.pem\n",
+        config(two)
+    );
+    let errors = Config::compile(&dir.path().join("c.yaml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("same identity"), "{errors}");
+    let text = format!(
+        "{}tls:\n  cert_file: t.crt\n  key_file: t.key\n  require_client_cert: true\n",
+        config(CLIENT)
+    );
+    let errors = Config::compile(&dir.path().join("c.yaml"), &text)
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("without a CA"), "{errors}");
+}

@@ -39,6 +39,24 @@ pub async fn check_owned(
     }
 }
 
+/// Removes `rel="last"` entries from `Link` (the last page number counts the hidden items).
+fn drop_last_link(headers: &mut http::HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(", "))
+        .filter(|entry| !entry.contains("rel=\"last\""))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::LINK);
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join(", "))
+    {
+        headers.insert(header::LINK, value);
+    }
+}
+
 /// "hook" for `/projects/{project}/hooks/{hook_id}`: the collection's name, singular.
 fn resource_noun(template: &str) -> String {
     let collection = template
@@ -65,18 +83,27 @@ pub async fn filter_list(
         .await
         .map_err(|_| ProxyError::Upstream(crate::upstream::UpstreamError::Truncated))?
         .to_bytes();
-    let filtered = if parts.status.is_success() {
+    // Counts and the last page would tell how many items are hidden, on
+    // every answer (HEAD included).
+    parts.headers.remove("x-total");
+    parts.headers.remove("x-total-pages");
+    drop_last_link(&mut parts.headers);
+    let filtered = if parts.status.is_success() && !bytes.is_empty() {
         match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(serde_json::Value::Array(items)) => {
                 let kept: Vec<serde_json::Value> = items
                     .into_iter()
                     .filter(|item| condition.matches(item))
                     .collect();
-                parts.headers.remove("x-total");
-                parts.headers.remove("x-total-pages");
                 Bytes::from(serde_json::Value::Array(kept).to_string())
             }
-            _ => bytes,
+            // A successful answer that is not a JSON list cannot be filtered:
+            // refuse it rather than relay it unchecked.
+            _ => {
+                return Err(ProxyError::Upstream(
+                    crate::upstream::UpstreamError::Truncated,
+                ));
+            }
         }
     } else {
         bytes
