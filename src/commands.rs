@@ -5,9 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::auth::token_digest_hex;
-use crate::canonical::{API_PREFIX, RequestHead};
+use crate::canonical::RequestHead;
 use crate::config::Config;
 use crate::policy::{Decision, Policy, parse_body};
+use crate::tools::normalize_target;
 use crate::upstream::UpstreamToken;
 
 /// Exit code for a refused request in `policy explain`.
@@ -123,19 +124,6 @@ pub fn explain(
     }
 }
 
-/// Accepts `/api/v4/...`, a template-relative `/projects/...`, or a full URL.
-fn normalize_target(target: &str) -> String {
-    let path = match target.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => target,
-    };
-    if path.starts_with(API_PREFIX) {
-        path.to_owned()
-    } else {
-        format!("{API_PREFIX}{path}")
-    }
-}
-
 fn read_body(path: &Path) -> std::io::Result<Vec<u8>> {
     if path == Path::new("-") {
         let mut body = Vec::new();
@@ -211,19 +199,4 @@ pub fn client_new(name: &str) -> ExitCode {
     println!("    token_sha256: \"{}\"", token_digest_hex(&token));
     println!("    policy: ../policies/{name}.yaml");
     ExitCode::SUCCESS
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets() {
-        assert_eq!(normalize_target("/projects/5"), "/api/v4/projects/5");
-        assert_eq!(normalize_target("/api/v4/projects/5"), "/api/v4/projects/5");
-        assert_eq!(
-            normalize_target("https://g.example/api/v4/user?x=1"),
-            "/api/v4/user?x=1"
-        );
-    }
 }
