@@ -43,7 +43,9 @@ pub struct AuditEvent {
     pub reason: String,
     /// Status sent to the client.
     pub status: u16,
-    /// Time to GitLab's response headers, in milliseconds (absent when not forwarded).
+    /// Time spent with GitLab, in milliseconds: scope and ownership checks,
+    /// then the request to its response headers, then reading an answer that
+    /// is filtered (absent when nothing reached GitLab).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_ms: Option<f64>,
     /// Total time until the response body ended, in milliseconds.
@@ -52,6 +54,10 @@ pub struct AuditEvent {
     pub bytes_in: u64,
     /// Response body bytes sent.
     pub bytes_out: u64,
+    /// List items (or nested entries) removed from GitLab's answer because
+    /// they lie outside the client's scope or fail the rule's `response_filter`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden_items: Option<u64>,
     /// Set when the response stream ended abnormally (client gone, upstream reset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,

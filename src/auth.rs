@@ -33,6 +33,8 @@ pub struct Principal {
     pub rate_limit: RateLimit,
     /// The policy evaluated beside the real one, never enforced.
     pub shadow_policy: Option<Arc<Policy>>,
+    /// The groups and projects it may reach (`None`: all the token can see).
+    pub scope: Option<Arc<crate::scope::Scope>>,
 }
 
 /// Why a request is not authenticated.
@@ -146,6 +148,7 @@ impl ClientTable {
             policy: client.policy.clone(),
             rate_limit: client.rate_limit,
             shadow_policy: client.shadow_policy.clone(),
+            scope: client.scope.clone(),
         })
     }
 
@@ -272,6 +275,7 @@ mod tests {
             shadow_policy: None,
             policy: Arc::new(policy),
             rate_limit: RateLimit::default(),
+            scope: None,
         }])
     }
 

@@ -16,6 +16,7 @@ use crate::diagnostic::Diagnostics;
 use crate::metrics::Metrics;
 use crate::proxy::rewrite::UrlRewriter;
 use crate::ratelimit::RateLimiter;
+use crate::scope::resolve::Resolver;
 use crate::upstream::{SetupError, TokenError, Upstream, UpstreamToken};
 
 /// Everything a request needs, compiled and ready.
@@ -31,6 +32,9 @@ pub struct Snapshot {
     pub rewriter: UrlRewriter,
     /// The public URL in effect.
     pub public_url: BaseUrl,
+    /// Scope resolutions (project and group lookups). A reload starts a
+    /// fresh cache, so a new scope or upstream never reuses old answers.
+    pub resolver: Resolver,
 }
 
 /// Why a snapshot could not be built.
@@ -64,6 +68,7 @@ impl Snapshot {
         );
         Ok(Snapshot {
             clients: ClientTable::new(config.clients.clone()),
+            resolver: Resolver::new(config.scope_cache),
             upstream,
             rewriter,
             public_url,

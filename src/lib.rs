@@ -22,6 +22,7 @@ pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
 pub mod schema;
+pub mod scope;
 pub mod server;
 pub mod tls;
 pub mod tools;

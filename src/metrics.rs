@@ -40,6 +40,20 @@ pub struct ShadowLabels {
     pub shadow_decision: String,
 }
 
+/// Labels of `glgate_scope_lookups_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabels {
+    /// `hit` (from the cache) or `miss` (asked GitLab).
+    pub result: String,
+}
+
+/// Labels of `glgate_scope_hidden_items_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClientLabels {
+    /// Client name.
+    pub client: String,
+}
+
 /// Every metric glgate exposes.
 #[derive(Debug)]
 pub struct Metrics {
@@ -54,6 +68,10 @@ pub struct Metrics {
     pub connections_refused: Counter,
     /// Requests where a client's shadow policy decided otherwise.
     pub shadow_disagreements: Family<ShadowLabels, Counter>,
+    /// Scope resolutions of projects and groups, by cache result.
+    pub scope_lookups: Family<LookupLabels, Counter>,
+    /// Items removed from GitLab's answers (scope, `response_filter`), by client.
+    pub hidden_items: Family<ClientLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -98,7 +116,21 @@ impl Metrics {
             "Requests where a client's shadow policy decided otherwise than its policy",
             shadow_disagreements.clone(),
         );
+        let scope_lookups = Family::<LookupLabels, Counter>::default();
+        registry.register(
+            "scope_lookups",
+            "Scope resolutions of projects and groups: hit (cache) or miss (asked GitLab)",
+            scope_lookups.clone(),
+        );
+        let hidden_items = Family::<ClientLabels, Counter>::default();
+        registry.register(
+            "scope_hidden_items",
+            "Items removed from GitLab's answers because a client may not see them",
+            hidden_items.clone(),
+        );
         Metrics {
+            scope_lookups,
+            hidden_items,
             shadow_disagreements,
             registry,
             requests,
@@ -116,6 +148,24 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+    }
+
+    /// Counts `count` scope resolutions with `result` (`hit` or `miss`).
+    pub fn record_scope_lookups(&self, result: &str, count: u64) {
+        self.scope_lookups
+            .get_or_create(&LookupLabels {
+                result: result.into(),
+            })
+            .inc_by(count);
+    }
+
+    /// Counts items hidden from `client`.
+    pub fn record_hidden_items(&self, client: &str, count: u64) {
+        self.hidden_items
+            .get_or_create(&ClientLabels {
+                client: client.into(),
+            })
+            .inc_by(count);
     }
 
     /// The Prometheus text exposition.

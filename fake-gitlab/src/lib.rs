@@ -173,6 +173,41 @@ impl FakeGitlab {
         self.shared.set_fail_next(status);
     }
 
+    /// Makes the next request for exactly `target` (path and query as
+    /// received, e.g. `/api/v4/projects/101`) answer `status`, whatever comes
+    /// before it; other requests are answered normally.
+    pub fn set_fail_target(&self, target: &str, status: u16) {
+        self.shared.set_fail_target(target, status);
+    }
+
+    /// Renames project `id` within its namespace to `new_path` (e.g.
+    /// `backend-v2`); its old path then answers `301` to the new one, as
+    /// GitLab does. Returns false if there is no such project or the path is taken.
+    pub fn rename_project(&self, id: u64, new_path: &str) -> bool {
+        self.shared.with_store(|store| {
+            let Some(namespace) = store
+                .project(id)
+                .and_then(|p| store.group(p.namespace_id))
+                .map(|g| g.full_path.clone())
+            else {
+                return false;
+            };
+            store.move_project(id, &namespace, new_path)
+        })
+    }
+
+    /// Transfers project `id` into the group `namespace` (full path), keeping
+    /// its path; its old full path then answers `301` to the new one.
+    /// Returns false if the project or group does not exist or the path is taken.
+    pub fn transfer_project(&self, id: u64, namespace: &str) -> bool {
+        self.shared.with_store(|store| {
+            let Some(path) = store.project(id).map(|p| p.path.clone()) else {
+                return false;
+            };
+            store.move_project(id, namespace, &path)
+        })
+    }
+
     /// Stops accepting connections, lets in-flight requests finish (at most
     /// a few seconds), then returns.
     pub async fn shutdown(mut self) {

@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     log: Mutex<Vec<RecordedRequest>>,
     recording: AtomicBool,
     fail_next: Mutex<Option<StatusCode>>,
+    /// Targets (path and query) whose next request fails, with the status.
+    fail_target: Mutex<Vec<(String, StatusCode)>>,
     store: Mutex<Store>,
     request_counter: AtomicU64,
 }
@@ -61,6 +63,7 @@ impl Shared {
             log: Mutex::new(Vec::new()),
             recording: AtomicBool::new(true),
             fail_next: Mutex::new(None),
+            fail_target: Mutex::new(Vec::new()),
             store: Mutex::new(Store::seeded()),
             request_counter: AtomicU64::new(0),
         }
@@ -77,6 +80,20 @@ impl Shared {
     pub(crate) fn set_fail_next(&self, status: u16) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         *lock(&self.fail_next) = Some(status);
+    }
+
+    pub(crate) fn set_fail_target(&self, target: &str, status: u16) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        lock(&self.fail_target).push((target.to_owned(), status));
+    }
+
+    /// Runs `change` on the dataset (test controls such as transfers).
+    pub(crate) fn with_store<R>(&self, change: impl FnOnce(&mut Store) -> R) -> R {
+        let mut store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        change(&mut store)
     }
 
     pub(crate) fn set_recording(&self, on: bool) {
@@ -100,6 +117,13 @@ impl Shared {
         if let Some(status) = lock(&self.fail_next).take() {
             return Reply::status_message(status);
         }
+        let target = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
+        let mut failing = lock(&self.fail_target);
+        if let Some(index) = failing.iter().position(|(t, _)| t == target) {
+            let (_, status) = failing.remove(index);
+            return Reply::status_message(status);
+        }
+        drop(failing);
         let site = Site {
             token: &self.token,
             base_url: &self.base_url,

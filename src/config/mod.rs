@@ -17,8 +17,13 @@ pub use url::BaseUrl;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, parse_yaml, read_source};
 use crate::policy::Policy;
+use crate::scope::resolve::CacheSettings;
+use crate::scope::{FullPath, Scope};
 use ipnet::IpNet;
-use raw::{RawClient, RawClientCert, RawConfig, RawLimits, RawRateLimit, RawTls, RawUpstream};
+use raw::{
+    RawClient, RawClientCert, RawConfig, RawLimits, RawRateLimit, RawScope, RawScopeCache, RawTls,
+    RawUpstream,
+};
 
 /// The config file format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
@@ -109,6 +114,8 @@ pub struct ClientConfig {
     pub shadow_policy: Option<Arc<Policy>>,
     /// Its rate limit.
     pub rate_limit: RateLimit,
+    /// The groups and projects it may reach (`None`: all the token can see).
+    pub scope: Option<Arc<Scope>>,
 }
 
 /// A token-bucket rate limit: `per_second` sustained, `burst` above it.
@@ -161,6 +168,8 @@ pub struct Limits {
     pub http2_max_pending_reset_streams: usize,
     /// Default rate limit of every client.
     pub client_rate_limit: RateLimit,
+    /// Largest GitLab answer read whole to filter it.
+    pub max_filtered_response_bytes: usize,
 }
 
 impl Default for Limits {
@@ -175,6 +184,7 @@ impl Default for Limits {
             http2_max_concurrent_streams: 100,
             http2_max_pending_reset_streams: 20,
             client_rate_limit: RateLimit::default(),
+            max_filtered_response_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -202,6 +212,8 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// How scope resolutions are cached.
+    pub scope_cache: CacheSettings,
 }
 
 /// The JSON Schema of config files, generated from the types that read them.
@@ -292,6 +304,7 @@ impl<'a> Compiler<'a> {
         let tls = raw.tls.as_ref().map(|tls| self.tls(tls));
         let clients = self.clients(&raw.clients, limits.client_rate_limit, tls.as_ref());
         let trusted_proxies = self.networks(&raw.trusted_proxies, "trusted_proxies");
+        let scope_cache = self.scope_cache(raw.scope_cache.as_ref());
         let admin_listen = raw
             .admin
             .as_ref()
@@ -315,6 +328,7 @@ impl<'a> Compiler<'a> {
             limits,
             tls,
             trusted_proxies,
+            scope_cache,
         };
         self.problems.into_result(config)
     }
@@ -550,8 +564,18 @@ impl<'a> Compiler<'a> {
                 Some(rate) => self.rate_limit(rate, &format!("{key}.rate_limit")),
                 None => Some(default_rate),
             };
-            if let (Some(token_sha256), Some(policy), Some(shadow_policy), Some(rate_limit), true) =
-                (digest, policy, shadow_policy, rate_limit, name_ok)
+            let scope = match &client.scope {
+                Some(raw_scope) => self.scope(raw_scope, &format!("{key}.scope")).map(Some),
+                None => Some(None),
+            };
+            if let (
+                Some(token_sha256),
+                Some(policy),
+                Some(shadow_policy),
+                Some(rate_limit),
+                Some(scope),
+                true,
+            ) = (digest, policy, shadow_policy, rate_limit, scope, name_ok)
             {
                 clients.push(ClientConfig {
                     name: Arc::from(client.name.value.as_str()),
@@ -561,6 +585,7 @@ impl<'a> Compiler<'a> {
                     policy,
                     shadow_policy,
                     rate_limit,
+                    scope,
                 });
             }
         }
@@ -783,6 +808,93 @@ impl<'a> Compiler<'a> {
                     .unwrap_or(defaults.client_rate_limit),
                 None => defaults.client_rate_limit,
             },
+            max_filtered_response_bytes: self.positive(
+                raw.max_filtered_response_bytes.as_ref(),
+                "limits.max_filtered_response_bytes",
+                defaults.max_filtered_response_bytes as u64,
+            ) as usize,
+        }
+    }
+
+    /// A client's scope: every path well formed, the whole neither empty nor
+    /// contradictory.
+    fn scope(&mut self, raw: &Spanned<RawScope>, key: &str) -> Option<Arc<Scope>> {
+        let mut lists = Vec::with_capacity(3);
+        let mut valid = true;
+        for (name, entries) in [
+            ("groups", &raw.value.groups),
+            ("projects", &raw.value.projects),
+            ("exclude", &raw.value.exclude),
+        ] {
+            let mut paths = Vec::with_capacity(entries.len());
+            for entry in entries {
+                match FullPath::parse(entry.value.trim()) {
+                    Ok(path) => paths.push((path, entry)),
+                    Err(message) => {
+                        valid = false;
+                        self.problem(
+                            entry,
+                            &format!("{key}.{name}"),
+                            message,
+                            Some("a full path as GitLab shows it, e.g. acme/platform"),
+                        );
+                    }
+                }
+            }
+            lists.push(paths);
+        }
+        if !valid {
+            return None;
+        }
+        let plain = |list: &[(FullPath, &Spanned<String>)]| -> Vec<FullPath> {
+            list.iter().map(|(path, _)| path.clone()).collect()
+        };
+        match Scope::new(plain(&lists[0]), plain(&lists[1]), plain(&lists[2])) {
+            Ok(scope) => Some(Arc::new(scope)),
+            Err(error) => {
+                // Point at the entry the error names, else at `scope:` itself.
+                let named = match &error {
+                    crate::scope::ScopeError::Duplicate(p)
+                    | crate::scope::ScopeError::NestedGroup(p, _)
+                    | crate::scope::ScopeError::ProjectInGroup(p, _)
+                    | crate::scope::ScopeError::ExcludesNothing(p) => Some(p),
+                    crate::scope::ScopeError::IncludedAndExcluded(_, excluded) => Some(excluded),
+                    crate::scope::ScopeError::Empty => None,
+                };
+                // A duplicate is reported at its second appearance.
+                let names = ["groups", "projects", "exclude"];
+                let at = named.and_then(|path| {
+                    lists
+                        .iter()
+                        .zip(names)
+                        .flat_map(|(list, name)| list.iter().map(move |entry| (entry, name)))
+                        .rfind(|((p, _), _)| p == path)
+                        .map(|((_, entry), name)| (*entry, name))
+                });
+                let hint = Some(error.hint());
+                match at {
+                    Some((entry, name)) => {
+                        self.problem(entry, &format!("{key}.{name}"), error.to_string(), hint)
+                    }
+                    None => self.problem(raw, key, error.to_string(), hint),
+                }
+                None
+            }
+        }
+    }
+
+    fn scope_cache(&mut self, raw: Option<&Spanned<RawScopeCache>>) -> CacheSettings {
+        let defaults = CacheSettings::default();
+        let Some(raw) = raw else {
+            return defaults;
+        };
+        CacheSettings {
+            ttl: self.duration(raw.value.ttl.as_ref(), "scope_cache.ttl", defaults.ttl),
+            max_entries: self.positive(
+                raw.value.max_entries.as_ref(),
+                "scope_cache.max_entries",
+                defaults.max_entries as u64,
+            ) as usize,
         }
     }
 }

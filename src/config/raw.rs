@@ -43,6 +43,10 @@ pub struct RawConfig {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub trusted_proxies: Vec<Spanned<String>>,
+    /// How scope resolutions (project and group lookups) are cached.
+    #[serde(default)]
+    #[schemars(with = "Option<RawScopeCache>")]
+    pub scope_cache: Option<Spanned<RawScopeCache>>,
 }
 
 /// `tls:`
@@ -165,6 +169,43 @@ pub struct RawClient {
     #[serde(default)]
     #[schemars(with = "Option<RawRateLimit>")]
     pub rate_limit: Option<Spanned<RawRateLimit>>,
+    /// The groups and projects this client may reach (default: everything
+    /// the GitLab token can see).
+    #[serde(default)]
+    #[schemars(with = "Option<RawScope>")]
+    pub scope: Option<Spanned<RawScope>>,
+}
+
+/// A client's `scope:`. Full paths, any letter case.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScope {
+    /// Groups in scope, each with its subgroups and their projects, e.g. `acme`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub groups: Vec<Spanned<String>>,
+    /// Individual projects in scope outside those groups, e.g. `tools/ci-templates`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub projects: Vec<Spanned<String>>,
+    /// Subgroups or projects carved out of `groups`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub exclude: Vec<Spanned<String>>,
+}
+
+/// `scope_cache:`, how long and how many scope resolutions are kept.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScopeCache {
+    /// How long a resolved project or group is reused, e.g. `60s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ttl: Option<Spanned<String>>,
+    /// Most resolutions kept at once.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_entries: Option<Spanned<u64>>,
 }
 
 /// A token-bucket rate limit.
@@ -236,4 +277,9 @@ pub struct RawLimits {
     #[serde(default)]
     #[schemars(with = "Option<RawRateLimit>")]
     pub client_rate_limit: Option<Spanned<RawRateLimit>>,
+    /// Largest GitLab answer glgate reads whole to filter it (scoped
+    /// clients, `response_filter`), in bytes.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_filtered_response_bytes: Option<Spanned<u64>>,
 }

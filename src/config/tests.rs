@@ -196,3 +196,84 @@ fn tls_and_identity_mistakes_are_load_errors() {
         .to_string();
     assert!(errors.contains("without a CA"), "{errors}");
 }
+
+#[test]
+fn scopes_compile_and_bad_ones_name_line_key_and_fix() {
+    let dir = folder_with_policy();
+    let source = dir.path().join("c.yaml");
+    let good = format!(
+        "{CLIENT}    scope:\n      groups: [acme, partners/shared]\n      projects: [tools/ci-templates]\n      exclude: [acme/secret-stuff]\nscope_cache:\n  ttl: 30s\n  max_entries: 50\n"
+    );
+    let compiled = Config::compile(&source, &config(&good)).unwrap();
+    let scope = compiled.clients[0].scope.as_ref().unwrap();
+    assert_eq!(scope.groups().len(), 2);
+    assert_eq!(compiled.scope_cache.ttl, Duration::from_secs(30));
+    assert_eq!(compiled.scope_cache.max_entries, 50);
+    let unscoped = Config::compile(&source, &config(CLIENT)).unwrap();
+    assert!(unscoped.clients[0].scope.is_none());
+
+    let cases = [
+        // (scope lines, line of the problem, key, words of the message)
+        ("    scope: {}\n", 10, "clients[0].scope", "empty scope"),
+        (
+            "    scope:\n      exclude: [acme/x]\n",
+            11,
+            "clients[0].scope",
+            "empty scope",
+        ),
+        (
+            "    scope:\n      groups: [acme, https://gitlab.com/x]\n",
+            11,
+            "clients[0].scope.groups",
+            "not its URL",
+        ),
+        (
+            "    scope:\n      groups: [acme/]\n",
+            11,
+            "clients[0].scope.groups",
+            "not a GitLab full path",
+        ),
+        (
+            "    scope:\n      groups: [acme]\n      projects: [Acme/backend]\n",
+            12,
+            "clients[0].scope.projects",
+            "already in scope",
+        ),
+        (
+            "    scope:\n      groups: [acme, acme/platform]\n",
+            11,
+            "clients[0].scope.groups",
+            "already in scope",
+        ),
+        (
+            "    scope:\n      groups: [acme]\n      exclude: [acme]\n",
+            12,
+            "clients[0].scope.exclude",
+            "listed twice",
+        ),
+        (
+            "    scope:\n      groups: [acme/platform]\n      exclude: [acme]\n",
+            12,
+            "clients[0].scope.exclude",
+            "both included and excluded",
+        ),
+        (
+            "    scope:\n      groups: [acme]\n      exclude: [partners/x]\n",
+            12,
+            "clients[0].scope.exclude",
+            "excludes nothing",
+        ),
+        ("    scope:\n      group: [acme]\n", 11, "", "group"),
+    ];
+    for (lines, line, key, words) in cases {
+        let text = config(&format!("{CLIENT}{lines}"));
+        let errors = Config::compile(&source, &text).unwrap_err();
+        let problem = &errors.0[0];
+        assert_eq!(problem.position.line, line, "{lines}: {errors}");
+        if !key.is_empty() {
+            assert_eq!(problem.key, key, "{lines}");
+            assert!(problem.hint.is_some(), "{lines}: says what would be valid");
+        }
+        assert!(errors.to_string().contains(words), "{lines}: {errors}");
+    }
+}

@@ -10,6 +10,7 @@ use super::ProxyBody;
 use crate::auth::AuthError;
 use crate::canonical::TargetError;
 use crate::policy::Denial;
+use crate::scope::Kind;
 use crate::upstream::UpstreamError;
 
 /// Everything that can end a request before (or instead of) GitLab's answer.
@@ -54,6 +55,28 @@ pub enum ProxyError {
     /// GitLab failed or was too slow.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
+    /// The project or group is outside the client's scope (or does not
+    /// exist): answered exactly as GitLab answers for one the caller cannot see.
+    #[error("{kind} not found")]
+    OutOfScope {
+        /// Project or group.
+        kind: Kind,
+        /// Whether GitLab knows it (audit only: the client cannot tell).
+        exists: bool,
+    },
+    /// The scope could not be checked (GitLab unreachable or failing): refused, fail closed.
+    #[error(
+        "GitLab could not confirm this project or group is within this client's scope; retry later"
+    )]
+    ScopeUnavailable,
+    /// GitLab's answer is larger than glgate reads whole to filter it.
+    #[error(
+        "GitLab's answer is larger than glgate filters ({0} bytes, limits.max_filtered_response_bytes); ask for fewer items per page (per_page)"
+    )]
+    TooLargeToFilter(usize),
+    /// GitLab's answer should be filtered but is not the JSON expected.
+    #[error("GitLab's answer could not be checked, so it is not relayed")]
+    Unfilterable,
 }
 
 impl ProxyError {
@@ -82,6 +105,9 @@ impl ProxyError {
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::OutOfScope { .. } => StatusCode::NOT_FOUND,
+            ProxyError::ScopeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::TooLargeToFilter(_) | ProxyError::Unfilterable => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -103,12 +129,23 @@ impl ProxyError {
             ProxyError::Upstream(UpstreamError::Timeout) => "upstream_timeout",
             ProxyError::Upstream(UpstreamError::ResponseTooLarge(_)) => "response_too_large",
             ProxyError::Upstream(_) => "upstream_unavailable",
+            ProxyError::OutOfScope { exists: true, .. } => "out_of_scope",
+            ProxyError::OutOfScope { exists: false, .. } => "not_found",
+            ProxyError::ScopeUnavailable => "scope_check_failed",
+            ProxyError::TooLargeToFilter(_) => "response_too_large_to_filter",
+            ProxyError::Unfilterable => "response_unfilterable",
         }
     }
 
     /// The response sent to the client.
     pub fn into_response(self) -> Response<ProxyBody> {
         let status = self.status();
+        if let ProxyError::OutOfScope { kind, .. } = &self {
+            // Byte for byte what GitLab sends for a project or group the
+            // caller cannot see: scope must not reveal what exists.
+            let message = format!("404 {} Not Found", kind.noun());
+            return json_response(status, &serde_json::json!({ "message": message }));
+        }
         let label = format!(
             "{} {}",
             status.as_u16(),

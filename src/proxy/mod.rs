@@ -10,6 +10,7 @@ pub mod error;
 mod headers;
 mod resource;
 pub mod rewrite;
+mod scoped;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::auth::Principal;
 use crate::canonical::{Param, RequestHead};
 use crate::gateway::{Gateway, Snapshot};
 use crate::policy::{Decision, parse_body};
+use crate::scope::filter::Judge;
 use body::{AuditedBody, Finish, millis};
 use error::ProxyError;
 
@@ -199,29 +201,97 @@ async fn pipeline(
         forwarded.insert(REQUEST_ID_HEADER, value);
     }
     let upstream_started = Instant::now();
-    if let Some(condition) = permit.owned_if() {
-        resource::check_owned(&snapshot.upstream, &permit, &head, condition).await?;
+    let mut inspected = resource::Inspected::default();
+    let result = forward(
+        snapshot,
+        &principal,
+        &permit,
+        &head,
+        forwarded,
+        body,
+        &mut inspected,
+    )
+    .await;
+    let lookups = inspected.lookups;
+    for (result, count) in [("hit", lookups.hits), ("miss", lookups.misses)] {
+        if count > 0 {
+            gateway.metrics.record_scope_lookups(result, count);
+        }
     }
-    if permit.response_filter().is_some() {
-        // The filter reads the body: ask GitLab not to compress it.
+    if inspected.hidden > 0 {
+        event.hidden_items = Some(inspected.hidden as u64);
+        gateway
+            .metrics
+            .record_hidden_items(&principal.name, inspected.hidden as u64);
+    }
+    event.upstream_ms = Some(millis(upstream_started.elapsed()));
+    if matches!(
+        result,
+        Err(ProxyError::OutOfScope { .. }
+            | ProxyError::ScopeUnavailable
+            | ProxyError::NotOwned(_)
+            | ProxyError::ResourceNotFound
+            | ProxyError::OwnershipUnknown)
+    ) {
+        // Refused by a check on GitLab's objects, after the policy allowed it.
+        event.decision = "deny";
+    }
+    let mut response = result?;
+    headers::clean_response(response.headers_mut());
+    snapshot.rewriter.headers(response.headers_mut());
+    Ok(response)
+}
+
+/// Checks scope and ownership, sends the permitted request to GitLab and
+/// inspects the answer where the rule or the scope asks for it.
+async fn forward(
+    snapshot: &Snapshot,
+    principal: &Principal,
+    permit: &crate::policy::Permit,
+    head: &RequestHead,
+    mut forwarded: http::HeaderMap,
+    body: Bytes,
+    inspected: &mut resource::Inspected,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if let Some(scope) = &principal.scope {
+        scoped::check_request(
+            scope,
+            &snapshot.resolver,
+            &snapshot.upstream,
+            permit,
+            head,
+            &mut inspected.lookups,
+        )
+        .await?;
+    }
+    if let Some(condition) = permit.owned_if() {
+        resource::check_owned(&snapshot.upstream, permit, head, condition).await?;
+    }
+    let inspection = resource::Inspection {
+        hook_filter: permit.response_filter(),
+        scope: principal.scope.as_deref().map(|scope| Judge {
+            scope,
+            resolver: &snapshot.resolver,
+            upstream: &snapshot.upstream,
+        }),
+        max_bytes: snapshot.config.limits.max_filtered_response_bytes,
+    };
+    if inspection.is_needed() {
+        // The answer is read here: ask GitLab not to compress it.
         forwarded.insert(
             http::header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
     }
-    let result = snapshot
+    let response = snapshot
         .upstream
-        .send(&permit, &head, forwarded, body)
-        .await;
-    event.upstream_ms = Some(millis(upstream_started.elapsed()));
-    let response = result?;
-    let mut response = match permit.response_filter() {
-        Some(condition) => resource::filter_list(response, condition).await?,
-        None => response.map(|body| body.map_err(BoxError::from).boxed_unsync()),
-    };
-    headers::clean_response(response.headers_mut());
-    snapshot.rewriter.headers(response.headers_mut());
-    Ok(response)
+        .send(permit, head, forwarded, body)
+        .await?;
+    if inspection.is_needed() {
+        resource::inspect(response, &inspection, inspected).await
+    } else {
+        Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+    }
 }
 
 /// Evaluates the client's shadow policy, if it has one, on what the real

@@ -10,6 +10,7 @@ use super::error::ProxyError;
 use super::{BoxError, ProxyBody};
 use crate::canonical::RequestHead;
 use crate::policy::{FieldMatch, Permit};
+use crate::scope::filter::{Filtered, Judge, LookupCounts};
 use crate::upstream::{BoundedBody, Upstream};
 
 /// Reads the resource at the request's path with glgate's token and checks
@@ -70,52 +71,130 @@ fn resource_noun(template: &str) -> String {
         .replace('_', " ")
 }
 
-/// Relays only the items of a JSON list that meet `condition`. Totals that
-/// would count the removed items are dropped; pagination links stay.
-/// Anything that is not a successful JSON list is relayed as it is.
-pub async fn filter_list(
+/// What to check in GitLab's answer before relaying it.
+pub struct Inspection<'a> {
+    /// The rule's `response_filter`: list items must meet it.
+    pub hook_filter: Option<&'a FieldMatch>,
+    /// The client's scope, when it has one.
+    pub scope: Option<Judge<'a>>,
+    /// Largest answer read whole (`limits.max_filtered_response_bytes`).
+    pub max_bytes: usize,
+}
+
+impl Inspection<'_> {
+    /// Whether anything is to be checked (otherwise the answer streams through).
+    pub fn is_needed(&self) -> bool {
+        self.hook_filter.is_some() || self.scope.is_some()
+    }
+}
+
+/// What inspecting an answer removed.
+#[derive(Debug, Default)]
+pub struct Inspected {
+    /// List items (or nested entries) removed.
+    pub hidden: usize,
+    /// Scope resolutions made on the way.
+    pub lookups: LookupCounts,
+}
+
+/// Relays GitLab's answer once `inspection` holds: list items that fail the
+/// rule's `response_filter` or lie outside the client's scope are removed;
+/// an object outside the scope is answered as GitLab answers for an object
+/// the caller cannot see. Totals that would count removed items are dropped;
+/// pagination links stay. An answer that should be checked but cannot be is
+/// refused (fail closed).
+pub async fn inspect(
     response: Response<BoundedBody>,
-    condition: &FieldMatch,
+    inspection: &Inspection<'_>,
+    inspected: &mut Inspected,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (mut parts, body) = response.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|_| ProxyError::Upstream(crate::upstream::UpstreamError::Truncated))?
-        .to_bytes();
     // Counts and the last page would tell how many items are hidden, on
     // every answer (HEAD included).
     parts.headers.remove("x-total");
     parts.headers.remove("x-total-pages");
     drop_last_link(&mut parts.headers);
-    let filtered = if parts.status.is_success() && !bytes.is_empty() {
-        match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(serde_json::Value::Array(items)) => {
-                let kept: Vec<serde_json::Value> = items
-                    .into_iter()
-                    .filter(|item| condition.matches(item))
-                    .collect();
-                Bytes::from(serde_json::Value::Array(kept).to_string())
+    if parts.status.is_redirection()
+        && let Some(judge) = &inspection.scope
+        && let Some(location) = parts
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    {
+        match judge
+            .redirect_allowed(location, &mut inspected.lookups)
+            .await
+        {
+            Ok(Some((kind, false))) => {
+                return Err(ProxyError::OutOfScope { kind, exists: true });
             }
-            // A successful answer that is not a JSON list cannot be filtered:
-            // refuse it rather than relay it unchecked.
-            _ => {
-                return Err(ProxyError::Upstream(
-                    crate::upstream::UpstreamError::Truncated,
-                ));
-            }
+            Ok(_) => {}
+            Err(_) => return Err(ProxyError::ScopeUnavailable),
         }
-    } else {
+    }
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
+    // Errors are GitLab's own words; a non-JSON answer (a raw file, say) is
+    // about the object the request named, already checked. A hook list must
+    // be JSON, so only scope lets such answers through.
+    if !parts.status.is_success() || (!json && inspection.hook_filter.is_none()) {
+        let body = body.map_err(BoxError::from).boxed_unsync();
+        return Ok(Response::from_parts(parts, body));
+    }
+    let bytes = http_body_util::Limited::new(body, inspection.max_bytes)
+        .collect()
+        .await
+        .map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                ProxyError::TooLargeToFilter(inspection.max_bytes)
+            } else {
+                ProxyError::Upstream(crate::upstream::UpstreamError::Truncated)
+            }
+        })?
+        .to_bytes();
+    if bytes.is_empty() {
+        return Ok(Response::from_parts(parts, super::full_body(bytes)));
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| ProxyError::Unfilterable)?;
+    if let Some(condition) = inspection.hook_filter {
+        // A successful answer that is not a JSON list cannot be filtered:
+        // refuse it rather than relay it unchecked.
+        let serde_json::Value::Array(items) = &mut value else {
+            return Err(ProxyError::Unfilterable);
+        };
+        let before = items.len();
+        items.retain(|item| condition.matches(item));
+        inspected.hidden += before - items.len();
+    }
+    if let Some(judge) = &inspection.scope {
+        match judge.filter(value, &mut inspected.lookups).await {
+            Ok(Filtered::Visible {
+                value: kept,
+                hidden,
+            }) => {
+                inspected.hidden += hidden;
+                value = kept;
+            }
+            Ok(Filtered::OutOfScope(kind)) => {
+                return Err(ProxyError::OutOfScope { kind, exists: true });
+            }
+            Err(_) => return Err(ProxyError::ScopeUnavailable),
+        }
+    }
+    let relayed = if inspected.hidden == 0 {
         bytes
+    } else {
+        Bytes::from(value.to_string())
     };
     parts
         .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(relayed.len()));
     parts.headers.remove(header::CONTENT_ENCODING);
-    let body = http_body_util::Full::new(filtered)
-        .map_err(|never| -> BoxError { match never {} })
-        .boxed_unsync();
-    Ok(Response::from_parts(parts, body))
+    Ok(Response::from_parts(parts, super::full_body(relayed)))
 }
 
 #[cfg(test)]

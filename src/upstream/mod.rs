@@ -24,6 +24,9 @@ use crate::canonical::{Method, RequestHead};
 use crate::config::{BaseUrl, UpstreamConfig};
 use crate::policy::Permit;
 
+/// The `User-Agent` of requests glgate makes on its own account.
+pub const OWN_USER_AGENT: &str = concat!("glgate/", env!("CARGO_PKG_VERSION"), " (own check)");
+
 /// The header GitLab reads a personal access token from.
 pub const GITLAB_TOKEN_HEADER: &str = "private-token";
 
@@ -61,6 +64,17 @@ pub enum SetupError {
     /// rustls refused the configuration.
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
+}
+
+/// A response to a request glgate made on its own account.
+#[derive(Debug)]
+pub struct OwnRead {
+    /// GitLab's status.
+    pub status: http::StatusCode,
+    /// The `Location` header, for redirects.
+    pub location: Option<String>,
+    /// The whole body.
+    pub body: Bytes,
 }
 
 /// The GitLab instance glgate forwards to.
@@ -142,6 +156,15 @@ impl Upstream {
         _permit: &Permit,
         path: &str,
     ) -> Result<(http::StatusCode, Bytes), UpstreamError> {
+        let read = self.read_own(path).await?;
+        Ok((read.status, read.body))
+    }
+
+    /// Reads `target` (built by glgate, never taken from a client as is) on
+    /// glgate's own account: ownership checks and scope resolution. The body
+    /// is read whole, at most 1 MiB, within the response timeout; redirects
+    /// are returned, not followed.
+    pub async fn read_own(&self, target: &str) -> Result<OwnRead, UpstreamError> {
         const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -149,16 +172,27 @@ impl Upstream {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
-        let request = self.build(Method::Get, path, headers, Bytes::new())?;
+        // GitLab's logs tell glgate's own checks from the client requests it relays.
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(OWN_USER_AGENT));
+        let request = self.build(Method::Get, target, headers, Bytes::new())?;
         let response = self.exchange(request).await?;
         let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let limited = http_body_util::Limited::new(response.into_body(), MAX_RESOURCE_BYTES);
         let body = tokio::time::timeout(self.response_timeout, limited.collect())
             .await
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(|_| UpstreamError::ResponseTooLarge(MAX_RESOURCE_BYTES as u64))?
             .to_bytes();
-        Ok((status, body))
+        Ok(OwnRead {
+            status,
+            location,
+            body,
+        })
     }
 
     /// A request glgate makes on its own account (readiness checks): `target`

@@ -132,6 +132,7 @@ fn route(ctx: &Ctx<'_>, store: &mut Store, segments: &[&str]) -> Reply {
         ("GET", ["user"]) => users::current(ctx, store),
         ("GET", ["users"]) => users::list(ctx, store),
         ("GET", ["users", id]) => users::show(ctx, store, id),
+        ("GET", ["users", id, "projects"]) => projects::user_projects(ctx, store, id),
         ("GET", ["namespaces"]) => users::namespaces(ctx, store),
         ("GET", ["groups"]) => groups::list(ctx, store),
         (_, ["groups", id, rest @ ..]) => groups::route(ctx, store, id, rest),

@@ -7,7 +7,7 @@ use super::pagination::paginate;
 use super::{Ctx, hooks, labels, merge_requests, order_by, parse_id, repository, sort_desc, users};
 use crate::params::percent_encode;
 use crate::reply::{Reply, Result};
-use crate::store::{Owner, Project, RENAMED_TO, Store, is_renamed_project};
+use crate::store::{Owner, Project, Store};
 
 /// Accepted `order_by` values for project lists.
 const PROJECT_ORDERS: &[&str] = &[
@@ -21,10 +21,11 @@ const PROJECT_ORDERS: &[&str] = &[
     "star_count",
 ];
 
-/// Dispatches `/projects/:id/...`; the renamed project answers `301`.
+/// Dispatches `/projects/:id/...`; an old path of a renamed or transferred
+/// project answers `301` to its new one.
 pub(crate) fn route(ctx: &Ctx<'_>, store: &mut Store, id: &str, rest: &[&str]) -> Reply {
-    if is_renamed_project(id) {
-        return redirect(ctx);
+    if let Some(project) = store.redirected_project(id) {
+        return redirect(ctx, &project.path_with_namespace);
     }
     let Some(pid) = store.find_project(id).map(|p| p.id) else {
         return Reply::not_found("Project");
@@ -47,11 +48,11 @@ pub(crate) fn route(ctx: &Ctx<'_>, store: &mut Store, id: &str, rest: &[&str]) -
 }
 
 /// `301` to the same path and query under the project's new path.
-fn redirect(ctx: &Ctx<'_>) -> Reply {
+fn redirect(ctx: &Ctx<'_>, new_path: &str) -> Reply {
     let mut location = format!(
         "{}/api/v4/projects/{}",
         ctx.base_url,
-        percent_encode(RENAMED_TO)
+        percent_encode(new_path)
     );
     // raw_segments = ["projects", "<old id>", rest...]
     if let Some(rest) = ctx.raw_segments.get(2..).filter(|r| !r.is_empty()) {
@@ -76,6 +77,19 @@ fn show(ctx: &Ctx<'_>, store: &Store, pid: u64) -> Reply {
 /// `GET /projects`: every project (`search`, `order_by`, `sort`).
 pub(crate) fn list(ctx: &Ctx<'_>, store: &Store) -> Reply {
     respond_projects(ctx, store, store.projects.iter().collect())
+}
+
+/// `GET /users/:id/projects`: the projects the user created.
+pub(crate) fn user_projects(ctx: &Ctx<'_>, store: &Store, user_id: &str) -> Reply {
+    let Some(user) = store.find_user(user_id).map(|u| u.id) else {
+        return Reply::not_found("User");
+    };
+    let projects = store
+        .projects
+        .iter()
+        .filter(|p| p.creator_id() == user)
+        .collect();
+    respond_projects(ctx, store, projects)
 }
 
 /// `GET /groups/:id/projects`: direct projects, or with

@@ -7,10 +7,9 @@ pub(crate) use render::{Render, coerce_hook_flags};
 
 use serde_json::{Map, Value};
 
-/// The old path of the renamed project `acme/backend`.
+/// The old path of the renamed project `acme/backend` (id 101), seeded as a
+/// redirect the way GitLab keeps one after a rename.
 pub(crate) const RENAMED_FROM: &str = "acme/old-backend";
-/// The path `RENAMED_FROM` now redirects to.
-pub(crate) const RENAMED_TO: &str = "acme/backend";
 
 /// A user.
 #[derive(Clone, Debug)]
@@ -38,6 +37,13 @@ pub(crate) struct Project {
     pub path: String,
     pub namespace_id: u64,
     pub path_with_namespace: String,
+}
+
+impl Project {
+    /// The user who created the project: alice (2) for even ids, bob (3) for odd.
+    pub(crate) fn creator_id(&self) -> u64 {
+        if self.id.is_multiple_of(2) { 2 } else { 3 }
+    }
 }
 
 /// A merge request.
@@ -96,6 +102,9 @@ pub(crate) struct Store {
     pub merge_requests: Vec<MergeRequest>,
     pub labels: Vec<Label>,
     pub hooks: Vec<Hook>,
+    /// Old project paths (lowercase) and the project they now lead to, as
+    /// GitLab keeps them after a rename or a transfer.
+    pub redirects: Vec<(String, u64)>,
     next_label_id: u64,
     next_hook_id: u64,
 }
@@ -110,6 +119,7 @@ impl Store {
             merge_requests: seed::merge_requests(),
             labels: seed::labels(),
             hooks: Vec::new(),
+            redirects: vec![(RENAMED_FROM.to_owned(), 101)],
             next_label_id: seed::FIRST_NEW_LABEL_ID,
             next_hook_id: seed::FIRST_HOOK_ID,
         }
@@ -132,6 +142,14 @@ impl Store {
     /// A user by numeric id.
     pub(crate) fn user(&self, id: u64) -> Option<&User> {
         self.users.iter().find(|u| u.id == id)
+    }
+
+    /// A user by numeric id or username.
+    pub(crate) fn find_user(&self, key: &str) -> Option<&User> {
+        match key.parse::<u64>() {
+            Ok(id) => self.user(id),
+            Err(_) => self.users.iter().find(|u| u.username == key),
+        }
     }
 
     /// A group by numeric id.
@@ -235,9 +253,45 @@ impl Store {
     }
 }
 
-/// Whether `key` names the renamed project (any case).
-pub(crate) fn is_renamed_project(key: &str) -> bool {
-    key.eq_ignore_ascii_case(RENAMED_FROM)
+impl Store {
+    /// The project an old path now leads to, if `key` is one (any case) and
+    /// no current project has that path.
+    pub(crate) fn redirected_project(&self, key: &str) -> Option<&Project> {
+        if self.find_project(key).is_some() {
+            return None;
+        }
+        let (_, id) = self
+            .redirects
+            .iter()
+            .rev()
+            .find(|(old, _)| old.eq_ignore_ascii_case(key))?;
+        self.project(*id)
+    }
+
+    /// Moves project `id` to `namespace` (a group's full path) under the
+    /// name `path`, keeping a redirect from its old path. Returns false if
+    /// the project or group does not exist or the new path is taken.
+    pub(crate) fn move_project(&mut self, id: u64, namespace: &str, path: &str) -> bool {
+        let Some(group) = self
+            .find_group(namespace)
+            .map(|g| (g.id, g.full_path.clone()))
+        else {
+            return false;
+        };
+        let new_full = format!("{}/{path}", group.1);
+        if self.find_project(&new_full).is_some_and(|p| p.id != id) {
+            return false;
+        }
+        let Some(project) = self.projects.iter_mut().find(|p| p.id == id) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut project.path_with_namespace, new_full);
+        project.namespace_id = group.0;
+        project.path = path.to_owned();
+        project.name = path.to_owned();
+        self.redirects.push((old.to_lowercase(), id));
+        true
+    }
 }
 
 /// A label `:label_id` matches: numeric id, else exact name.
@@ -260,9 +314,28 @@ mod tests {
         assert_eq!(s.find_group("acme/PLATFORM").map(|g| g.id), Some(11));
         assert!(s.find_project("nope").is_none());
         assert_eq!(s.group_projects(10, false).len(), 47);
-        assert_eq!(s.group_projects(10, true).len(), 48);
-        assert_eq!(s.descendants(10).len(), 1);
+        assert_eq!(s.group_projects(10, true).len(), 49);
+        assert_eq!(s.descendants(10).len(), 2);
+        assert_eq!(
+            s.redirected_project("ACME/old-backend").map(|p| p.id),
+            Some(101)
+        );
+        assert!(s.redirected_project("acme/backend").is_none());
         assert_eq!(s.visible_labels(Owner::Project(103), true).len(), 2);
         assert_eq!(s.visible_labels(Owner::Project(103), false).len(), 0);
+    }
+
+    #[test]
+    fn moves_keep_a_redirect() {
+        let mut s = Store::seeded();
+        assert!(s.move_project(102, "secret", "frontend"));
+        assert_eq!(s.find_project("secret/frontend").map(|p| p.id), Some(102));
+        assert_eq!(
+            s.redirected_project("acme/frontend").map(|p| p.id),
+            Some(102)
+        );
+        assert!(!s.move_project(102, "nope", "x"), "no such group");
+        assert!(!s.move_project(101, "secret", "vault"), "path taken");
+        assert!(!s.move_project(9, "acme", "x"), "no such project");
     }
 }

@@ -162,6 +162,7 @@ impl Render<'_> {
             "name_with_namespace": format!("{ns_name} / {}", p.name),
             "path": p.path,
             "path_with_namespace": pwn,
+            "creator_id": p.creator_id(),
             "created_at": super::seed::timestamp("2024-03-01", p.id),
             "default_branch": "main",
             "tag_list": [],

@@ -35,8 +35,11 @@ pub(super) fn groups() -> Vec<Group> {
     [
         (10, "acme", None),
         (11, "acme/platform", Some(10)),
+        (12, "acme/secret-stuff", Some(10)),
         (20, "partners", None),
+        (21, "partners/team", Some(20)),
         (30, "secret", None),
+        (40, "tools", None),
     ]
     .into_iter()
     .map(|(id, full_path, parent_id): (u64, &str, Option<u64>)| {
@@ -67,8 +70,12 @@ pub(super) fn projects() -> Vec<Project> {
         project(101, 10, "acme", "backend"),
         project(102, 10, "acme", "frontend"),
         project(103, 11, "acme/platform", "api"),
+        project(104, 12, "acme/secret-stuff", "keys"),
         project(201, 20, "partners", "shared"),
+        project(202, 21, "partners/team", "sdk"),
         project(301, 30, "secret", "vault"),
+        project(401, 40, "tools", "ci-templates"),
+        project(402, 40, "tools", "scripts"),
     ];
     projects.extend(
         (1..=GENERATED_SERVICES).map(|n| project(1000 + n, 10, "acme", &format!("svc-{n:02}"))),
@@ -143,6 +150,36 @@ pub(super) fn merge_requests() -> Vec<MergeRequest> {
             labels: &[],
             author_id: 3,
             source_branch: "api-v2",
+        },
+        MrSeed {
+            id: 5006,
+            iid: 1,
+            project_id: 104,
+            title: "Rotate signing keys",
+            state: "opened",
+            labels: &[],
+            author_id: 2,
+            source_branch: "rotate-keys",
+        },
+        MrSeed {
+            id: 5007,
+            iid: 1,
+            project_id: 301,
+            title: "Secret vault change",
+            state: "opened",
+            labels: &[],
+            author_id: 3,
+            source_branch: "vault-change",
+        },
+        MrSeed {
+            id: 5008,
+            iid: 1,
+            project_id: 401,
+            title: "Faster CI template",
+            state: "opened",
+            labels: &[],
+            author_id: 2,
+            source_branch: "faster-ci",
         },
     ];
     seeds.into_iter().map(merge_request).collect()

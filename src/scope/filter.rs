@@ -1,0 +1,350 @@
+//! Scope applied to GitLab's answers: which project or group a JSON object
+//! belongs to, and the removal of what lies outside a client's scope.
+//!
+//! An object is tied to a project or group by GitLab's own fields: a project
+//! has `path_with_namespace`, a group `full_path`, a namespace `kind` and
+//! `full_path`; anything else that belongs to one (merge requests, issues,
+//! hooks, events…) carries `project_id` or `group_id`, which is resolved to
+//! the canonical object. Objects with none of these (users, labels, commits)
+//! are not tied to a project or group and pass.
+
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use serde_json::Value;
+
+use super::resolve::{Freshness, Lookup, ResolveError, Resolved, Resolver, Source};
+use super::{FullPath, Kind, Scope};
+use crate::upstream::Upstream;
+
+/// What a JSON object belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tie {
+    /// It is a project or group, with its canonical path.
+    Object(Kind, FullPath),
+    /// It belongs to the project or group with this numeric id.
+    ById(Kind, u64),
+    /// A user's personal namespace (never in a scope: scopes name groups).
+    UserNamespace,
+    /// It belongs to no project or group.
+    Untied,
+}
+
+/// Reads what `item` belongs to from GitLab's field names.
+pub fn classify(item: &Value) -> Tie {
+    let Some(object) = item.as_object() else {
+        return Tie::Untied;
+    };
+    let text = |name: &str| object.get(name).and_then(Value::as_str);
+    if let Some(path) = text("path_with_namespace") {
+        return Tie::Object(Kind::Project, FullPath::from_gitlab(path));
+    }
+    if let Some(path) = text("full_path") {
+        return match text("kind") {
+            Some("user") => Tie::UserNamespace,
+            _ => Tie::Object(Kind::Group, FullPath::from_gitlab(path)),
+        };
+    }
+    let number = |name: &str| object.get(name).and_then(Value::as_u64);
+    if let Some(id) = number("project_id") {
+        return Tie::ById(Kind::Project, id);
+    }
+    if let Some(id) = number("group_id") {
+        return Tie::ById(Kind::Group, id);
+    }
+    Tie::Untied
+}
+
+/// Nested lists of projects or groups inside one object (a group's
+/// `projects` and `shared_projects`, a project's `shared_with_groups`), and
+/// nested objects that name another project (`forked_from_project`).
+const NESTED_LISTS: [&str; 3] = ["projects", "shared_projects", "shared_with_groups"];
+const NESTED_OBJECTS: [&str; 1] = ["forked_from_project"];
+
+/// The outcome of filtering one JSON answer.
+#[derive(Debug, PartialEq)]
+pub enum Filtered {
+    /// The answer as it may be relayed; `hidden` items were removed (if 0,
+    /// the value is unchanged).
+    Visible {
+        /// The filtered value.
+        value: Value,
+        /// How many items were removed.
+        hidden: usize,
+    },
+    /// The answer is itself a project or group (or belongs to one) outside the scope.
+    OutOfScope(Kind),
+}
+
+/// Decides on objects for one client's scope, resolving ids through the cache.
+pub struct Judge<'a> {
+    /// The client's scope.
+    pub scope: &'a Scope,
+    /// The resolution cache.
+    pub resolver: &'a Resolver,
+    /// GitLab, for resolutions.
+    pub upstream: &'a Upstream,
+}
+
+/// Counts resolutions by outcome, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LookupCounts {
+    /// Answers from the cache.
+    pub hits: u64,
+    /// Answers fetched from GitLab.
+    pub misses: u64,
+}
+
+impl LookupCounts {
+    fn add(&mut self, source: Source) {
+        match source {
+            Source::Hit => self.hits += 1,
+            Source::Miss => self.misses += 1,
+        }
+    }
+}
+
+impl Judge<'_> {
+    /// Filters GitLab's JSON answer: a list loses its out-of-scope items; an
+    /// object out of scope is refused whole; an object in scope loses
+    /// out-of-scope entries of its nested lists.
+    pub async fn filter(
+        &self,
+        value: Value,
+        counts: &mut LookupCounts,
+    ) -> Result<Filtered, ResolveError> {
+        match value {
+            Value::Array(items) => {
+                let (kept, hidden) = self.retain(items, counts).await?;
+                Ok(Filtered::Visible {
+                    value: Value::Array(kept),
+                    hidden,
+                })
+            }
+            value @ Value::Object(_) => {
+                let tie = classify(&value);
+                self.observe(&value, &tie);
+                let Value::Object(mut object) = value else {
+                    return Ok(Filtered::Visible { value, hidden: 0 });
+                };
+                let ties = self.decide(std::slice::from_ref(&tie), counts).await?;
+                if !ties[0] {
+                    return Ok(Filtered::OutOfScope(tie_kind(&tie)));
+                }
+                let mut hidden = 0;
+                for name in NESTED_LISTS {
+                    if let Some(Value::Array(items)) = object.get_mut(name) {
+                        let (kept, removed) = self.retain(std::mem::take(items), counts).await?;
+                        *items = kept;
+                        hidden += removed;
+                    }
+                }
+                for name in NESTED_OBJECTS {
+                    if let Some(nested) = object.get(name)
+                        && nested.is_object()
+                    {
+                        let visible = self.decide(&[classify(nested)], counts).await?;
+                        if !visible[0] {
+                            object.insert(name.to_owned(), Value::Null);
+                            hidden += 1;
+                        }
+                    }
+                }
+                Ok(Filtered::Visible {
+                    value: Value::Object(object),
+                    hidden,
+                })
+            }
+            other => Ok(Filtered::Visible {
+                value: other,
+                hidden: 0,
+            }),
+        }
+    }
+
+    async fn retain(
+        &self,
+        items: Vec<Value>,
+        counts: &mut LookupCounts,
+    ) -> Result<(Vec<Value>, usize), ResolveError> {
+        let ties: Vec<Tie> = items.iter().map(nested_or_top_tie).collect();
+        for (item, tie) in items.iter().zip(&ties) {
+            self.observe(item, tie);
+        }
+        let visible = self.decide(&ties, counts).await?;
+        let before = items.len();
+        let kept: Vec<Value> = items
+            .into_iter()
+            .zip(visible)
+            .filter_map(|(item, visible)| visible.then_some(item))
+            .collect();
+        let hidden = before - kept.len();
+        Ok((kept, hidden))
+    }
+
+    /// Whether a redirect GitLab sent (a moved project) leads into the scope:
+    /// its `Location` names the object's new path, which must not be revealed
+    /// when it lies outside. `None` when the redirect names no project or group.
+    pub async fn redirect_allowed(
+        &self,
+        location: &str,
+        counts: &mut LookupCounts,
+    ) -> Result<Option<(Kind, bool)>, ResolveError> {
+        for kind in [Kind::Project, Kind::Group] {
+            let Some(segment) = super::resolve::redirect_segment(kind, location) else {
+                continue;
+            };
+            let Some(id) = percent_decode(&segment) else {
+                return Ok(Some((kind, false)));
+            };
+            let (lookup, source) = self
+                .resolver
+                .resolve(self.upstream, kind, &id, Freshness::Fresh)
+                .await?;
+            counts.add(source);
+            let allowed = match lookup {
+                Lookup::Found(object) => self.scope.allows(kind, &object.path),
+                Lookup::NotFound => false,
+            };
+            return Ok(Some((kind, allowed)));
+        }
+        Ok(None)
+    }
+
+    /// Whether each tie is in scope. Ids are resolved once each, concurrently.
+    async fn decide(
+        &self,
+        ties: &[Tie],
+        counts: &mut LookupCounts,
+    ) -> Result<Vec<bool>, ResolveError> {
+        let mut ids: Vec<(Kind, u64)> = ties
+            .iter()
+            .filter_map(|tie| match tie {
+                Tie::ById(kind, id) => Some((*kind, *id)),
+                _ => None,
+            })
+            .collect();
+        ids.sort_by_key(|(kind, id)| (*kind == Kind::Group, *id));
+        ids.dedup();
+        let lookups = join_all(ids.iter().map(|&(kind, id)| async move {
+            let text = id.to_string();
+            self.resolver
+                .resolve(self.upstream, kind, &text, Freshness::Cached)
+                .await
+        }))
+        .await;
+        let mut resolved: HashMap<(Kind, u64), bool> = HashMap::with_capacity(ids.len());
+        for ((kind, id), lookup) in ids.into_iter().zip(lookups) {
+            let (lookup, source) = lookup?;
+            counts.add(source);
+            let visible = match lookup {
+                Lookup::Found(object) => self.scope.allows(kind, &object.path),
+                Lookup::NotFound => false,
+            };
+            resolved.insert((kind, id), visible);
+        }
+        Ok(ties
+            .iter()
+            .map(|tie| match tie {
+                Tie::Object(kind, path) => self.scope.allows(*kind, path),
+                Tie::ById(kind, id) => resolved.get(&(*kind, *id)).copied().unwrap_or(false),
+                Tie::UserNamespace => false,
+                Tie::Untied => true,
+            })
+            .collect())
+    }
+}
+
+impl Judge<'_> {
+    /// Tells the cache what GitLab just said about a project or group.
+    fn observe(&self, item: &Value, tie: &Tie) {
+        if let (Tie::Object(kind, path), Some(id)) = (tie, item.get("id").and_then(Value::as_u64))
+            && item.get("group_full_path").is_none()
+        {
+            self.resolver.observe(Resolved {
+                kind: *kind,
+                id,
+                path: path.clone(),
+            });
+        }
+    }
+}
+
+/// Decodes `%XX` escapes; `None` if the result is not UTF-8 or an escape is broken.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An item's tie; a `shared_with_groups` entry names its group by
+/// `group_full_path` rather than `full_path`.
+fn nested_or_top_tie(item: &Value) -> Tie {
+    if let Some(path) = item.get("group_full_path").and_then(Value::as_str) {
+        return Tie::Object(Kind::Group, FullPath::from_gitlab(path));
+    }
+    classify(item)
+}
+
+fn tie_kind(tie: &Tie) -> Kind {
+    match tie {
+        Tie::Object(kind, _) | Tie::ById(kind, _) => *kind,
+        Tie::UserNamespace | Tie::Untied => Kind::Group,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ties_come_from_gitlab_field_names() {
+        assert_eq!(
+            classify(
+                &json!({"id": 1, "path_with_namespace": "Acme/Backend", "namespace": {"full_path": "acme"}})
+            ),
+            Tie::Object(Kind::Project, FullPath::from_gitlab("acme/backend"))
+        );
+        assert_eq!(
+            classify(&json!({"id": 10, "full_path": "acme", "parent_id": null})),
+            Tie::Object(Kind::Group, FullPath::from_gitlab("acme"))
+        );
+        assert_eq!(
+            classify(&json!({"id": 10, "kind": "group", "full_path": "acme"})),
+            Tie::Object(Kind::Group, FullPath::from_gitlab("acme"))
+        );
+        assert_eq!(
+            classify(&json!({"id": 2, "kind": "user", "full_path": "alice"})),
+            Tie::UserNamespace
+        );
+        assert_eq!(
+            classify(&json!({"iid": 1, "project_id": 101})),
+            Tie::ById(Kind::Project, 101)
+        );
+        assert_eq!(
+            classify(&json!({"id": 9, "group_id": 10})),
+            Tie::ById(Kind::Group, 10)
+        );
+        assert_eq!(
+            classify(&json!({"id": 2, "username": "alice"})),
+            Tie::Untied
+        );
+        assert_eq!(classify(&json!("text")), Tie::Untied);
+        assert_eq!(
+            nested_or_top_tie(&json!({"group_id": 30, "group_full_path": "secret"})),
+            Tie::Object(Kind::Group, FullPath::from_gitlab("secret"))
+        );
+    }
+}
