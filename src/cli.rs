@@ -48,6 +48,12 @@ pub enum Command {
         /// An http:// URL, e.g. http://127.0.0.1:9090/live.
         url: String,
     },
+    /// Review client scopes against GitLab.
+    Scope {
+        /// What to do.
+        #[command(subcommand)]
+        command: ScopeCommand,
+    },
     /// Manage client credentials.
     Client {
         /// What to do.
@@ -131,6 +137,21 @@ pub enum PolicyCommand {
         /// The audit log: one JSON line per request (`-` for standard input).
         audit_log: PathBuf,
         /// Only the requests of this client (others are counted as skipped).
+        #[arg(long)]
+        client: Option<String>,
+    },
+}
+
+/// `glgate scope …`
+#[derive(Debug, Subcommand)]
+pub enum ScopeCommand {
+    /// List, via GitLab, the groups and projects each client's scope reaches
+    /// (and those excluded), so they can be reviewed before going live.
+    Show {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this client.
         #[arg(long)]
         client: Option<String>,
     },

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use glgate::cli::{Cli, ClientCommand, Command, LogFormat, PolicyCommand, SchemaChoice};
+use glgate::cli::{
+    Cli, ClientCommand, Command, LogFormat, PolicyCommand, SchemaChoice, ScopeCommand,
+};
 use glgate::commands;
 use glgate::server::Server;
 use glgate::tools;
@@ -67,6 +69,9 @@ fn main() -> ExitCode {
             docs_url.as_deref(),
         ),
         Command::Probe { url } => commands::probe(&url),
+        Command::Scope {
+            command: ScopeCommand::Show { config, client },
+        } => glgate::scope::show::run(&config, client.as_deref()),
         Command::Schema { kind } => {
             let kind = match kind {
                 SchemaChoice::Config => glgate::schema::SchemaKind::Config,

@@ -589,3 +589,85 @@ async fn scope_refusals_are_counted_in_metrics() {
         "{metrics}"
     );
 }
+
+/// Runs the real binary (off the runtime: the fake GitLab lives on it).
+async fn glgate(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn scope_show_lists_what_each_client_reaches_via_gitlab() {
+    let sb = scoped("").await;
+    let config = sb.config_path.to_str().unwrap().to_owned();
+    let out = glgate(&["scope", "show", "--config", &config, "--client", "echoes"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let section = |title: &str| -> Vec<String> {
+        text.split(&format!("  {title}:\n"))
+            .nth(1)
+            .unwrap_or_default()
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let in_scope = section("in scope");
+    assert_eq!(in_scope.len(), 3 + 50, "{text}");
+    for expected in [
+        "group acme",
+        "group acme/platform",
+        "group partners/team",
+        "project acme/backend",
+        "project acme/platform/api",
+        "project partners/team/sdk",
+        "project tools/ci-templates",
+    ] {
+        assert!(
+            in_scope.contains(&expected.to_owned()),
+            "{expected} in\n{text}"
+        );
+    }
+    assert_eq!(
+        section("excluded"),
+        ["group acme/secret-stuff", "project acme/secret-stuff/keys"],
+        "{text}"
+    );
+    assert!(
+        text.contains("3 group(s) and 50 project(s) in scope"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("secret/vault") && !text.contains("tools/scripts"),
+        "{text}"
+    );
+
+    // A typo in the scope is pointed out, with a failing exit code.
+    let config_text = std::fs::read_to_string(&sb.config_path).unwrap();
+    std::fs::write(
+        &sb.config_path,
+        config_text.replace("tools/ci-templates", "tools/ci-templtes"),
+    )
+    .unwrap();
+    let out = glgate(&["scope", "show", "--config", &config]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("✗ scope.projects: 'tools/ci-templtes' is not known to GitLab"),
+        "{text}"
+    );
+    let out = glgate(&["scope", "show", "--config", &config, "--client", "nobody"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clients: echoes"));
+}

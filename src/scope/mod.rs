@@ -10,6 +10,7 @@
 
 pub mod filter;
 pub mod resolve;
+pub mod show;
 
 use std::fmt;
 

@@ -73,6 +73,8 @@ pub struct OwnRead {
     pub status: http::StatusCode,
     /// The `Location` header, for redirects.
     pub location: Option<String>,
+    /// `X-Next-Page`, for paginated lists.
+    pub next_page: Option<u64>,
     /// The whole body.
     pub body: Bytes,
 }
@@ -182,6 +184,11 @@ impl Upstream {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let next_page = response
+            .headers()
+            .get("x-next-page")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let limited = http_body_util::Limited::new(response.into_body(), MAX_RESOURCE_BYTES);
         let body = tokio::time::timeout(self.response_timeout, limited.collect())
             .await
@@ -191,6 +198,7 @@ impl Upstream {
         Ok(OwnRead {
             status,
             location,
+            next_page,
             body,
         })
     }
