@@ -8,8 +8,9 @@
 //! ```
 //!
 //! With `--serve`, the first line on standard output is JSON:
-//! `{"glgate_url": …, "client_token": …, "gitlab_url": …}`; the demo serves
-//! until standard input closes or Ctrl-C.
+//! `{"glgate_url": …, "client_token": …, "scoped_client_token": …,
+//! "gitlab_url": …}`; the demo serves until standard input closes or Ctrl-C.
+//! The second client, `other`, has the same policy and a scope ([`DEMO_SCOPE`]).
 
 // A demo that cannot set itself up has nothing better to do than stop with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -129,10 +130,18 @@ const TOUR: &[Call] = &[
     },
 ];
 
+/// The scope of the demo's second client: `acme` without its
+/// `secret-stuff` subgroup, the `partners/team` subgroup, and one project of `tools`.
+const DEMO_SCOPE: &str = "    scope:\n      groups: [acme, partners/team]\n      projects: [tools/ci-templates]\n      exclude: [acme/secret-stuff]\n";
+
 #[tokio::main]
 async fn main() {
     let serve = std::env::args().any(|a| a == "--serve");
-    let sandbox = Sandbox::with(SandboxOptions::default()).await;
+    let sandbox = Sandbox::with(SandboxOptions {
+        other_client: Some(DEMO_SCOPE.into()),
+        ..SandboxOptions::default()
+    })
+    .await;
     if serve {
         serve_forever(sandbox).await;
     } else {
@@ -144,6 +153,8 @@ async fn serve_forever(sandbox: Sandbox) {
     let line = serde_json::json!({
         "glgate_url": sandbox.base_url(),
         "client_token": sandbox.client_token,
+        "scoped_client_token": sandbox.other_token,
+        "scope": "groups [acme, partners/team], projects [tools/ci-templates], exclude [acme/secret-stuff]",
         "gitlab_url": sandbox.fake.base_url(),
         "audit_log": sandbox.audit_path,
     });

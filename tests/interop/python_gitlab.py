@@ -133,7 +133,7 @@ def checks(info):
     def top_level_groups():
         groups = gl.groups.list(top_level_only=True, min_access_level=40, get_all=True)
         ids = sorted(g.id for g in groups)
-        expect(ids == [10, 20, 30], f"group ids {ids}")
+        expect(ids == [10, 20, 30, 40], f"group ids {ids}")
 
     def link_headers_rewritten():
         resp = gl.http_request("get", "/groups/10/projects", query_data={"per_page": 20})
@@ -226,6 +226,35 @@ def checks(info):
         urls = [h.url for h in project.hooks.list(get_all=True)]
         expect(urls == [ECHOES_HOOK_URL], f"hooks {urls}")
 
+    scoped = client(url, info["scoped_client_token"])
+
+    def scoped_groups():
+        groups = scoped.groups.list(get_all=True, per_page=2)
+        paths = sorted(g.full_path for g in groups)
+        want = ["acme", "acme/platform", "partners/team"]
+        expect(paths == want, f"groups {paths}, want {want}")
+        top = sorted(g.full_path for g in scoped.groups.list(top_level_only=True, get_all=True))
+        expect(top == ["acme"], f"top-level groups {top}")
+        return f"{len(paths)} groups over pages of 2"
+
+    def scoped_projects():
+        seen = {}
+        for path in ["acme", "partners/team"]:
+            group = scoped.groups.get(path)
+            for p in group.projects.list(include_subgroups=True, get_all=True, per_page=20):
+                seen[p.id] = p.path_with_namespace
+        seen[scoped.projects.get("tools/ci-templates").id] = "tools/ci-templates"
+        want = {101, 102, 103, 202, 401, *range(1001, 1046)}
+        expect(set(seen) == want, f"missing {sorted(want - set(seen))}, extra {sorted(set(seen) - want)}")
+        return f"{len(seen)} projects, acme/secret-stuff/keys hidden"
+
+    def scoped_out_of_reach():
+        for path in ["secret/vault", "acme/secret-stuff/keys", "tools/scripts"]:
+            expect_refused(lambda: scoped.projects.get(path), status=404)
+        expect_refused(lambda: scoped.groups.get("partners"), status=404)
+        expect_refused(lambda: scoped.groups.get(30), status=404)
+        return "404 Not Found, as GitLab answers"
+
     def wrong_token():
         bad = client(url, "glg_" + "0" * 64)
         try:
@@ -261,7 +290,7 @@ def checks(info):
     return [
         ("auth: exactly one warning, about /user web_url", auth_warns_about_web_url),
         ("auth: current user is glgate-bot", strict(auth_user)),
-        ("top-level groups are 10, 20, 30", strict(top_level_groups)),
+        ("top-level groups are 10, 20, 30, 40", strict(top_level_groups)),
         ("Link headers point at glgate", strict(link_headers_rewritten)),
         ("group acme projects, all pages", strict(group_projects_paginated)),
         ("project by path acme/backend", strict(project_by_path)),
@@ -276,6 +305,9 @@ def checks(info):
         ("refused: edit MR title", strict(refuse_mr_title)),
         ("refused: non-echoes MR label", strict(refuse_non_echoes_label)),
         ("refused calls changed nothing", strict(refused_calls_changed_nothing)),
+        ("scoped client: groups are exactly the scope", strict(scoped_groups)),
+        ("scoped client: projects are exactly the scope", strict(scoped_projects)),
+        ("scoped client: the rest is 404", strict(scoped_out_of_reach)),
         ("wrong client token: 401", strict(wrong_token)),
         ("audit log has deny decisions", audit_has_deny),
         ("audit log holds no tokens", audit_has_no_tokens),
