@@ -113,7 +113,10 @@ async fn main() {
         }
     }
     println!("{requests} sequential requests per setup, rounds interleaved: GET {target}");
-    println!("{:<20} {:>10} {:>10} {:>10}", "setup", "p50 µs", "p90 µs", "p99 µs");
+    println!(
+        "{:<20} {:>10} {:>10} {:>10}",
+        "setup", "p50 µs", "p90 µs", "p99 µs"
+    );
     let mut medians = Vec::new();
     for setup in &mut setups {
         setup.samples.sort();

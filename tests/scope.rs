@@ -671,3 +671,39 @@ async fn scope_show_lists_what_each_client_reaches_via_gitlab() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("clients: echoes"));
 }
+
+#[tokio::test]
+async fn answers_too_large_to_filter_are_refused_not_relayed_unchecked() {
+    let sb = scoped("limits:\n  max_filtered_response_bytes: 2000\n").await;
+    let reply = get(
+        &sb.url("/api/v4/groups/acme/projects?per_page=5"),
+        &sb.client_token,
+    )
+    .await;
+    assert_eq!(reply.status, 502, "{}", reply.all_text());
+    assert_eq!(reply.json()["reason"], "response_too_large_to_filter");
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("per_page")
+    );
+    // A small page passes.
+    let reply = get(
+        &sb.url("/api/v4/groups/acme/descendant_groups"),
+        &sb.client_token,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    // Over HTTP/2 too, and HEAD carries no total.
+    let reply = send(
+        Version::HTTP_2,
+        "HEAD",
+        &sb.url("/api/v4/groups/acme/descendant_groups"),
+        &[("private-token", &sb.client_token)],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("x-total").is_none());
+}
