@@ -24,7 +24,7 @@ pub const MAX_QUERY_PARAMS: usize = 256;
 /// Extensions GitLab's API router reads as a response format on the last
 /// segment (it declares json, txt and binary), plus the suffixes GitLab
 /// refuses in project paths anyway.
-const FORMAT_SUFFIXES: &[&str] = &[".json", ".txt", ".binary", ".atom", ".git"];
+pub const FORMAT_SUFFIXES: &[&str] = &[".json", ".txt", ".binary", ".atom", ".git"];
 
 /// The HTTP methods glgate knows. Anything else is refused before routing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

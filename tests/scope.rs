@@ -667,6 +667,21 @@ async fn scope_show_lists_what_each_client_reaches_via_gitlab() {
         text.contains("✗ scope.projects: 'tools/ci-templtes' is not known to GitLab"),
         "{text}"
     );
+    // So is an old path: scope decides on current paths.
+    std::fs::write(&sb.config_path, &config_text).unwrap();
+    assert!(sb.fake.rename_project(401, "ci-templates-v2"));
+    let out = glgate(&["scope", "show", "--config", &config]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("'tools/ci-templates' is an old path"),
+        "{text}"
+    );
     let out = glgate(&["scope", "show", "--config", &config, "--client", "nobody"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("clients: echoes"));
@@ -706,4 +721,95 @@ async fn answers_too_large_to_filter_are_refused_not_relayed_unchecked() {
     .await;
     assert_eq!(reply.status, 200);
     assert!(reply.header("x-total").is_none());
+}
+
+/// The shipped policy plus namespace reads and a write naming another project.
+fn policy_with_namespaces() -> String {
+    format!(
+        "{}\n  - id: test.namespaces\n    methods: [GET]\n    paths: ['/namespaces/{{namespace}}']\n",
+        policy()
+    )
+}
+
+#[tokio::test]
+async fn namespaces_are_scoped_like_groups() {
+    let sb = Sandbox::with(SandboxOptions {
+        policy: policy_with_namespaces(),
+        client_extra: SCOPE.into(),
+        ..SandboxOptions::default()
+    })
+    .await;
+    for target in [
+        "/api/v4/namespaces/acme",
+        "/api/v4/namespaces/11",
+        "/api/v4/namespaces/Partners%2FTeam",
+    ] {
+        assert_eq!(
+            get(&sb.url(target), &sb.client_token).await.status,
+            200,
+            "{target}"
+        );
+    }
+    for target in [
+        "/api/v4/namespaces/secret",
+        "/api/v4/namespaces/30",
+        "/api/v4/namespaces/acme%2Fsecret-stuff",
+        "/api/v4/namespaces/glgate-bot",
+        "/api/v4/namespaces/nope",
+    ] {
+        assert_not_found(&get(&sb.url(target), &sb.client_token).await, "Namespace");
+    }
+    assert_eq!(relayed(&sb).len(), 3, "{:#?}", relayed(&sb));
+}
+
+#[tokio::test]
+async fn parameters_naming_other_projects_or_groups_are_checked_too() {
+    let sb = scoped("").await;
+    for (target, noun) in [
+        (
+            "/api/v4/projects/101/merge_requests?target_project_id=301",
+            "Project",
+        ),
+        (
+            "/api/v4/projects/101/merge_requests?source_project_id=secret%2Fvault",
+            "Project",
+        ),
+        ("/api/v4/groups/acme/projects?namespace_id=30", "Namespace"),
+        ("/api/v4/groups/acme/projects?group_id=12", "Group"),
+    ] {
+        assert_not_found(&get(&sb.url(target), &sb.client_token).await, noun);
+    }
+    assert!(relayed(&sb).is_empty(), "{:#?}", relayed(&sb));
+    let reply = get(
+        &sb.url("/api/v4/projects/101/merge_requests?target_project_id=102"),
+        &sb.client_token,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn an_id_gitlab_could_read_as_a_format_suffix_is_refused() {
+    let sb = scoped("").await;
+    for target in [
+        "/api/v4/projects/tools%2Fci-templates.json/merge_requests",
+        "/api/v4/groups/acme.json/projects",
+    ] {
+        let reply = get(&sb.url(target), &sb.client_token).await;
+        assert_eq!(reply.status, 404, "{target}");
+    }
+    assert!(sb.fake.requests().is_empty(), "nothing reached GitLab");
+}
+
+#[tokio::test]
+async fn a_scoped_clients_policy_must_let_scope_see_every_object() {
+    let sb = scoped("").await;
+    let bad = format!(
+        "{}\n  - id: test.by-id\n    methods: [GET]\n    paths: ['/projects/{{id}}/forks']\n",
+        policy()
+    );
+    std::fs::write(&sb.policy_path, bad).unwrap();
+    let error = sb.server.reload().unwrap_err().to_string();
+    assert!(error.contains("/projects/{id}/forks"), "{error}");
+    assert!(error.contains("{project}"), "{error}");
 }

@@ -568,6 +568,9 @@ impl<'a> Compiler<'a> {
                 Some(raw_scope) => self.scope(raw_scope, &format!("{key}.scope")).map(Some),
                 None => Some(None),
             };
+            if let (Some(raw_scope), Some(policy)) = (&client.scope, &policy) {
+                self.scope_checkable(raw_scope, &format!("{key}.scope"), policy);
+            }
             if let (
                 Some(token_sha256),
                 Some(policy),
@@ -879,6 +882,23 @@ impl<'a> Compiler<'a> {
                     None => self.problem(raw, key, error.to_string(), hint),
                 }
                 None
+            }
+        }
+    }
+
+    /// A scoped client's policy must bind every project, group or namespace
+    /// position to the param scope checks.
+    fn scope_checkable(&mut self, raw: &Spanned<RawScope>, key: &str, policy: &Policy) {
+        for rule in policy.rules() {
+            for template in rule.templates() {
+                if let Some(problem) = crate::scope::unchecked_position(template) {
+                    self.problem(
+                        raw,
+                        key,
+                        format!("policy {} rule {}: {problem}", policy.source().display(), rule.id()),
+                        Some("a scoped client's policy names projects as {project}, groups as {group}, namespaces as {namespace}"),
+                    );
+                }
             }
         }
     }

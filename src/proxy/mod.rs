@@ -205,8 +205,11 @@ async fn pipeline(
     let result = forward(
         snapshot,
         &principal,
-        &permit,
-        &head,
+        Forward {
+            permit: &permit,
+            head: &head,
+            body_params: &body_params,
+        },
         forwarded,
         body,
         &mut inspected,
@@ -242,27 +245,37 @@ async fn pipeline(
     Ok(response)
 }
 
+/// The checked request, as [`forward`] needs it.
+struct Forward<'a> {
+    permit: &'a crate::policy::Permit,
+    head: &'a RequestHead,
+    body_params: &'a [Param],
+}
+
 /// Checks scope and ownership, sends the permitted request to GitLab and
 /// inspects the answer where the rule or the scope asks for it.
 async fn forward(
     snapshot: &Snapshot,
     principal: &Principal,
-    permit: &crate::policy::Permit,
-    head: &RequestHead,
+    request: Forward<'_>,
     mut forwarded: http::HeaderMap,
     body: Bytes,
     inspected: &mut resource::Inspected,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let Forward {
+        permit,
+        head,
+        body_params,
+    } = request;
     if let Some(scope) = &principal.scope {
-        scoped::check_request(
+        let checker = scoped::Checker {
             scope,
-            &snapshot.resolver,
-            &snapshot.upstream,
-            permit,
-            head,
-            &mut inspected.lookups,
-        )
-        .await?;
+            resolver: &snapshot.resolver,
+            upstream: &snapshot.upstream,
+        };
+        checker
+            .check_request(permit, head, body_params, &mut inspected.lookups)
+            .await?;
     }
     if let Some(condition) = permit.owned_if() {
         resource::check_owned(&snapshot.upstream, permit, head, condition).await?;
@@ -273,6 +286,7 @@ async fn forward(
             scope,
             resolver: &snapshot.resolver,
             upstream: &snapshot.upstream,
+            lists_objects: crate::scope::filter::lists_objects(permit.template()),
         }),
         max_bytes: snapshot.config.limits.max_filtered_response_bytes,
     };

@@ -128,7 +128,9 @@ pub async fn inspect(
             Ok(Some((kind, false))) => {
                 return Err(ProxyError::OutOfScope { kind, exists: true });
             }
-            Ok(_) => {}
+            Ok(Some((_, true))) => {}
+            // A redirect that names no project or group cannot be checked.
+            Ok(None) => return Err(ProxyError::Unfilterable),
             Err(_) => return Err(ProxyError::ScopeUnavailable),
         }
     }

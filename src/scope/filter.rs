@@ -10,10 +10,10 @@
 
 use std::collections::HashMap;
 
-use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
 use serde_json::Value;
 
-use super::resolve::{Freshness, Lookup, ResolveError, Resolved, Resolver, Source};
+use super::resolve::{Freshness, Lookup, ResolveError, Resolver, Source};
 use super::{FullPath, Kind, Scope};
 use crate::upstream::Upstream;
 
@@ -52,6 +52,18 @@ pub fn classify(item: &Value) -> Tie {
     if let Some(id) = number("group_id") {
         return Tie::ById(Kind::Group, id);
     }
+    // Some objects carry their project or group nested (to-do items, say).
+    for (name, kind) in [("project", Kind::Project), ("group", Kind::Group)] {
+        if let Some(nested) = object.get(name).filter(|v| v.is_object()) {
+            return match classify(nested) {
+                Tie::Untied => match nested.get("id").and_then(Value::as_u64) {
+                    Some(id) => Tie::ById(kind, id),
+                    None => Tie::Untied,
+                },
+                tie => tie,
+            };
+        }
+    }
     Tie::Untied
 }
 
@@ -84,6 +96,33 @@ pub struct Judge<'a> {
     pub resolver: &'a Resolver,
     /// GitLab, for resolutions.
     pub upstream: &'a Upstream,
+    /// Whether the route's answers are projects, groups or namespaces
+    /// ([`lists_objects`]): only those tell the cache about moves.
+    pub lists_objects: bool,
+}
+
+/// Most lookups one answer starts at once.
+const MAX_CONCURRENT_LOOKUPS: usize = 8;
+
+/// Whether a template's answers are projects, groups or namespaces: a
+/// collection of them (`/projects`, `/groups/{group}/descendant_groups`), or
+/// one of them (`/projects/{project}`).
+pub fn lists_objects(template: &str) -> bool {
+    let mut segments = template.rsplit('/');
+    let last = segments.next().unwrap_or_default();
+    let before = segments.next().unwrap_or_default();
+    matches!(
+        last,
+        "projects"
+            | "groups"
+            | "namespaces"
+            | "descendant_groups"
+            | "subgroups"
+            | "shared_projects"
+    ) || matches!(
+        (before, last),
+        ("projects", "{project}") | ("groups", "{group}") | ("namespaces", "{namespace}")
+    )
 }
 
 /// Counts resolutions by outcome, for metrics.
@@ -184,13 +223,14 @@ impl Judge<'_> {
 
     /// Whether a redirect GitLab sent (a moved project) leads into the scope:
     /// its `Location` names the object's new path, which must not be revealed
-    /// when it lies outside. `None` when the redirect names no project or group.
+    /// when it lies outside. `None` when the redirect names no project or
+    /// group (the caller refuses it: it cannot be checked).
     pub async fn redirect_allowed(
         &self,
         location: &str,
         counts: &mut LookupCounts,
     ) -> Result<Option<(Kind, bool)>, ResolveError> {
-        for kind in [Kind::Project, Kind::Group] {
+        for kind in [Kind::Project, Kind::Group, Kind::Namespace] {
             let Some(segment) = super::resolve::redirect_segment(kind, location) else {
                 continue;
             };
@@ -224,14 +264,16 @@ impl Judge<'_> {
                 _ => None,
             })
             .collect();
-        ids.sort_by_key(|(kind, id)| (*kind == Kind::Group, *id));
+        ids.sort_unstable();
         ids.dedup();
-        let lookups = join_all(ids.iter().map(|&(kind, id)| async move {
+        let lookups: Vec<_> = stream::iter(ids.clone().into_iter().map(|(kind, id)| async move {
             let text = id.to_string();
             self.resolver
                 .resolve(self.upstream, kind, &text, Freshness::Cached)
                 .await
         }))
+        .buffered(MAX_CONCURRENT_LOOKUPS)
+        .collect()
         .await;
         let mut resolved: HashMap<(Kind, u64), bool> = HashMap::with_capacity(ids.len());
         for ((kind, id), lookup) in ids.into_iter().zip(lookups) {
@@ -256,16 +298,17 @@ impl Judge<'_> {
 }
 
 impl Judge<'_> {
-    /// Tells the cache what GitLab just said about a project or group.
+    /// Tells the cache what GitLab just said about a project or group, on
+    /// routes whose answers are projects, groups or namespaces (never on
+    /// routes that could relay JSON someone else wrote).
     fn observe(&self, item: &Value, tie: &Tie) {
+        if !self.lists_objects {
+            return;
+        }
         if let (Tie::Object(kind, path), Some(id)) = (tie, item.get("id").and_then(Value::as_u64))
             && item.get("group_full_path").is_none()
         {
-            self.resolver.observe(Resolved {
-                kind: *kind,
-                id,
-                path: path.clone(),
-            });
+            self.resolver.invalidate_if_moved(*kind, id, path);
         }
     }
 }
@@ -297,10 +340,12 @@ fn nested_or_top_tie(item: &Value) -> Tie {
     classify(item)
 }
 
+/// The kind an object's tie names (a user namespace counts as a namespace).
 fn tie_kind(tie: &Tie) -> Kind {
     match tie {
         Tie::Object(kind, _) | Tie::ById(kind, _) => *kind,
-        Tie::UserNamespace | Tie::Untied => Kind::Group,
+        Tie::UserNamespace => Kind::Namespace,
+        Tie::Untied => Kind::Group,
     }
 }
 
@@ -308,6 +353,31 @@ fn tie_kind(tie: &Tie) -> Kind {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn routes_that_answer_projects_or_groups() {
+        for template in [
+            "/projects",
+            "/groups",
+            "/namespaces",
+            "/groups/{group}/descendant_groups",
+            "/groups/{group}/projects",
+            "/users/{user_id}/projects",
+            "/projects/{project}",
+            "/groups/{group}",
+            "/namespaces/{namespace}",
+        ] {
+            assert!(lists_objects(template), "{template}");
+        }
+        for template in [
+            "/projects/{project}/merge_requests",
+            "/projects/{project}/hooks",
+            "/user",
+            "/groups/{group}/labels",
+        ] {
+            assert!(!lists_objects(template), "{template}");
+        }
+    }
 
     #[test]
     fn ties_come_from_gitlab_field_names() {
@@ -342,6 +412,20 @@ mod tests {
             Tie::Untied
         );
         assert_eq!(classify(&json!("text")), Tie::Untied);
+        assert_eq!(
+            classify(
+                &json!({"id": 7, "project": {"id": 301, "path_with_namespace": "secret/vault"}})
+            ),
+            Tie::Object(Kind::Project, FullPath::from_gitlab("secret/vault"))
+        );
+        assert_eq!(
+            classify(&json!({"id": 7, "project": {"id": 301}})),
+            Tie::ById(Kind::Project, 301)
+        );
+        assert_eq!(
+            classify(&json!({"id": 7, "group": {"id": 30, "full_path": "secret"}})),
+            Tie::Object(Kind::Group, FullPath::from_gitlab("secret"))
+        );
         assert_eq!(
             nested_or_top_tie(&json!({"group_id": 30, "group_full_path": "secret"})),
             Tie::Object(Kind::Group, FullPath::from_gitlab("secret"))

@@ -14,14 +14,31 @@ pub mod show;
 
 use std::fmt;
 
-/// The two kinds of GitLab object a scope names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The kinds of GitLab object a scope decides on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// A project (`path_with_namespace`).
     Project,
     /// A group (`full_path`).
     Group,
+    /// A namespace (`full_path`): a group's, in scope as the group is, or a
+    /// user's, in scope only if listed as a group.
+    Namespace,
 }
+
+/// Request parameters (query or body) that name another project, group or
+/// namespace; a scoped client's values are resolved and checked like path params.
+pub const OBJECT_PARAMS: &[(&str, Kind)] = &[
+    ("project_id", Kind::Project),
+    ("from_project_id", Kind::Project),
+    ("source_project_id", Kind::Project),
+    ("target_project_id", Kind::Project),
+    ("forked_from_id", Kind::Project),
+    ("group_id", Kind::Group),
+    ("parent_id", Kind::Group),
+    ("namespace_id", Kind::Namespace),
+    ("namespace", Kind::Namespace),
+];
 
 impl Kind {
     /// The path param name that binds this kind in a policy template.
@@ -29,23 +46,26 @@ impl Kind {
         match name {
             "project" => Some(Kind::Project),
             "group" => Some(Kind::Group),
+            "namespace" => Some(Kind::Namespace),
             _ => None,
         }
     }
 
-    /// The word GitLab uses in its 404 message: "Project" or "Group".
+    /// The word GitLab uses in its 404 message: "Project", "Group" or "Namespace".
     pub fn noun(self) -> &'static str {
         match self {
             Kind::Project => "Project",
             Kind::Group => "Group",
+            Kind::Namespace => "Namespace",
         }
     }
 
-    /// The API collection: "projects" or "groups".
+    /// The API collection: "projects", "groups" or "namespaces".
     pub fn collection(self) -> &'static str {
         match self {
             Kind::Project => "projects",
             Kind::Group => "groups",
+            Kind::Namespace => "namespaces",
         }
     }
 }
@@ -55,8 +75,40 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Project => "project",
             Kind::Group => "group",
+            Kind::Namespace => "namespace",
         })
     }
+}
+
+/// Why a template cannot be used by a scoped client: a position GitLab reads
+/// as a project, group or namespace that is not bound to the param scope
+/// checks (`/projects/{id}`, `/groups/acme/...`). `None` when it can.
+pub fn unchecked_position(template: &crate::policy::Template) -> Option<String> {
+    use crate::policy::TemplateSegment;
+    let segments = template.segments();
+    for (index, segment) in segments.iter().enumerate() {
+        let TemplateSegment::Literal(literal) = segment else {
+            continue;
+        };
+        let expected = match literal.as_str() {
+            "projects" => "project",
+            "groups" => "group",
+            "namespaces" => "namespace",
+            _ => continue,
+        };
+        // A collection at the end is a list (`/projects`, `/users/{user_id}/projects`).
+        let Some(next) = segments.get(index + 1) else {
+            continue;
+        };
+        let bound = matches!(next, TemplateSegment::Param { name, .. } if name == expected);
+        if !bound {
+            return Some(format!(
+                "'{}' names a {expected} that scope cannot check: write {{{expected}}} after /{literal}/",
+                template.text()
+            ));
+        }
+    }
+    None
 }
 
 /// A full path as GitLab spells it, compared without regard to letter case
@@ -242,7 +294,7 @@ impl Scope {
         }
         let in_group = self.groups.iter().any(|g| path.is_within(g));
         match kind {
-            Kind::Group => in_group,
+            Kind::Group | Kind::Namespace => in_group,
             Kind::Project => in_group || self.projects.contains(path),
         }
     }

@@ -129,6 +129,15 @@ impl Id {
 
 type Key = (Kind, Id);
 
+/// How long a "not found" is reused at most: a project created meanwhile
+/// should not stay invisible for a whole ttl, and junk spellings should not
+/// crowd out real answers.
+const NOT_FOUND_TTL: Duration = Duration::from_secs(5);
+
+/// Longest id looked up: GitLab's deepest full path is far shorter, so a
+/// longer one cannot exist and is not worth a call or a cache entry.
+const MAX_ID_BYTES: usize = 1024;
+
 struct Slot {
     cell: OnceCell<Result<Lookup, ResolveError>>,
     created: Instant,
@@ -184,6 +193,9 @@ impl Resolver {
         id: &str,
         freshness: Freshness,
     ) -> Result<(Lookup, Source), ResolveError> {
+        if id.len() > MAX_ID_BYTES {
+            return Ok((Lookup::NotFound, Source::Miss));
+        }
         let key = (kind, Id::parse(id));
         let (slot, source) = self.slot(&key, freshness);
         let result = slot
@@ -206,7 +218,7 @@ impl Resolver {
         if let Some(slot) = slots.get(key) {
             let age = slot.created.elapsed();
             let usable = match freshness {
-                Freshness::Cached => age < self.settings.ttl,
+                Freshness::Cached => age < self.ttl_of(slot),
                 Freshness::Fresh => !slot.cell.initialized(),
             };
             if usable {
@@ -222,6 +234,14 @@ impl Resolver {
         let slot = Slot::pending();
         slots.insert(key.clone(), Arc::clone(&slot));
         (slot, Source::Miss)
+    }
+
+    /// How long `slot`'s answer is reused.
+    fn ttl_of(&self, slot: &Slot) -> Duration {
+        match slot.cell.get() {
+            Some(Ok(Lookup::NotFound)) => self.settings.ttl.min(NOT_FOUND_TTL),
+            _ => self.settings.ttl,
+        }
     }
 
     /// Also files a found object under its numeric id and canonical path, so
@@ -254,57 +274,48 @@ impl Resolver {
         }
     }
 
-    /// Keeps the map under `max_entries`: expired answers go first, then the oldest.
+    /// Keeps the map under `max_entries`: expired answers go first, then the
+    /// oldest tenth at once (so that a full cache does not scan on every insert).
     fn make_room(&self, slots: &mut HashMap<Key, Arc<Slot>>) {
         if slots.len() < self.settings.max_entries {
             return;
         }
-        let ttl = self.settings.ttl;
-        slots.retain(|_, slot| !slot.cell.initialized() || slot.created.elapsed() < ttl);
-        while slots.len() >= self.settings.max_entries.max(1) {
-            let oldest = slots
-                .iter()
-                .min_by_key(|(_, slot)| slot.created)
-                .map(|(key, _)| key.clone());
-            match oldest {
-                Some(key) => slots.remove(&key),
-                None => break,
-            };
-        }
-    }
-
-    /// Files what GitLab just said about an object in an answer (a project
-    /// or group in a list, say): it warms the cache, and when the object has
-    /// moved since it was cached, every entry still naming its old path is
-    /// dropped so that no request decides on it again.
-    pub fn observe(&self, object: Resolved) {
-        let key = (object.kind, Id::Numeric(object.id));
-        let mut slots = self.lock();
-        let cached = slots.get(&key).and_then(|slot| match slot.cell.get() {
-            Some(Ok(Lookup::Found(found))) => Some(found.path.clone()),
-            _ => None,
+        slots.retain(|_, slot| {
+            !slot.cell.initialized() || slot.created.elapsed() < self.ttl_of(slot)
         });
-        if cached.as_ref() == Some(&object.path) {
+        let max = self.settings.max_entries.max(1);
+        if slots.len() < max {
             return;
         }
-        if cached.is_some() {
-            // Moved: forget every spelling that led to the old answer.
+        let mut ages: Vec<Instant> = slots.values().map(|slot| slot.created).collect();
+        ages.sort_unstable();
+        let excess = slots.len() + 1 - max;
+        let cut = ages[(excess + max / 10).min(ages.len() - 1)];
+        slots.retain(|_, slot| slot.created > cut);
+    }
+
+    /// Takes note of what GitLab just said about an object in an answer (a
+    /// project or group listed, say): when the object has moved since it was
+    /// cached, every entry still naming it is dropped, so the next request
+    /// resolves it afresh. It never adds an answer: only GitLab's reply to
+    /// glgate's own lookup does.
+    pub fn invalidate_if_moved(&self, kind: Kind, id: u64, path: &FullPath) {
+        let mut slots = self.lock();
+        let moved = slots
+            .get(&(kind, Id::Numeric(id)))
+            .and_then(|slot| match slot.cell.get() {
+                Some(Ok(Lookup::Found(found))) => Some(found.path != *path),
+                _ => None,
+            })
+            .unwrap_or(false);
+        if moved {
             slots.retain(|_, slot| {
                 !matches!(
                     slot.cell.get(),
-                    Some(Ok(Lookup::Found(found)))
-                        if found.kind == object.kind && found.id == object.id
+                    Some(Ok(Lookup::Found(found))) if found.kind == kind && found.id == id
                 )
             });
         }
-        let path_key = (object.kind, Id::Path(object.path.as_str().to_owned()));
-        let slot = Arc::new(Slot {
-            cell: OnceCell::new_with(Some(Ok(Lookup::Found(Arc::new(object))))),
-            created: Instant::now(),
-        });
-        self.make_room(&mut slots);
-        slots.insert(key, Arc::clone(&slot));
-        slots.insert(path_key, slot);
     }
 
     /// Number of cached entries (aliases count separately).
@@ -351,13 +362,14 @@ async fn fetch(upstream: &Upstream, kind: Kind, id: &Id) -> Result<Lookup, Resol
 
 /// The API target that reads one object. A group is read without its
 /// projects (GitLab would otherwise list them all).
-fn object_target(kind: Kind, segment: &str) -> String {
+pub(crate) fn object_target(kind: Kind, segment: &str) -> String {
     match kind {
         Kind::Project => format!("{}/projects/{segment}", crate::canonical::API_PREFIX),
         Kind::Group => format!(
             "{}/groups/{segment}?with_projects=false",
             crate::canonical::API_PREFIX
         ),
+        Kind::Namespace => format!("{}/namespaces/{segment}", crate::canonical::API_PREFIX),
     }
 }
 
@@ -377,12 +389,12 @@ pub fn redirect_segment(kind: Kind, location: &str) -> Option<String> {
 }
 
 /// Reads GitLab's JSON object: its `id` and canonical path.
-fn parse_object(kind: Kind, body: &[u8]) -> Result<Resolved, ResolveError> {
+pub(crate) fn parse_object(kind: Kind, body: &[u8]) -> Result<Resolved, ResolveError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| ResolveError::Malformed(kind))?;
     let field = match kind {
         Kind::Project => "path_with_namespace",
-        Kind::Group => "full_path",
+        Kind::Group | Kind::Namespace => "full_path",
     };
     let id = value.get("id").and_then(serde_json::Value::as_u64);
     let path = value.get(field).and_then(serde_json::Value::as_str);
@@ -397,7 +409,7 @@ fn parse_object(kind: Kind, body: &[u8]) -> Result<Resolved, ResolveError> {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn encode_segment(text: &str) -> String {
+pub(crate) fn encode_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

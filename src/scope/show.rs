@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::resolve::Resolved;
+use super::resolve::{Resolved, encode_segment, object_target, parse_object};
 use super::{FullPath, Kind, Scope};
 use crate::canonical::API_PREFIX;
 use crate::upstream::{Upstream, UpstreamError};
@@ -29,7 +29,16 @@ pub struct Reach {
     /// Every group and project found under the scope's entries, sorted by kind then path.
     pub entries: Vec<Entry>,
     /// Scope entries GitLab does not know (or the token cannot see), with the list they are in.
-    pub missing: Vec<(&'static str, FullPath)>,
+    pub missing: Vec<(&'static str, FullPath, Missing)>,
+}
+
+/// Why a scope entry reaches nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// GitLab answers 404: no such object, or the token cannot see it.
+    Unknown,
+    /// GitLab redirects: the entry names an old path (the `Location` given).
+    Moved(String),
 }
 
 impl Reach {
@@ -75,17 +84,17 @@ pub async fn reach(upstream: &Upstream, scope: &Scope) -> Result<Reach, ShowErro
     let mut reach = Reach::default();
     for group in scope.groups() {
         match object(upstream, Kind::Group, group).await? {
-            Some(resolved) => {
+            Ok(resolved) => {
                 let id = resolved.id;
                 found.push(resolved);
                 let subgroups = format!("{API_PREFIX}/groups/{id}/descendant_groups?per_page=100");
                 found.extend(list(upstream, Kind::Group, &subgroups).await?);
                 let projects = format!(
-                    "{API_PREFIX}/groups/{id}/projects?include_subgroups=true&simple=true&per_page=100"
+                    "{API_PREFIX}/groups/{id}/projects?include_subgroups=true&with_shared=false&simple=true&per_page=100"
                 );
                 found.extend(list(upstream, Kind::Project, &projects).await?);
             }
-            None => reach.missing.push(("groups", group.clone())),
+            Err(missing) => reach.missing.push(("groups", group.clone(), missing)),
         }
     }
     for (list_name, kind, paths) in [
@@ -94,13 +103,13 @@ pub async fn reach(upstream: &Upstream, scope: &Scope) -> Result<Reach, ShowErro
     ] {
         for path in paths {
             let mut resolved = object(upstream, kind, path).await?;
-            if resolved.is_none() && list_name == "exclude" {
+            if resolved == Err(Missing::Unknown) && list_name == "exclude" {
                 // An exclusion may name a project as well as a group.
                 resolved = object(upstream, Kind::Project, path).await?;
             }
             match resolved {
-                Some(object) => found.push(object),
-                None => reach.missing.push((list_name, path.clone())),
+                Ok(object) => found.push(object),
+                Err(missing) => reach.missing.push((list_name, path.clone(), missing)),
             }
         }
     }
@@ -156,11 +165,17 @@ pub fn render(client: &str, scope: &Scope, reach: &Reach) -> String {
             );
         }
     }
-    for (list, path) in &reach.missing {
-        let _ = writeln!(
-            out,
-            "  ✗ scope.{list}: '{path}' is not known to GitLab, or the token cannot see it (check the spelling and the token's memberships)"
-        );
+    for (list, path, missing) in &reach.missing {
+        let _ = match missing {
+            Missing::Unknown => writeln!(
+                out,
+                "  ✗ scope.{list}: '{path}' is not known to GitLab, or the token cannot see it (check the spelling and the token's memberships)"
+            ),
+            Missing::Moved(location) => writeln!(
+                out,
+                "  ✗ scope.{list}: '{path}' is an old path (GitLab redirects to {location}); scope decides on current paths: write the new one"
+            ),
+        };
     }
     let (groups, projects, excluded_groups, excluded_projects) = reach.counts();
     let _ = writeln!(
@@ -171,27 +186,21 @@ pub fn render(client: &str, scope: &Scope, reach: &Reach) -> String {
     out
 }
 
-/// One object by full path; `None` when GitLab answers 404.
+/// One object by full path; `Err(Missing)` when GitLab answers 404 or
+/// redirects (the entry names an old path, which scope never matches).
 async fn object(
     upstream: &Upstream,
     kind: Kind,
     path: &FullPath,
-) -> Result<Option<Resolved>, ShowError> {
-    let encoded = path.as_str().replace('/', "%2F");
-    let target = match kind {
-        Kind::Project => format!("{API_PREFIX}/projects/{encoded}"),
-        Kind::Group => format!("{API_PREFIX}/groups/{encoded}?with_projects=false"),
-    };
+) -> Result<Result<Resolved, Missing>, ShowError> {
+    let target = object_target(kind, &encode_segment(path.as_str()));
     let read = upstream.read_own(&target).await?;
     match read.status.as_u16() {
-        200 => {
-            let value: Value = serde_json::from_slice(&read.body)
-                .map_err(|_| ShowError::Malformed(target.clone()))?;
-            resolved(kind, &value)
-                .map(Some)
-                .ok_or(ShowError::Malformed(target))
-        }
-        404 => Ok(None),
+        200 => parse_object(kind, &read.body)
+            .map(Ok)
+            .map_err(|_| ShowError::Malformed(target)),
+        404 => Ok(Err(Missing::Unknown)),
+        301 | 302 | 307 | 308 => Ok(Err(Missing::Moved(read.location.unwrap_or_default()))),
         status => Err(ShowError::Status { status, target }),
     }
 }
@@ -227,7 +236,7 @@ async fn list(upstream: &Upstream, kind: Kind, first: &str) -> Result<Vec<Resolv
 fn resolved(kind: Kind, value: &Value) -> Option<Resolved> {
     let field = match kind {
         Kind::Project => "path_with_namespace",
-        Kind::Group => "full_path",
+        Kind::Group | Kind::Namespace => "full_path",
     };
     Some(Resolved {
         kind,

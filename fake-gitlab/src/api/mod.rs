@@ -134,6 +134,7 @@ fn route(ctx: &Ctx<'_>, store: &mut Store, segments: &[&str]) -> Reply {
         ("GET", ["users", id]) => users::show(ctx, store, id),
         ("GET", ["users", id, "projects"]) => projects::user_projects(ctx, store, id),
         ("GET", ["namespaces"]) => users::namespaces(ctx, store),
+        ("GET", ["namespaces", id]) => users::namespace(ctx, store, id),
         ("GET", ["groups"]) => groups::list(ctx, store),
         (_, ["groups", id, rest @ ..]) => groups::route(ctx, store, id, rest),
         ("GET", ["projects"]) => projects::list(ctx, store),

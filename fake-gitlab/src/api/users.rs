@@ -77,6 +77,26 @@ pub(crate) fn members(ctx: &Ctx<'_>, store: &Store) -> Reply {
     paginate(ctx, items)
 }
 
+/// `GET /namespaces/:id`: a group's namespace (by id or full path, any
+/// case) or a user's (by id or username).
+pub(crate) fn namespace(ctx: &Ctx<'_>, store: &Store, id: &str) -> Reply {
+    let render = ctx.render(store);
+    if let Some(group) = store.find_group(id) {
+        return Reply::ok(render.group_namespace(group));
+    }
+    let user = match id.parse::<u64>() {
+        Ok(number) => store.user(number),
+        Err(_) => store
+            .users
+            .iter()
+            .find(|u| u.username.eq_ignore_ascii_case(id)),
+    };
+    match user {
+        Some(user) => Reply::ok(render.user_namespace(user)),
+        None => Reply::not_found("Namespace"),
+    }
+}
+
 /// `GET /namespaces` (filter `search`): the current user's namespace, then
 /// every group.
 pub(crate) fn namespaces(ctx: &Ctx<'_>, store: &Store) -> Reply {
