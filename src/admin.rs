@@ -68,15 +68,31 @@ async fn answer(
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            let body =
-                serde_json::json!({ "ready": readiness.ready, "upstream": readiness.detail });
+            let expires_at = gateway
+                .snapshot()
+                .upstream
+                .credential()
+                .expires_at()
+                .map(crate::credential::format_date);
+            let body = serde_json::json!({
+                "ready": readiness.ready,
+                "upstream": readiness.detail,
+                "token_expires_at": expires_at,
+            });
             text(status, "application/json", body.to_string())
         }
-        "/metrics" => text(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            gateway.metrics.encode(),
-        ),
+        "/metrics" => {
+            let expiry = gateway.snapshot().upstream.credential().expires_at();
+            gateway
+                .metrics
+                .upstream_token_expiry
+                .set(expiry.unwrap_or(0));
+            text(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                gateway.metrics.encode(),
+            )
+        }
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };
     Ok(response)
@@ -95,6 +111,9 @@ async fn ready(gateway: &Gateway, cache: &Mutex<Option<Readiness>>) -> Readiness
         Ok(response) if response.status().is_success() => (true, "token accepted"),
         Ok(response) if response.status() == StatusCode::UNAUTHORIZED => (false, "token rejected"),
         Ok(_) => (false, "unexpected answer"),
+        Err(crate::upstream::UpstreamError::CredentialUnavailable) => {
+            (false, "no valid GitLab credential")
+        }
         Err(_) => (false, "unreachable"),
     };
     let readiness = Readiness {

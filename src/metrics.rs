@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -54,6 +55,8 @@ pub struct Metrics {
     pub connections_refused: Counter,
     /// Requests where a client's shadow policy decided otherwise.
     pub shadow_disagreements: Family<ShadowLabels, Counter>,
+    /// When the GitLab token expires (seconds since the epoch; 0: unknown or never).
+    pub upstream_token_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -98,7 +101,14 @@ impl Metrics {
             "Requests where a client's shadow policy decided otherwise than its policy",
             shadow_disagreements.clone(),
         );
+        let upstream_token_expiry = Gauge::default();
+        registry.register(
+            "upstream_token_expiry_timestamp_seconds",
+            "When the GitLab token expires, in seconds since the epoch (0: unknown or never)",
+            upstream_token_expiry.clone(),
+        );
         Metrics {
+            upstream_token_expiry,
             shadow_disagreements,
             registry,
             requests,

@@ -32,14 +32,18 @@ pub enum TokenError {
 }
 
 impl UpstreamToken {
-    /// Reads the token from its source.
+    /// Reads the token from its source (for OAuth: the refresh token).
     pub fn read(source: &TokenSource) -> Result<UpstreamToken, TokenError> {
         let (text, origin) = match source {
             TokenSource::Env(name) => (
                 std::env::var(name).map_err(|_| TokenError::MissingEnv(name.clone()))?,
                 format!("${name}"),
             ),
-            TokenSource::File(path) => (
+            TokenSource::File(path)
+            | TokenSource::OAuth(crate::config::OAuthSettings {
+                refresh_token_file: path,
+                ..
+            }) => (
                 std::fs::read_to_string(path).map_err(|source| TokenError::File {
                     path: path.display().to_string(),
                     source,
@@ -64,6 +68,17 @@ impl UpstreamToken {
     /// The header value to send to GitLab (marked sensitive: never indexed by HPACK).
     pub fn header_value(&self) -> HeaderValue {
         (*self.0).clone()
+    }
+
+    /// The token as text, for a form field or a file. Never log it.
+    pub fn expose(&self) -> &str {
+        // Built from checked ASCII text, so always valid UTF-8.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// Whether two tokens are the same secret.
+    pub fn same_as(&self, other: &UpstreamToken) -> bool {
+        self.0.as_bytes() == other.0.as_bytes()
     }
 }
 

@@ -85,10 +85,11 @@ pub(crate) fn respond(site: &Site<'_>, parts: &Parts, body: &[u8], store: &Mutex
     let Some(token) = presented.and_then(|secret| credentials.authenticate(secret).cloned()) else {
         // GitLab's reuse detection: rotating a token that was already
         // rotated (so revoked) revokes its whole family.
-        if parts.method == Method::POST && rest == "personal_access_tokens/self/rotate" {
-            if let Some(secret) = presented {
-                credentials.rotate(secret, None);
-            }
+        if parts.method == Method::POST
+            && rest == "personal_access_tokens/self/rotate"
+            && let Some(secret) = presented
+        {
+            credentials.rotate(secret, None);
         }
         return Reply::status_message(StatusCode::UNAUTHORIZED);
     };

@@ -1,0 +1,1 @@
+//! `glgate doctor`.
