@@ -7,6 +7,7 @@
 //! flight. The secret never appears in `Debug`, errors, logs or metrics.
 
 mod atomic_write;
+pub mod commands;
 mod expiry;
 mod file_watch;
 pub mod gitlab;
