@@ -25,8 +25,8 @@ pub(crate) struct Token {
     pub revoked: bool,
     /// `YYYY-MM-DD`, or none for a token that never expires.
     pub expires_at: Option<String>,
-    /// Seconds since the epoch after which an OAuth token no longer works.
-    pub expires_unix: Option<u64>,
+    /// Milliseconds since the epoch after which an OAuth token no longer works.
+    pub expires_unix_ms: Option<u64>,
     pub user_id: u64,
     /// Rotations keep the family: rotating a revoked member revokes them all.
     pub family: u64,
@@ -34,7 +34,7 @@ pub(crate) struct Token {
 
 impl Token {
     fn usable(&self, now: u64) -> bool {
-        !self.revoked && self.expires_unix.is_none_or(|deadline| now < deadline)
+        !self.revoked && self.expires_unix_ms.is_none_or(|deadline| now < deadline)
     }
 }
 
@@ -54,9 +54,12 @@ pub(crate) struct Grant {
     pub code_challenge: String,
 }
 
+/// A test's hook run inside a rotation.
+pub(crate) type Hook = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// Every credential the fake knows.
-#[derive(Debug)]
 pub(crate) struct Credentials {
+    pub on_rotate: Option<Hook>,
     pub tokens: Vec<Token>,
     next_id: u64,
     pub is_admin: bool,
@@ -74,6 +77,13 @@ pub(crate) struct Credentials {
     counter: u64,
 }
 
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Seconds since the epoch.
 pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
@@ -85,6 +95,7 @@ impl Credentials {
     /// One personal access token, `initial`, with scopes `api` and `read_user`.
     pub(crate) fn new(initial: &str) -> Credentials {
         let mut credentials = Credentials {
+            on_rotate: None,
             tokens: Vec::new(),
             next_id: 42,
             is_admin: false,
@@ -114,7 +125,7 @@ impl Credentials {
             scopes: vec!["api".into(), "read_user".into()],
             revoked: false,
             expires_at: Some("2027-06-30".into()),
-            expires_unix: None,
+            expires_unix_ms: None,
             user_id: 1,
             family: id,
         });
@@ -132,13 +143,13 @@ impl Credentials {
 
     /// The usable token with this secret.
     pub(crate) fn authenticate(&self, secret: &str) -> Option<&Token> {
-        let now = now();
+        let now = now_ms();
         self.find(secret).filter(|t| t.usable(now))
     }
 
     /// Every secret that authenticates right now.
     pub(crate) fn valid(&self) -> Vec<String> {
-        let now = now();
+        let now = now_ms();
         self.tokens
             .iter()
             .filter(|t| t.usable(now))
@@ -182,6 +193,9 @@ impl Credentials {
         };
         self.tokens.push(token.clone());
         self.rotations += 1;
+        if let Some(hook) = &self.on_rotate {
+            hook();
+        }
         Some(token)
     }
 
@@ -199,13 +213,21 @@ impl Credentials {
             scopes: vec!["api".into(), "read_user".into()],
             revoked: false,
             expires_at: None,
-            expires_unix: Some(now() + self.oauth_expires_in),
+            expires_unix_ms: Some(now_ms() + self.oauth_expires_in * 1000),
             user_id: 1,
             family: id,
         });
         self.refresh_tokens
             .insert(refresh.clone(), format!("{client_id}\n{access}"));
         (access, refresh)
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -258,6 +258,18 @@ impl FakeGitlab {
         self.credentials().refresh_tokens.clear();
     }
 
+    /// The refresh tokens that work now.
+    pub fn valid_refresh_tokens(&self) -> Vec<String> {
+        self.credentials().refresh_tokens.keys().cloned().collect()
+    }
+
+    /// Runs `hook` inside every successful token rotation, after GitLab
+    /// revoked the old token and before it answers (to make the caller's
+    /// save fail, for instance).
+    pub fn on_rotate(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.credentials().on_rotate = Some(std::sync::Arc::new(hook));
+    }
+
     /// How many `grant_type=refresh_token` requests arrived.
     pub fn oauth_refresh_calls(&self) -> u64 {
         self.credentials().refresh_calls
