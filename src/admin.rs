@@ -107,7 +107,13 @@ async fn ready(gateway: &Gateway, cache: &Mutex<Option<Readiness>>) -> Readiness
         return readiness.clone();
     }
     let snapshot = gateway.snapshot();
+    let expired = snapshot
+        .upstream
+        .credential()
+        .expires_at()
+        .is_some_and(|at| at <= crate::credential::now_unix());
     let (ready, detail) = match snapshot.upstream.send_own("/api/v4/user").await {
+        _ if expired => (false, "token expired"),
         Ok(response) if response.status().is_success() => (true, "token accepted"),
         Ok(response) if response.status() == StatusCode::UNAUTHORIZED => (false, "token rejected"),
         Ok(_) => (false, "unexpected answer"),

@@ -217,11 +217,15 @@ async fn expiry_is_a_metric_and_in_readiness() {
     let sb = Sandbox::start().await;
     sb.fake
         .set_token_expiry(&sb.gitlab_token, Some("2031-02-03"));
-    // Read at start: a reload of a changed config starts a fresh credential.
+    // Read at start: a reload that changes how the token is read starts a
+    // fresh credential.
     let config = std::fs::read_to_string(&sb.config_path).unwrap();
     std::fs::write(
         &sb.config_path,
-        config.replace("token_file: gitlab-token", "token_file: ./gitlab-token"),
+        config.replace(
+            "  token_file: gitlab-token\n",
+            "  token_file: gitlab-token\n  token_reload_interval: 1s\n",
+        ),
     )
     .unwrap();
     sb.server.reload().unwrap();
@@ -535,11 +539,11 @@ async fn oauth_refreshes_before_expiry_and_saves_the_refresh_token_first() {
         ..SandboxOptions::default()
     })
     .await;
-    sb.fake.set_oauth_expires_in(2);
+    sb.fake.set_oauth_expires_in(3);
     let refresh_path = switch_to_oauth(&sb);
     let started = Instant::now();
     let mut seen_access = Vec::<String>::new();
-    while started.elapsed() < Duration::from_millis(4500) {
+    while started.elapsed() < Duration::from_millis(6500) {
         sb.fake.clear_requests();
         let reply = get(&sb.url("/api/v4/user"), &sb.client_token).await;
         assert_eq!(reply.status, 200, "{}", reply.all_text());
@@ -597,7 +601,22 @@ async fn two_concurrent_refreshes_collapse_into_one() {
     let (a, b) = tokio::join!(credential.refresh(), credential.refresh());
     a.unwrap();
     b.unwrap();
-    assert_eq!(sb.fake.oauth_refresh_calls(), before + 1);
+    let seen: Vec<String> = sb
+        .fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path()))
+        .collect();
+    let logs: Vec<String> = support::logs::captured()
+        .lines()
+        .filter(|l| l.contains("OAuth"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        sb.fake.oauth_refresh_calls(),
+        before + 1,
+        "{seen:?} {logs:#?}"
+    );
     remember_oauth_tokens(&sb);
 }
 
@@ -686,4 +705,55 @@ async fn oauth_login_follows_the_authorization_code_flow_with_pkce() {
     assert!(matches!(outcome, glgate::credential::LoginOutcome::Saved));
     let saved = std::fs::read_to_string(dir.path().join("state/refresh")).unwrap();
     assert_eq!(gitlab.valid_refresh_tokens(), vec![saved.trim().to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn token_rotate_under_load_fails_no_request_although_gitlab_revokes_at_once() {
+    // A long reload interval: only the re-read after GitLab's 401 can save
+    // the requests that race the rotation.
+    let sb = Arc::new(
+        Sandbox::with(SandboxOptions {
+            upstream_extra: "  token_reload_interval: 1h\n".into(),
+            config_extra: NO_RATE_LIMIT.into(),
+            ..SandboxOptions::default()
+        })
+        .await,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let succeeded = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (sb, stop, failures, succeeded) = (
+            sb.clone(),
+            stop.clone(),
+            failures.clone(),
+            succeeded.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if get(&sb.url("/api/v4/user"), &sb.client_token).await.status == 200 {
+                    succeeded.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let config = sb.config_path.display().to_string();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (code, out, err) = glgate(&["token", "rotate", "--config", &config]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        let new = std::fs::read_to_string(sb.dir.path().join("gitlab-token")).unwrap();
+        sb.remember_secret(new.trim());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    assert_eq!(failures.load(Ordering::Relaxed), 0);
+    assert!(succeeded.load(Ordering::Relaxed) > 50);
+    assert_eq!(sb.fake.rotations(), 3);
 }

@@ -39,6 +39,9 @@ const PENDING_WAIT: Duration = Duration::from_secs(10);
 const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 /// How soon a failed expiry check is retried.
 const EXPIRY_RETRY: Duration = Duration::from_secs(60);
+/// How long a request GitLab rejected waits for the token file to change
+/// (a rotation whose new token is not saved yet).
+pub const ROTATION_GRACE: Duration = Duration::from_secs(2);
 /// Longest sleep of the maintenance task (so it notices it is no longer needed).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
@@ -260,6 +263,46 @@ impl Credential {
         }
     }
 
+    /// Whether a rejected request may find a newer credential at once
+    /// (a token file that was rotated under us).
+    pub fn may_change_on_rejection(&self) -> bool {
+        matches!(self.shared.key.source, TokenSource::File(_))
+    }
+
+    /// After GitLab rejected `used`: re-reads the token file and returns its
+    /// token if it is another one (and puts it in place), so the request can
+    /// be sent again instead of failing until the next periodic check.
+    /// GitLab revokes a rotated token before the new one can be saved, so an
+    /// unchanged file is watched for [`ROTATION_GRACE`] before giving up.
+    pub async fn recheck_after_rejection(&self, used: &Secret) -> Option<Arc<Secret>> {
+        let TokenSource::File(path) = &self.shared.key.source else {
+            return None;
+        };
+        let deadline = Instant::now() + ROTATION_GRACE;
+        loop {
+            if let Some(current) = self.shared.current_secret()
+                && current.value != used.value
+            {
+                // Another request (or the watch) already picked it up.
+                return Some(current);
+            }
+            if let Ok(token) = UpstreamToken::read(&TokenSource::File(path.clone()))
+                && Secret::personal(&token).value != used.value
+            {
+                tracing::info!(
+                    file = %path.display(),
+                    "GitLab rejected the token and the token file holds a new one: using it"
+                );
+                self.install(ready_personal(token));
+                return self.shared.current_secret();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Whether a valid credential is loaded.
     pub fn health(&self) -> Health {
         match &**self.shared.state.load() {
@@ -279,15 +322,18 @@ impl Credential {
         (value != i64::MIN).then_some(value)
     }
 
-    /// Refreshes the OAuth access token now. Concurrent calls collapse into
-    /// one request to GitLab: a call that waited for another's refresh
-    /// returns that result.
-    pub async fn refresh(&self) -> Result<(), OAuthError> {
-        let Some(refresher) = &self.shared.oauth else {
-            return Err(OAuthError::NotOAuth);
-        };
+    /// Refreshes the OAuth access token. Concurrent calls collapse into one
+    /// request to GitLab: the token in use is noted when `refresh` is
+    /// called, and a call that finds it already replaced (by a refresh that
+    /// ran while it waited) returns at once.
+    pub fn refresh(&self) -> impl Future<Output = Result<(), OAuthError>> + Send + '_ {
         let seen = self.shared.generation.load(Ordering::Acquire);
-        refresher.refresh(&self.shared, seen).await
+        async move {
+            let Some(refresher) = &self.shared.oauth else {
+                return Err(OAuthError::NotOAuth);
+            };
+            refresher.refresh(&self.shared, seen).await
+        }
     }
 
     /// Puts a new secret in place for the next requests.
@@ -298,7 +344,11 @@ impl Credential {
 
 impl Shared {
     fn install(&self, state: State) {
-        self.state.store(Arc::new(state));
+        self.install_arc(Arc::new(state));
+    }
+
+    fn install_arc(&self, state: Arc<State>) {
+        self.state.store(state);
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.changed.notify_waiters();
     }

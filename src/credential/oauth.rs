@@ -20,6 +20,8 @@ use crate::upstream::{TokenError, UpstreamToken};
 /// Shortest and longest wait between failed refreshes.
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Longest wait for in-flight requests before a refresh.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
 
 /// Why an OAuth exchange failed. Never holds a token or the client secret.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,21 @@ impl Refresher {
         if shared.generation.load(Ordering::Acquire) != seen {
             return Ok(());
         }
+        // GitLab invalidates the current access token as it answers: let the
+        // requests that hold it get their answer first, and make new ones
+        // wait for the new token instead of starting with the old one.
+        let previous = shared.state.load_full();
+        if let State::Ready { secret, .. } = &*previous {
+            let old = secret.clone();
+            shared.install(State::Pending);
+            let deadline = Instant::now() + DRAIN_MAX;
+            while std::sync::Arc::strong_count(&old) > 2 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        // GitLab counts the lifetime from when it issued the token: count
+        // from before the request, never later.
+        let asked = Instant::now();
         let grant = exchange(
             &shared.api,
             &[
@@ -99,7 +116,17 @@ impl Refresher {
                 ("redirect_uri", &self.settings.redirect_uri),
             ],
         )
-        .await?;
+        .await;
+        let grant = match grant {
+            Ok(grant) => grant,
+            Err(error) => {
+                // GitLab refused: the current access token is still good.
+                if matches!(&*previous, State::Ready { .. }) {
+                    shared.install_arc(previous);
+                }
+                return Err(error);
+            }
+        };
         // GitLab has already invalidated the old refresh token: save the new
         // one before anything uses the new access token, so a crash never
         // leaves glgate with no way back in.
@@ -113,7 +140,7 @@ impl Refresher {
         }
         *refresh_token = grant.refresh_token;
         let lifetime = Duration::from_secs(grant.expires_in.max(1));
-        let now = Instant::now();
+        let now = asked;
         self.access_expires_at.store(
             now_unix().saturating_add(i64::try_from(grant.expires_in).unwrap_or(i64::MAX)),
             Ordering::Relaxed,

@@ -142,9 +142,26 @@ impl Upstream {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<BoundedBody>, UpstreamError> {
+        // Held until GitLab answers: an OAuth refresh waits for the
+        // requests still using the old access token.
         let secret = self.credential.secret().await?;
+        let retry = self
+            .credential
+            .may_change_on_rejection()
+            .then(|| (headers.clone(), body.clone()));
         let request = self.build(&secret, head.method(), head.target(), headers, body)?;
-        let response = self.exchange(request).await?;
+        let mut response = self.exchange(request).await?;
+        // GitLab authenticates before it acts, so a 401 means nothing was
+        // done: if the token file holds a newer token (rotated, the old one
+        // revoked at once), send the request once more with it.
+        if response.status() == http::StatusCode::UNAUTHORIZED
+            && let Some((headers, body)) = retry
+            && let Some(fresh) = self.credential.recheck_after_rejection(&secret).await
+        {
+            let request = self.build(&fresh, head.method(), head.target(), headers, body)?;
+            response = self.exchange(request).await?;
+        }
+        drop(secret);
         let declared = response
             .headers()
             .get(header::CONTENT_LENGTH)

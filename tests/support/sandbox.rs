@@ -137,6 +137,21 @@ impl Sandbox {
         );
         std::fs::write(&config_path, config).expect("write config");
         let server = Server::start(&config_path).await.expect("glgate starts");
+        if options.upstream_url.is_none() {
+            // glgate reads the token's expiry as it starts; let that request
+            // pass so tests see only the requests they cause.
+            for _ in 0..200 {
+                if fake
+                    .requests()
+                    .iter()
+                    .any(|r| r.path().ends_with("/personal_access_tokens/self"))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            fake.clear_requests();
+        }
         Sandbox {
             extra_secrets: std::sync::Mutex::default(),
             other_token,
