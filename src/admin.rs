@@ -107,20 +107,28 @@ async fn ready(gateway: &Gateway, cache: &Mutex<Option<Readiness>>) -> Readiness
         return readiness.clone();
     }
     let snapshot = gateway.snapshot();
-    let expired = snapshot
-        .upstream
-        .credential()
+    let credential = snapshot.upstream.credential();
+    let expired = credential
         .expires_at()
         .is_some_and(|at| at <= crate::credential::now_unix());
-    let (ready, detail) = match snapshot.upstream.send_own("/api/v4/user").await {
-        _ if expired => (false, "token expired"),
-        Ok(response) if response.status().is_success() => (true, "token accepted"),
-        Ok(response) if response.status() == StatusCode::UNAUTHORIZED => (false, "token rejected"),
-        Ok(_) => (false, "unexpected answer"),
-        Err(crate::upstream::UpstreamError::CredentialUnavailable) => {
-            (false, "no valid GitLab credential")
+    let (ready, detail) = if credential.health() == crate::credential::Health::Unavailable {
+        (false, "no valid GitLab credential")
+    } else if expired && credential.health() == crate::credential::Health::Usable {
+        // An expired OAuth access token is never Usable, so this is a token
+        // past its expiry date: GitLab refuses it.
+        (false, "token expired")
+    } else {
+        match snapshot.upstream.send_own("/api/v4/user").await {
+            Ok(response) if response.status().is_success() => (true, "token accepted"),
+            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                (false, "token rejected")
+            }
+            Ok(_) => (false, "unexpected answer"),
+            Err(crate::upstream::UpstreamError::CredentialUnavailable) => {
+                (false, "no valid GitLab credential")
+            }
+            Err(_) => (false, "unreachable"),
         }
-        Err(_) => (false, "unreachable"),
     };
     let readiness = Readiness {
         checked: Instant::now(),

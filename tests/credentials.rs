@@ -757,3 +757,25 @@ async fn token_rotate_under_load_fails_no_request_although_gitlab_revokes_at_onc
     assert!(succeeded.load(Ordering::Relaxed) > 50);
     assert_eq!(sb.fake.rotations(), 3);
 }
+
+#[tokio::test]
+async fn client_new_prints_both_digests_for_a_rotation() {
+    let old = glgate::auth::token_digest_hex(&random_token());
+    let (code, out, err) = glgate(&["client", "new", "echoes", "--replacing", &old]).await;
+    assert_eq!(code, 0, "{err}");
+    let token = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("glg_"))
+        .unwrap()
+        .to_owned();
+    let new = glgate::auth::token_digest_hex(&token);
+    assert!(
+        out.contains(&format!("- \"{old}\"  # current token")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("- \"{new}\"  # new token")), "{out}");
+    assert!(out.contains(&format!("token_sha256: \"{new}\"")), "{out}");
+    let (code, _, err) = glgate(&["client", "new", "echoes", "--replacing", "nothex"]).await;
+    assert_eq!(code, 2, "{err}");
+}
