@@ -238,6 +238,15 @@ impl Credential {
     /// The value to send now. Waits briefly for the first OAuth token;
     /// fails when no valid credential is available.
     pub async fn secret(&self) -> Result<Arc<Secret>, UpstreamError> {
+        // The common case, on every request: one lock-free load.
+        if let State::Ready {
+            secret,
+            valid_until: None,
+            ..
+        } = &**self.shared.state.load()
+        {
+            return Ok(secret.clone());
+        }
         let deadline = tokio::time::Instant::now() + PENDING_WAIT;
         loop {
             // Registered before the state is read, so no change is missed.
