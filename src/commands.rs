@@ -50,6 +50,14 @@ pub fn check(config_path: &Path) -> ExitCode {
     if let Err(error) = UpstreamToken::read(&config.upstream.token) {
         println!("  warning: {error} (serve needs it)");
     }
+    if let crate::config::TokenSource::OAuth(oauth) = &config.upstream.token
+        && let Err(error) = UpstreamToken::read_file(
+            &oauth.client_secret_file,
+            "upstream.oauth.client_secret_file",
+        )
+    {
+        println!("  warning: {error} (serve needs it)");
+    }
     ExitCode::SUCCESS
 }
 

@@ -68,8 +68,10 @@ pub(super) struct Refresher {
 
 impl Refresher {
     pub(super) fn new(settings: OAuthSettings) -> Result<Refresher, TokenError> {
-        let client_secret =
-            UpstreamToken::read(&TokenSource::File(settings.client_secret_file.clone()))?;
+        let client_secret = UpstreamToken::read_file(
+            &settings.client_secret_file,
+            "upstream.oauth.client_secret_file",
+        )?;
         let refresh_token = UpstreamToken::read(&TokenSource::OAuth(settings.clone()))?;
         Ok(Refresher {
             settings,
@@ -288,9 +290,11 @@ pub async fn login(
     let TokenSource::OAuth(settings) = &config.token else {
         return Err(OAuthError::NotOAuth);
     };
-    let client_secret =
-        UpstreamToken::read(&TokenSource::File(settings.client_secret_file.clone()))
-            .map_err(|e| OAuthError::Login(e.to_string()))?;
+    let client_secret = UpstreamToken::read_file(
+        &settings.client_secret_file,
+        "upstream.oauth.client_secret_file",
+    )
+    .map_err(|e| OAuthError::Login(e.to_string()))?;
     let api = GitlabApi::new(config).map_err(|e| OAuthError::Login(e.to_string()))?;
     let address = settings
         .redirect_uri
