@@ -68,15 +68,31 @@ async fn answer(
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            let body =
-                serde_json::json!({ "ready": readiness.ready, "upstream": readiness.detail });
+            let expires_at = gateway
+                .snapshot()
+                .upstream
+                .credential()
+                .expires_at()
+                .map(crate::credential::format_date);
+            let body = serde_json::json!({
+                "ready": readiness.ready,
+                "upstream": readiness.detail,
+                "token_expires_at": expires_at,
+            });
             text(status, "application/json", body.to_string())
         }
-        "/metrics" => text(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            gateway.metrics.encode(),
-        ),
+        "/metrics" => {
+            let expiry = gateway.snapshot().upstream.credential().expires_at();
+            gateway
+                .metrics
+                .upstream_token_expiry
+                .set(expiry.unwrap_or(0));
+            text(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                gateway.metrics.encode(),
+            )
+        }
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };
     Ok(response)
@@ -91,11 +107,28 @@ async fn ready(gateway: &Gateway, cache: &Mutex<Option<Readiness>>) -> Readiness
         return readiness.clone();
     }
     let snapshot = gateway.snapshot();
-    let (ready, detail) = match snapshot.upstream.send_own("/api/v4/user").await {
-        Ok(response) if response.status().is_success() => (true, "token accepted"),
-        Ok(response) if response.status() == StatusCode::UNAUTHORIZED => (false, "token rejected"),
-        Ok(_) => (false, "unexpected answer"),
-        Err(_) => (false, "unreachable"),
+    let credential = snapshot.upstream.credential();
+    let expired = credential
+        .expires_at()
+        .is_some_and(|at| at <= crate::credential::now_unix());
+    let (ready, detail) = if credential.health() == crate::credential::Health::Unavailable {
+        (false, "no valid GitLab credential")
+    } else if expired && credential.health() == crate::credential::Health::Usable {
+        // An expired OAuth access token is never Usable, so this is a token
+        // past its expiry date: GitLab refuses it.
+        (false, "token expired")
+    } else {
+        match snapshot.upstream.send_own("/api/v4/user").await {
+            Ok(response) if response.status().is_success() => (true, "token accepted"),
+            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                (false, "token rejected")
+            }
+            Ok(_) => (false, "unexpected answer"),
+            Err(crate::upstream::UpstreamError::CredentialUnavailable) => {
+                (false, "no valid GitLab credential")
+            }
+            Err(_) => (false, "unreachable"),
+        }
     };
     let readiness = Readiness {
         checked: Instant::now(),

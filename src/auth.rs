@@ -158,10 +158,12 @@ impl ClientTable {
         // tells nothing about which entry (if any) matched.
         let mut found: Option<&ClientConfig> = None;
         for client in &self.clients {
-            if let Some(expected) = &client.token_sha256
-                && bool::from(expected.ct_eq(&digest))
-            {
-                found = Some(client);
+            // Every digest of a client is compared too: during a rotation
+            // both the old and the new token are valid.
+            for expected in &client.token_sha256 {
+                if bool::from(expected.ct_eq(&digest)) {
+                    found = Some(client);
+                }
             }
         }
         found.ok_or(AuthError::Unknown)
@@ -174,7 +176,7 @@ impl ClientTable {
         let identity = identity.ok_or(AuthError::Missing)?;
         self.clients
             .iter()
-            .filter(|client| client.token_sha256.is_none())
+            .filter(|client| client.token_sha256.is_empty())
             .find(|client| {
                 client
                     .client_cert
@@ -269,7 +271,7 @@ mod tests {
         hex::decode_to_slice(token_digest_hex("glg_secret"), &mut digest).unwrap();
         ClientTable::new(vec![ClientConfig {
             name: "echoes".into(),
-            token_sha256: Some(digest),
+            token_sha256: vec![digest],
             client_cert: None,
             source_cidrs: Vec::new(),
             shadow_policy: None,

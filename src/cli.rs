@@ -54,6 +54,28 @@ pub enum Command {
         #[command(subcommand)]
         command: ScopeCommand,
     },
+    /// Check everything glgate needs from GitLab: a checklist, exit 1 if a check fails.
+    Doctor {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A group the token's user must manage (Maintainer or above), by full path, beyond
+        /// the groups of every client's scope (always checked); repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// Manage the GitLab token.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Obtain OAuth credentials.
+    Oauth {
+        /// What to do.
+        #[command(subcommand)]
+        command: OAuthCommand,
+    },
     /// Manage client credentials.
     Client {
         /// What to do.
@@ -164,6 +186,40 @@ pub enum ClientCommand {
     New {
         /// The client's name, e.g. echoes.
         name: String,
+        /// The digest of the client's current token, when this new token replaces
+        /// it: both are printed, to list during the rotation.
+        #[arg(long, value_name = "SHA256")]
+        replacing: Option<String>,
+    },
+}
+
+/// `glgate token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Rotate the personal access token in upstream.token_file (GitLab revokes
+    /// the old one at once); the new one is written to the file atomically.
+    Rotate {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The new token's expiry date, YYYY-MM-DD (GitLab's default: one week).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        expires_at: Option<String>,
+    },
+}
+
+/// `glgate oauth …`
+#[derive(Debug, Subcommand)]
+pub enum OAuthCommand {
+    /// Authorize glgate with the OAuth application (authorization code + PKCE,
+    /// loopback redirect) and save the refresh token.
+    Login {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How long to wait for the browser's redirect, e.g. 5m.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
     },
 }
 

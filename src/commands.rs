@@ -50,6 +50,14 @@ pub fn check(config_path: &Path) -> ExitCode {
     if let Err(error) = UpstreamToken::read(&config.upstream.token) {
         println!("  warning: {error} (serve needs it)");
     }
+    if let crate::config::TokenSource::OAuth(oauth) = &config.upstream.token
+        && let Err(error) = UpstreamToken::read_file(
+            &oauth.client_secret_file,
+            "upstream.oauth.client_secret_file",
+        )
+    {
+        println!("  warning: {error} (serve needs it)");
+    }
     ExitCode::SUCCESS
 }
 
@@ -173,8 +181,8 @@ pub fn probe(url: &str) -> ExitCode {
     }
 }
 
-/// `glgate client new NAME`.
-pub fn client_new(name: &str) -> ExitCode {
+/// `glgate client new NAME [--replacing DIGEST]`.
+pub fn client_new(name: &str, replacing: Option<&str>) -> ExitCode {
     if name.is_empty()
         || !name
             .bytes()
@@ -189,6 +197,30 @@ pub fn client_new(name: &str) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let token = format!("glg_{}", hex::encode(secret));
+    let digest = token_digest_hex(&token);
+    if let Some(old) = replacing {
+        let old = old.trim().trim_matches('"');
+        if old.len() != 64 || !old.bytes().all(|b| b.is_ascii_hexdigit()) {
+            eprintln!("--replacing takes the current token_sha256 (64 hex characters)");
+            return ExitCode::from(EXIT_ERROR);
+        }
+        println!(
+            "New client token for '{name}' (shown once: hand it to the client, keep no copy):"
+        );
+        println!();
+        println!("  {token}");
+        println!();
+        println!("1. List both digests for client '{name}' and reload glgate (SIGHUP):");
+        println!();
+        println!("    token_sha256:");
+        println!("      - \"{old}\"  # current token");
+        println!("      - \"{digest}\"  # new token");
+        println!();
+        println!("2. Once the client uses the new token, keep only the new digest and reload:");
+        println!();
+        println!("    token_sha256: \"{digest}\"");
+        return ExitCode::SUCCESS;
+    }
     println!("Client token for '{name}' (shown once: hand it to the client, keep no copy):");
     println!();
     println!("  {token}");
@@ -196,7 +228,11 @@ pub fn client_new(name: &str) -> ExitCode {
     println!("Add the client to the `clients:` list of your config:");
     println!();
     println!("  - name: {name}");
-    println!("    token_sha256: \"{}\"", token_digest_hex(&token));
+    println!("    token_sha256: \"{digest}\"");
     println!("    policy: ../policies/{name}.yaml");
+    println!();
+    println!(
+        "To rotate an existing client's token instead: glgate client new {name} --replacing <its current token_sha256>"
+    );
     ExitCode::SUCCESS
 }

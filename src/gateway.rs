@@ -12,12 +12,13 @@ use arc_swap::ArcSwap;
 use crate::audit::AuditSink;
 use crate::auth::ClientTable;
 use crate::config::{BaseUrl, Config};
+use crate::credential::{Credential, CredentialError};
 use crate::diagnostic::Diagnostics;
 use crate::metrics::Metrics;
 use crate::proxy::rewrite::UrlRewriter;
 use crate::ratelimit::RateLimiter;
 use crate::scope::resolve::Resolver;
-use crate::upstream::{SetupError, TokenError, Upstream, UpstreamToken};
+use crate::upstream::{SetupError, Upstream};
 
 /// Everything a request needs, compiled and ready.
 #[derive(Debug)]
@@ -43,9 +44,9 @@ pub enum SnapshotError {
     /// The config or a policy is invalid.
     #[error("{0}")]
     Config(#[from] Diagnostics),
-    /// The GitLab token is missing or invalid.
+    /// The GitLab credential is missing or invalid.
     #[error("{0}")]
-    Token(#[from] TokenError),
+    Credential(#[from] CredentialError),
     /// The upstream client could not be set up.
     #[error("{0}")]
     Upstream(#[from] SetupError),
@@ -56,8 +57,22 @@ impl Snapshot {
     /// the upstream client. `bound` is the proxy's actual listen address, used
     /// as the public URL when none is configured.
     pub fn build(config: Config, bound: SocketAddr) -> Result<Snapshot, SnapshotError> {
-        let token = UpstreamToken::read(&config.upstream.token)?;
-        let upstream = Upstream::new(&config.upstream, token)?;
+        Snapshot::build_after(config, bound, None)
+    }
+
+    /// Like [`Snapshot::build`], keeping `previous`'s live credential (and
+    /// the task that maintains it) when the new config reads it the same way.
+    pub fn build_after(
+        config: Config,
+        bound: SocketAddr,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, SnapshotError> {
+        let credential =
+            match previous.and_then(|p| p.upstream.credential().reuse_for(&config.upstream)) {
+                Some(credential) => credential,
+                None => Credential::start(&config.upstream)?,
+            };
+        let upstream = Upstream::new(&config.upstream, credential)?;
         let public_url = config
             .public_url
             .clone()
@@ -117,7 +132,9 @@ impl Gateway {
     /// entirely valid, otherwise keeps the current one and returns why.
     pub fn reload(&self) -> Result<(), SnapshotError> {
         let current = self.snapshot();
-        let result = Snapshot::load(&current.config.source, self.bound);
+        let result = Config::load(&current.config.source)
+            .map_err(SnapshotError::from)
+            .and_then(|config| Snapshot::build_after(config, self.bound, Some(&current)));
         self.metrics.reloaded(result.is_ok());
         let next = result?;
         if next.config.listen != current.config.listen {

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use glgate::cli::{
-    Cli, ClientCommand, Command, LogFormat, PolicyCommand, SchemaChoice, ScopeCommand,
+    Cli, ClientCommand, Command, LogFormat, OAuthCommand, PolicyCommand, SchemaChoice,
+    ScopeCommand, TokenCommand,
 };
 use glgate::commands;
 use glgate::server::Server;
@@ -81,8 +82,15 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Client {
-            command: ClientCommand::New { name },
-        } => commands::client_new(&name),
+            command: ClientCommand::New { name, replacing },
+        } => commands::client_new(&name, replacing.as_deref()),
+        Command::Doctor { config, groups } => glgate::doctor::command(&config, &groups),
+        Command::Token {
+            command: TokenCommand::Rotate { config, expires_at },
+        } => glgate::credential::commands::rotate(&config, expires_at.as_deref()),
+        Command::Oauth {
+            command: OAuthCommand::Login { config, wait },
+        } => glgate::credential::commands::oauth_login(&config, wait),
     }
 }
 

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -72,6 +73,8 @@ pub struct Metrics {
     pub scope_lookups: Family<LookupLabels, Counter>,
     /// Items removed from GitLab's answers (scope, `response_filter`), by client.
     pub hidden_items: Family<ClientLabels, Counter>,
+    /// When the GitLab token expires (seconds since the epoch; 0: unknown or never).
+    pub upstream_token_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -128,9 +131,16 @@ impl Metrics {
             "Items removed from GitLab's answers because a client may not see them",
             hidden_items.clone(),
         );
+        let upstream_token_expiry = Gauge::default();
+        registry.register(
+            "upstream_token_expiry_timestamp_seconds",
+            "When the GitLab token expires, in seconds since the epoch (0: unknown or never)",
+            upstream_token_expiry.clone(),
+        );
         Metrics {
             scope_lookups,
             hidden_items,
+            upstream_token_expiry,
             shadow_disagreements,
             registry,
             requests,

@@ -335,9 +335,20 @@ async fn every_list_is_filtered_on_every_page() {
     )
     .await;
     assert_eq!(reply.json().as_array().unwrap().len(), 5);
-    let audit = std::fs::read_to_string(&sb.audit_path).unwrap();
-    let last = audit.lines().last().unwrap();
-    assert!(last.contains("\"hidden_items\":1"), "{last}");
+    let request_id = reply.header("x-request-id").unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let audit = std::fs::read_to_string(&sb.audit_path).unwrap_or_default();
+        if let Some(line) = audit.lines().find(|l| l.contains(&request_id)) {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit line for {request_id}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(line.contains("\"hidden_items\":1"), "{line}");
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod credentials;
 mod params;
 mod reply;
 mod server;
@@ -145,7 +146,7 @@ impl FakeGitlab {
         self.shared.base_url.clone()
     }
 
-    /// The only accepted token.
+    /// The token accepted from the start (more can be added).
     pub fn token(&self) -> &str {
         &self.shared.token
     }
@@ -206,6 +207,111 @@ impl FakeGitlab {
             };
             store.move_project(id, namespace, &path)
         })
+    }
+
+    /// Adds a personal access token (scopes `api`, `read_user`) of its own
+    /// family; the initial token stays valid until revoked.
+    pub fn add_token(&self, token: &str) {
+        self.credentials().add_personal(token);
+    }
+
+    /// Revokes `token` (it answers 401 from now on).
+    pub fn revoke(&self, token: &str) {
+        if let Some(t) = self.credentials().find_mut(token) {
+            t.revoked = true;
+        }
+    }
+
+    /// Every credential (personal or OAuth access token) that works now.
+    pub fn valid_tokens(&self) -> Vec<String> {
+        self.credentials().valid()
+    }
+
+    /// Sets the `expires_at` date (`YYYY-MM-DD`) of a personal access token.
+    pub fn set_token_expiry(&self, token: &str, expires_at: Option<&str>) {
+        if let Some(t) = self.credentials().find_mut(token) {
+            t.expires_at = expires_at.map(str::to_owned);
+        }
+    }
+
+    /// Sets the scopes of a personal access token.
+    pub fn set_token_scopes(&self, token: &str, scopes: &[&str]) {
+        if let Some(t) = self.credentials().find_mut(token) {
+            t.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        }
+    }
+
+    /// Makes the token user an administrator (`is_admin`) or not.
+    pub fn set_user_admin(&self, admin: bool) {
+        self.credentials().is_admin = admin;
+    }
+
+    /// Sets the token user's `bot` flag (a service account; off by default).
+    pub fn set_user_bot(&self, bot: bool) {
+        self.credentials().bot = bot;
+    }
+
+    /// The token user's access level in group `group_id` (0: not a member);
+    /// groups not set answer Owner (50).
+    pub fn set_group_access(&self, group_id: u64, level: u64) {
+        self.credentials().group_access.insert(group_id, level);
+    }
+
+    /// How many personal access tokens were rotated through the API.
+    pub fn rotations(&self) -> u64 {
+        self.credentials().rotations
+    }
+
+    /// Registers the OAuth application the fake's provider knows.
+    pub fn oauth_client(&self, client_id: &str, client_secret: &str, redirect_uri: &str) {
+        self.credentials().oauth_app = Some(credentials::OAuthApp {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+        });
+    }
+
+    /// Issues an OAuth access token and refresh token for the registered
+    /// application, as if a user had authorized it: `(access, refresh)`.
+    pub fn oauth_grant(&self) -> (String, String) {
+        let mut credentials = self.credentials();
+        let client_id = credentials
+            .oauth_app
+            .as_ref()
+            .map(|app| app.client_id.clone())
+            .unwrap_or_default();
+        credentials.issue_oauth(&client_id)
+    }
+
+    /// Lifetime of OAuth access tokens issued from now on (GitLab: 7200 s).
+    pub fn set_oauth_expires_in(&self, seconds: u64) {
+        self.credentials().oauth_expires_in = seconds;
+    }
+
+    /// Invalidates every refresh token (as if the grant were revoked).
+    pub fn revoke_refresh_tokens(&self) {
+        self.credentials().refresh_tokens.clear();
+    }
+
+    /// The refresh tokens that work now.
+    pub fn valid_refresh_tokens(&self) -> Vec<String> {
+        self.credentials().refresh_tokens.keys().cloned().collect()
+    }
+
+    /// Runs `hook` inside every successful token rotation, after GitLab
+    /// revoked the old token and before it answers (to make the caller's
+    /// save fail, for instance).
+    pub fn on_rotate(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.credentials().on_rotate = Some(std::sync::Arc::new(hook));
+    }
+
+    /// How many `grant_type=refresh_token` requests arrived.
+    pub fn oauth_refresh_calls(&self) -> u64 {
+        self.credentials().refresh_calls
+    }
+
+    fn credentials(&self) -> std::sync::MutexGuard<'_, credentials::Credentials> {
+        server::lock(&self.shared.credentials)
     }
 
     /// Stops accepting connections, lets in-flight requests finish (at most

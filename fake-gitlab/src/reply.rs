@@ -108,6 +108,13 @@ impl Reply {
         Reply::bad_request(format!("{param} is invalid"))
     }
 
+    /// Changes a JSON body in place (no-op for other bodies).
+    pub(crate) fn edit_json(&mut self, edit: impl FnOnce(&mut Value)) {
+        if let Body::Json(value) = &mut self.body {
+            edit(value);
+        }
+    }
+
     /// Adds a header.
     pub(crate) fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));

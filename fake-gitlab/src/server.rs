@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::RecordedRequest;
 use crate::api::{self, Site};
+use crate::credentials::Credentials;
 use crate::reply::Reply;
 use crate::store::Store;
 
@@ -31,7 +32,7 @@ const GRACE: Duration = Duration::from_secs(5);
 
 /// Locks `m`. A poisoned mutex means a handler panicked earlier; this is a
 /// test tool, so propagating that panic is acceptable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap()
 }
 
@@ -39,6 +40,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) token: String,
+    pub(crate) credentials: Mutex<Credentials>,
     pub(crate) base_url: String,
     origin: String,
     prefix: String,
@@ -56,6 +58,7 @@ impl Shared {
     pub(crate) fn new(token: String, addr: SocketAddr, prefix: String) -> Shared {
         let origin = format!("http://{addr}");
         Shared {
+            credentials: Mutex::new(Credentials::new(&token)),
             token,
             base_url: format!("{origin}{prefix}"),
             origin,
@@ -125,7 +128,7 @@ impl Shared {
         }
         drop(failing);
         let site = Site {
-            token: &self.token,
+            credentials: &self.credentials,
             base_url: &self.base_url,
             origin: &self.origin,
             prefix: &self.prefix,

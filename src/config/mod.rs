@@ -21,8 +21,8 @@ use crate::scope::resolve::CacheSettings;
 use crate::scope::{FullPath, Scope};
 use ipnet::IpNet;
 use raw::{
-    RawClient, RawClientCert, RawConfig, RawLimits, RawRateLimit, RawScope, RawScopeCache, RawTls,
-    RawUpstream,
+    RawClient, RawClientCert, RawConfig, RawDigests, RawLimits, RawOAuth, RawRateLimit, RawScope,
+    RawScopeCache, RawTls, RawUpstream,
 };
 
 /// The config file format version this build reads.
@@ -36,8 +36,29 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 pub enum TokenSource {
     /// An environment variable.
     Env(String),
-    /// A file (trailing newline ignored).
+    /// A file (trailing newline ignored), re-read when it changes.
     File(PathBuf),
+    /// OAuth access tokens obtained with a refresh token.
+    OAuth(OAuthSettings),
+}
+
+/// The redirect URI `glgate oauth login` listens on when none is configured.
+pub const DEFAULT_OAUTH_REDIRECT_URI: &str = "http://127.0.0.1:7171/callback";
+
+/// How often `token_file` is checked for a new token by default.
+pub const DEFAULT_TOKEN_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The compiled `upstream.oauth:` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// The application's id.
+    pub client_id: String,
+    /// File holding the application's secret.
+    pub client_secret_file: PathBuf,
+    /// File holding the current refresh token.
+    pub refresh_token_file: PathBuf,
+    /// The registered (loopback) redirect URI.
+    pub redirect_uri: String,
 }
 
 /// The compiled `upstream:` section.
@@ -49,6 +70,10 @@ pub struct UpstreamConfig {
     pub external_url: BaseUrl,
     /// Where the token comes from.
     pub token: TokenSource,
+    /// How often `token_file` is checked for a new token.
+    pub token_reload_interval: Duration,
+    /// Rotate the token when it expires within this long (`auto_rotate`).
+    pub auto_rotate: Option<Duration>,
     /// Extra CA certificates for GitLab.
     pub ca_file: Option<PathBuf>,
     /// Bound on connecting.
@@ -102,8 +127,9 @@ impl CertMatch {
 pub struct ClientConfig {
     /// Its name.
     pub name: Arc<str>,
-    /// SHA-256 of its token (none for a certificate-only client).
-    pub token_sha256: Option<[u8; 32]>,
+    /// SHA-256 digests of its tokens: usually one, two while its token
+    /// rotates, none for a certificate-only client.
+    pub token_sha256: Vec<[u8; 32]>,
     /// The client certificate identity it must present, if any.
     pub client_cert: Option<CertMatch>,
     /// Networks it may call from (empty: anywhere).
@@ -402,21 +428,56 @@ impl<'a> Compiler<'a> {
             Some(external) => self.base_url(external, "upstream.external_url"),
             None => url.clone(),
         };
-        let token = match (&upstream.token_env, &upstream.token_file) {
-            (Some(env), None) if !env.value.is_empty() => Some(TokenSource::Env(env.value.clone())),
-            (None, Some(file)) if !file.value.is_empty() => {
+        let token = match (&upstream.token_env, &upstream.token_file, &upstream.oauth) {
+            (Some(env), None, None) if !env.value.is_empty() => {
+                Some(TokenSource::Env(env.value.clone()))
+            }
+            (None, Some(file), None) if !file.value.is_empty() => {
                 Some(TokenSource::File(self.resolve(&file.value)))
             }
+            (None, None, Some(oauth)) => self.oauth(oauth).map(TokenSource::OAuth),
             _ => {
                 self.problem(
                     raw,
                     "upstream",
-                    "give exactly one of 'token_env' or 'token_file'".into(),
-                    Some("token_env: GITLAB_TOKEN, or token_file: /run/secrets/gitlab-token"),
+                    "give exactly one of 'token_env', 'token_file' or 'oauth'".into(),
+                    Some(
+                        "token_env: GITLAB_TOKEN, or token_file: /run/secrets/gitlab-token, or oauth: {client_id, client_secret_file, refresh_token_file}",
+                    ),
                 );
                 None
             }
         };
+        let token_reload_interval = self.duration(
+            upstream.token_reload_interval.as_ref(),
+            "upstream.token_reload_interval",
+            DEFAULT_TOKEN_RELOAD_INTERVAL,
+        );
+        if let Some(interval) = &upstream.token_reload_interval
+            && upstream.token_file.is_none()
+        {
+            self.problem(
+                interval,
+                "upstream.token_reload_interval",
+                "only a token_file is reloaded".into(),
+                Some("remove token_reload_interval, or read the token from token_file"),
+            );
+        }
+        let auto_rotate = upstream.auto_rotate.as_ref().map(|rotate| {
+            if upstream.token_file.is_none() {
+                self.problem(
+                    rotate,
+                    "upstream.auto_rotate",
+                    "auto_rotate needs a token_file to write the new token to: GitLab revokes the old token at once, so a rotated token that is not saved is lost".into(),
+                    Some("read the token from token_file: /run/secrets/gitlab-token, or remove auto_rotate"),
+                );
+            }
+            self.duration(
+                Some(&rotate.value.before_expiry),
+                "upstream.auto_rotate.before_expiry",
+                Duration::from_secs(7 * 86_400),
+            )
+        });
         let plain_http_elsewhere = url
             .as_ref()
             .is_some_and(|url| !url.is_https() && !url.is_loopback());
@@ -468,9 +529,58 @@ impl<'a> Compiler<'a> {
             url: url?,
             external_url: external_url?,
             token: token?,
+            token_reload_interval,
+            auto_rotate,
             ca_file,
             connect_timeout,
             response_timeout,
+        })
+    }
+
+    fn oauth(&mut self, raw: &Spanned<RawOAuth>) -> Option<OAuthSettings> {
+        let oauth = &raw.value;
+        let mut ok = true;
+        for (value, key) in [
+            (&oauth.client_id, "upstream.oauth.client_id"),
+            (
+                &oauth.client_secret_file,
+                "upstream.oauth.client_secret_file",
+            ),
+            (
+                &oauth.refresh_token_file,
+                "upstream.oauth.refresh_token_file",
+            ),
+        ] {
+            if value.value.trim().is_empty() {
+                self.problem(value, key, "must not be empty".into(), None);
+                ok = false;
+            }
+        }
+        let redirect_uri = match &oauth.redirect_uri {
+            Some(uri) => {
+                let loopback = uri
+                    .value
+                    .strip_prefix("http://127.0.0.1:")
+                    .and_then(|rest| rest.split_once('/'))
+                    .is_some_and(|(port, _)| port.parse::<u16>().is_ok_and(|p| p != 0));
+                if !loopback {
+                    self.problem(
+                        uri,
+                        "upstream.oauth.redirect_uri",
+                        format!("'{}' is not a loopback redirect URI", uri.value),
+                        Some("http://127.0.0.1:PORT/callback, as registered for the application"),
+                    );
+                    ok = false;
+                }
+                uri.value.clone()
+            }
+            None => DEFAULT_OAUTH_REDIRECT_URI.to_owned(),
+        };
+        ok.then(|| OAuthSettings {
+            client_id: oauth.client_id.value.clone(),
+            client_secret_file: self.resolve(&oauth.client_secret_file.value),
+            refresh_token_file: self.resolve(&oauth.refresh_token_file.value),
+            redirect_uri,
         })
     }
 
@@ -516,8 +626,13 @@ impl<'a> Compiler<'a> {
             }
             let digest = match &client.token_sha256 {
                 Some(token) => {
-                    let digest = self.digest(token, &format!("{key}.token_sha256"));
-                    if digest.is_some_and(|d| clients.iter().any(|c| c.token_sha256 == Some(d))) {
+                    let digests = self.digests(token, &format!("{key}.token_sha256"));
+                    let shared = digests.as_ref().is_some_and(|digests| {
+                        digests
+                            .iter()
+                            .any(|d| clients.iter().any(|c| c.token_sha256.contains(d)))
+                    });
+                    if shared {
                         self.problem(
                             token,
                             &format!("{key}.token_sha256"),
@@ -525,9 +640,9 @@ impl<'a> Compiler<'a> {
                             Some("give each client its own token: `glgate client new NAME`"),
                         );
                     }
-                    digest.map(Some)
+                    digests
                 }
-                None => Some(None),
+                None => Some(Vec::new()),
             };
             let client_cert = client
                 .client_cert
@@ -546,7 +661,7 @@ impl<'a> Compiler<'a> {
                 && client.token_sha256.is_none()
                 && clients
                     .iter()
-                    .any(|c| c.token_sha256.is_none() && c.client_cert.as_ref() == Some(identity))
+                    .any(|c| c.token_sha256.is_empty() && c.client_cert.as_ref() == Some(identity))
             {
                 self.problem(
                     raw_cert,
@@ -595,11 +710,25 @@ impl<'a> Compiler<'a> {
         clients
     }
 
-    fn digest(&mut self, value: &Spanned<String>, key: &str) -> Option<[u8; 32]> {
-        let mut digest = [0u8; 32];
-        match hex::decode_to_slice(value.value.trim(), &mut digest) {
-            Ok(()) => Some(digest),
-            Err(_) => {
+    /// One digest, or a non-empty list of distinct digests.
+    fn digests(&mut self, value: &Spanned<RawDigests>, key: &str) -> Option<Vec<[u8; 32]>> {
+        let texts: Vec<&str> = match &value.value {
+            RawDigests::One(text) => vec![text.as_str()],
+            RawDigests::Many(texts) => texts.iter().map(String::as_str).collect(),
+        };
+        if texts.is_empty() {
+            self.problem(
+                value,
+                key,
+                "an empty list of digests".into(),
+                Some("one digest, or a list such as [\"<old>\", \"<new>\"] while a token rotates"),
+            );
+            return None;
+        }
+        let mut digests = Vec::new();
+        for text in texts {
+            let mut digest = [0u8; 32];
+            if hex::decode_to_slice(text.trim(), &mut digest).is_err() {
                 self.problem(
                     value,
                     key,
@@ -608,9 +737,15 @@ impl<'a> Compiler<'a> {
                         "64 hex characters; `glgate client new NAME` prints a token and its digest",
                     ),
                 );
-                None
+                return None;
             }
+            if digests.contains(&digest) {
+                self.problem(value, key, "a digest is listed twice".into(), None);
+                return None;
+            }
+            digests.push(digest);
         }
+        Some(digests)
     }
 
     fn policy(&mut self, value: &Spanned<String>, key: &str) -> Option<Arc<Policy>> {

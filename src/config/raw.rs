@@ -99,10 +99,23 @@ pub struct RawUpstream {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub token_env: Option<Spanned<String>>,
-    /// File holding the GitLab token.
+    /// File holding the GitLab token; re-read when it changes.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub token_file: Option<Spanned<String>>,
+    /// How often `token_file` is checked for a new token, e.g. `5s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub token_reload_interval: Option<Spanned<String>>,
+    /// Rotate the personal access token in `token_file` before it expires.
+    /// Exactly one process may rotate a token.
+    #[serde(default)]
+    #[schemars(with = "Option<RawAutoRotate>")]
+    pub auto_rotate: Option<Spanned<RawAutoRotate>>,
+    /// An OAuth application's refresh token instead of a static token.
+    #[serde(default)]
+    #[schemars(with = "Option<RawOAuth>")]
+    pub oauth: Option<Spanned<RawOAuth>>,
     /// Extra CA certificates (PEM) trusted for GitLab.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -137,6 +150,46 @@ pub struct RawUpstream {
     pub danger_allow_plain_http: bool,
 }
 
+/// `upstream.auto_rotate:`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoRotate {
+    /// Rotate when the token expires within this long, e.g. `7d`.
+    #[schemars(with = "String")]
+    pub before_expiry: Spanned<String>,
+}
+
+/// `upstream.oauth:`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth {
+    /// The OAuth application's id.
+    #[schemars(with = "String")]
+    pub client_id: Spanned<String>,
+    /// File holding the application's secret.
+    #[schemars(with = "String")]
+    pub client_secret_file: Spanned<String>,
+    /// File holding the current refresh token (`glgate oauth login` writes it;
+    /// glgate rewrites it atomically on every refresh).
+    #[schemars(with = "String")]
+    pub refresh_token_file: Spanned<String>,
+    /// The redirect URI registered for the application (a loopback
+    /// `http://127.0.0.1:PORT/callback`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub redirect_uri: Option<Spanned<String>>,
+}
+
+/// One or several SHA-256 digests (several while a client token rotates).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawDigests {
+    /// One digest.
+    One(String),
+    /// Several digests, e.g. the old and the new token during a rotation.
+    Many(Vec<String>),
+}
+
 /// One entry of `clients:`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -144,10 +197,11 @@ pub struct RawClient {
     /// The client's name (audit lines, metrics).
     #[schemars(with = "String")]
     pub name: Spanned<String>,
-    /// SHA-256 of the client token, 64 hex characters (`glgate client new` prints it).
+    /// SHA-256 of the client token, 64 hex characters (`glgate client new`
+    /// prints it); a list of digests while a client token rotates.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub token_sha256: Option<Spanned<String>>,
+    #[schemars(with = "Option<RawDigests>")]
+    pub token_sha256: Option<Spanned<RawDigests>>,
     /// A client certificate identity required in addition to (or, without
     /// `token_sha256`, instead of) the token.
     #[serde(default)]

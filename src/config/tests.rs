@@ -165,7 +165,7 @@ fn client_certificates_and_networks_are_validated() {
         config(&cert_only.replace(", nonsense", ""))
     );
     let config = Config::compile(&dir.path().join("c.yaml"), &with_tls).unwrap();
-    assert_eq!(config.clients[0].token_sha256, None);
+    assert!(config.clients[0].token_sha256.is_empty());
     assert_eq!(
         config.clients[0].client_cert,
         Some(CertMatch::San("echoes.example".into()))
@@ -275,5 +275,120 @@ fn scopes_compile_and_bad_ones_name_line_key_and_fix() {
             assert!(problem.hint.is_some(), "{lines}: says what would be valid");
         }
         assert!(errors.to_string().contains(words), "{lines}: {errors}");
+    }
+}
+
+#[test]
+fn a_client_may_list_several_token_digests() {
+    let dir = folder_with_policy();
+    let list = format!(
+        "clients:\n  - name: echoes\n    token_sha256: [\"{}\", \"{}\"]\n    policy: policies/p.yaml\n",
+        "a".repeat(64),
+        "b".repeat(64)
+    );
+    let compiled = Config::compile(&dir.path().join("c.yaml"), &config(&list)).unwrap();
+    assert_eq!(
+        compiled.clients[0].token_sha256,
+        vec![[0xaa; 32], [0xbb; 32]]
+    );
+
+    for (digests, problem) in [
+        ("[]", "an empty list of digests"),
+        (
+            &*format!("[\"{}\", \"nothex\"]", "a".repeat(64)),
+            "not a SHA-256 digest",
+        ),
+        (
+            &*format!("[\"{0}\", \"{0}\"]", "a".repeat(64)),
+            "a digest is listed twice",
+        ),
+    ] {
+        let text = config(&format!(
+            "clients:\n  - name: echoes\n    token_sha256: {digests}\n    policy: policies/p.yaml\n"
+        ));
+        let errors = Config::compile(&dir.path().join("c.yaml"), &text)
+            .unwrap_err()
+            .with_source(&dir.path().join("c.yaml"), &text)
+            .to_string();
+        assert!(errors.contains("c.yaml:8:"), "{errors}");
+        assert!(errors.contains("clients[0].token_sha256"), "{errors}");
+        assert!(errors.contains(problem), "{errors}");
+    }
+    // The same token in two clients is refused, in a list too.
+    let shared = format!(
+        "{CLIENT}  - name: other\n    token_sha256: [\"{}\", \"{}\"]\n    policy: policies/p.yaml\n",
+        "b".repeat(64),
+        "a".repeat(64)
+    );
+    let errors = Config::compile(&dir.path().join("c.yaml"), &config(&shared))
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("two clients share one token"), "{errors}");
+}
+
+#[test]
+fn credential_keys_are_checked() {
+    let dir = folder_with_policy();
+    let source = dir.path().join("c.yaml");
+    let upstream = |keys: &str| {
+        format!(
+            "version: 1\nlisten: 127.0.0.1:8080\nupstream:\n  url: https://git.example.com\n{keys}{CLIENT}"
+        )
+    };
+    let oauth = "  oauth:\n    client_id: app\n    client_secret_file: secret\n    refresh_token_file: refresh\n";
+    let compiled = Config::compile(&source, &upstream(oauth)).unwrap();
+    let TokenSource::OAuth(settings) = &compiled.upstream.token else {
+        panic!("an OAuth source");
+    };
+    assert_eq!(settings.redirect_uri, DEFAULT_OAUTH_REDIRECT_URI);
+    assert_eq!(settings.refresh_token_file, dir.path().join("refresh"));
+
+    let file = "  token_file: t\n  token_reload_interval: 2s\n  auto_rotate: {before_expiry: 7d}\n";
+    let compiled = Config::compile(&source, &upstream(file)).unwrap();
+    assert_eq!(
+        compiled.upstream.token_reload_interval,
+        Duration::from_secs(2)
+    );
+    assert_eq!(
+        compiled.upstream.auto_rotate,
+        Some(Duration::from_secs(7 * 86_400))
+    );
+
+    for (keys, key, problem) in [
+        (
+            &*format!("  token_file: t\n{oauth}"),
+            "upstream",
+            "exactly one of 'token_env', 'token_file' or 'oauth'",
+        ),
+        (
+            "  token_env: T\n  token_reload_interval: 2s\n",
+            "upstream.token_reload_interval",
+            "only a token_file is reloaded",
+        ),
+        (
+            "  token_env: T\n  auto_rotate: {before_expiry: 7d}\n",
+            "upstream.auto_rotate",
+            "auto_rotate needs a token_file",
+        ),
+        (
+            "  token_file: t\n  auto_rotate: {before_expiry: soon}\n",
+            "upstream.auto_rotate.before_expiry",
+            "is not a duration",
+        ),
+        (
+            &*format!("{oauth}    redirect_uri: https://evil.example/callback\n"),
+            "upstream.oauth.redirect_uri",
+            "is not a loopback redirect URI",
+        ),
+    ] {
+        let text = upstream(keys);
+        let errors = Config::compile(&source, &text).unwrap_err();
+        assert!(
+            errors
+                .0
+                .iter()
+                .any(|d| d.key == key && d.message.contains(problem)),
+            "{keys}: {errors}"
+        );
     }
 }

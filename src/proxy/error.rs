@@ -104,6 +104,9 @@ impl ProxyError {
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Upstream(UpstreamError::CredentialUnavailable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::OutOfScope { .. } => StatusCode::NOT_FOUND,
             ProxyError::ScopeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -128,6 +131,9 @@ impl ProxyError {
             ProxyError::BodyRead => "body_read_error",
             ProxyError::Upstream(UpstreamError::Timeout) => "upstream_timeout",
             ProxyError::Upstream(UpstreamError::ResponseTooLarge(_)) => "response_too_large",
+            ProxyError::Upstream(UpstreamError::CredentialUnavailable) => {
+                "upstream_credential_unavailable"
+            }
             ProxyError::Upstream(_) => "upstream_unavailable",
             ProxyError::OutOfScope { exists: true, .. } => "out_of_scope",
             ProxyError::OutOfScope { exists: false, .. } => "not_found",

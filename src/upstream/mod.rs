@@ -22,6 +22,7 @@ pub use token::{TokenError, UpstreamToken};
 
 use crate::canonical::{Method, RequestHead};
 use crate::config::{BaseUrl, UpstreamConfig};
+use crate::credential::{Credential, Secret};
 use crate::policy::Permit;
 
 /// The `User-Agent` of requests glgate makes on its own account.
@@ -48,6 +49,12 @@ pub enum UpstreamError {
     /// GitLab announced a body larger than `upstream.max_response_bytes`.
     #[error("GitLab's response is larger than glgate relays ({0} bytes)")]
     ResponseTooLarge(u64),
+    /// glgate holds no valid GitLab credential right now (an OAuth refresh
+    /// failed and the access token expired): nothing is sent.
+    #[error(
+        "glgate has no valid GitLab credential right now (it is being renewed); retry later, and tell the operator if this lasts"
+    )]
+    CredentialUnavailable,
 }
 
 /// Why the upstream client could not be set up.
@@ -79,12 +86,36 @@ pub struct OwnRead {
     pub body: Bytes,
 }
 
+/// The pooled HTTP client glgate talks to GitLab with.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The pooled client for `config`: system roots plus `ca_file`, SNI and
+/// hostname verification always on.
+pub fn http_client(config: &UpstreamConfig) -> Result<HttpClient, SetupError> {
+    let tls = client_tls_config(config.ca_file.as_deref(), config.client_identity.as_ref())?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(config.connect_timeout));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    // Only requests that were never written to a connection are retried
+    // (a pooled connection closed under us): GitLab never sees a request twice.
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .retry_canceled_requests(true)
+        .build(connector))
+}
+
 /// The GitLab instance glgate forwards to.
 #[derive(Debug)]
 pub struct Upstream {
     base: BaseUrl,
-    token: UpstreamToken,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    credential: Credential,
+    client: HttpClient,
     response_timeout: Duration,
     body_idle_timeout: Duration,
     max_response_bytes: u64,
@@ -93,26 +124,12 @@ pub struct Upstream {
 impl Upstream {
     /// Builds the pooled client: system roots plus `ca_file`, SNI and hostname
     /// verification always on.
-    pub fn new(config: &UpstreamConfig, token: UpstreamToken) -> Result<Upstream, SetupError> {
-        let tls = client_tls_config(config.ca_file.as_deref(), config.client_identity.as_ref())?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.connect_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        // Only requests that were never written to a connection are retried
-        // (a pooled connection closed under us): GitLab never sees a request twice.
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .retry_canceled_requests(true)
-            .build(connector);
+    /// The credential is live: every request loads its current value once.
+    pub fn new(config: &UpstreamConfig, credential: Credential) -> Result<Upstream, SetupError> {
+        let client = http_client(config)?;
         Ok(Upstream {
             base: config.url.clone(),
-            token,
+            credential,
             client,
             response_timeout: config.response_timeout,
             body_idle_timeout: config.body_idle_timeout,
@@ -123,6 +140,11 @@ impl Upstream {
     /// The base URL requests go to.
     pub fn base(&self) -> &BaseUrl {
         &self.base
+    }
+
+    /// The live GitLab credential.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
     }
 
     /// Sends an allowed request: the checked target, byte for byte, under the
@@ -136,8 +158,26 @@ impl Upstream {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<BoundedBody>, UpstreamError> {
-        let request = self.build(head.method(), head.target(), headers, body)?;
-        let response = self.exchange(request).await?;
+        // Held until GitLab answers: an OAuth refresh waits for the
+        // requests still using the old access token.
+        let secret = self.credential.secret().await?;
+        let retry = self
+            .credential
+            .may_change_on_rejection()
+            .then(|| (headers.clone(), body.clone()));
+        let request = self.build(&secret, head.method(), head.target(), headers, body)?;
+        let mut response = self.exchange(request).await?;
+        // GitLab authenticates before it acts, so a 401 means nothing was
+        // done: if the token file holds a newer token (rotated, the old one
+        // revoked at once), send the request once more with it.
+        if response.status() == http::StatusCode::UNAUTHORIZED
+            && let Some((headers, body)) = retry
+            && let Some(fresh) = self.credential.recheck_after_rejection(&secret).await
+        {
+            let request = self.build(&fresh, head.method(), head.target(), headers, body)?;
+            response = self.exchange(request).await?;
+        }
+        drop(secret);
         let declared = response
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -176,7 +216,8 @@ impl Upstream {
         );
         // GitLab's logs tell glgate's own checks from the client requests it relays.
         headers.insert(header::USER_AGENT, HeaderValue::from_static(OWN_USER_AGENT));
-        let request = self.build(Method::Get, target, headers, Bytes::new())?;
+        let secret = self.credential.secret().await?;
+        let request = self.build(&secret, Method::Get, target, headers, Bytes::new())?;
         let response = self.exchange(request).await?;
         let status = response.status();
         let location = response
@@ -209,12 +250,14 @@ impl Upstream {
         &self,
         target: &'static str,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let request = self.build(Method::Get, target, HeaderMap::new(), Bytes::new())?;
+        let secret = self.credential.secret().await?;
+        let request = self.build(&secret, Method::Get, target, HeaderMap::new(), Bytes::new())?;
         self.exchange(request).await
     }
 
     fn build(
         &self,
+        secret: &Secret,
         method: Method,
         target: &str,
         mut headers: HeaderMap,
@@ -222,7 +265,9 @@ impl Upstream {
     ) -> Result<Request<Full<Bytes>>, UpstreamError> {
         let uri = format!("{}{target}", self.base);
         headers.insert(header::HOST, authority_value(&self.base));
-        headers.insert(GITLAB_TOKEN_HEADER, self.token.header_value());
+        // The value was loaded once for this request: a credential swapped
+        // while it is in flight does not change it.
+        headers.insert(secret.header_name(), secret.header_value());
         if !body.is_empty() || !method.is_read() {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         }

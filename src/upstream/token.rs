@@ -19,10 +19,12 @@ pub enum TokenError {
     #[error("environment variable {0} (upstream.token_env) is not set")]
     MissingEnv(String),
     /// The file could not be read.
-    #[error("cannot read token file {path} (upstream.token_file): {source}")]
+    #[error("cannot read token file {path} ({key}): {source}")]
     File {
         /// The file.
         path: String,
+        /// The config key naming it.
+        key: &'static str,
         /// The I/O error.
         source: std::io::Error,
     },
@@ -32,22 +34,40 @@ pub enum TokenError {
 }
 
 impl UpstreamToken {
-    /// Reads the token from its source.
+    /// Reads the token from its source (for OAuth: the refresh token).
     pub fn read(source: &TokenSource) -> Result<UpstreamToken, TokenError> {
         let (text, origin) = match source {
             TokenSource::Env(name) => (
                 std::env::var(name).map_err(|_| TokenError::MissingEnv(name.clone()))?,
                 format!("${name}"),
             ),
-            TokenSource::File(path) => (
-                std::fs::read_to_string(path).map_err(|source| TokenError::File {
-                    path: path.display().to_string(),
-                    source,
-                })?,
-                path.display().to_string(),
-            ),
+            TokenSource::File(path) => {
+                return UpstreamToken::read_file(path, "upstream.token_file");
+            }
+            TokenSource::OAuth(settings) => {
+                return UpstreamToken::read_file(
+                    &settings.refresh_token_file,
+                    "upstream.oauth.refresh_token_file",
+                );
+            }
         };
         UpstreamToken::from_text(text.trim_end_matches(['\n', '\r']), &origin)
+    }
+
+    /// Reads a secret from the file `path`, which config key `key` names.
+    pub fn read_file(
+        path: &std::path::Path,
+        key: &'static str,
+    ) -> Result<UpstreamToken, TokenError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
+            path: path.display().to_string(),
+            key,
+            source,
+        })?;
+        UpstreamToken::from_text(
+            text.trim_end_matches(['\n', '\r']),
+            &path.display().to_string(),
+        )
     }
 
     /// Wraps a token given as text; `origin` names where it came from in errors.
@@ -64,6 +84,17 @@ impl UpstreamToken {
     /// The header value to send to GitLab (marked sensitive: never indexed by HPACK).
     pub fn header_value(&self) -> HeaderValue {
         (*self.0).clone()
+    }
+
+    /// The token as text, for a form field or a file. Never log it.
+    pub fn expose(&self) -> &str {
+        // Built from checked ASCII text, so always valid UTF-8.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// Whether two tokens are the same secret.
+    pub fn same_as(&self, other: &UpstreamToken) -> bool {
+        self.0.as_bytes() == other.0.as_bytes()
     }
 }
 

@@ -73,6 +73,9 @@ pub struct Sandbox {
     pub audit_path: PathBuf,
     /// Keeps the temporary folder alive.
     pub dir: tempfile::TempDir,
+    /// Further secrets (rotated GitLab tokens, OAuth tokens) the leak check
+    /// looks for too.
+    pub extra_secrets: std::sync::Mutex<Vec<String>>,
 }
 
 impl Sandbox {
@@ -134,7 +137,23 @@ impl Sandbox {
         );
         std::fs::write(&config_path, config).expect("write config");
         let server = Server::start(&config_path).await.expect("glgate starts");
+        if options.upstream_url.is_none() {
+            // glgate reads the token's expiry as it starts; let that request
+            // pass so tests see only the requests they cause.
+            for _ in 0..200 {
+                if fake
+                    .requests()
+                    .iter()
+                    .any(|r| r.path().ends_with("/personal_access_tokens/self"))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            fake.clear_requests();
+        }
         Sandbox {
+            extra_secrets: std::sync::Mutex::default(),
             other_token,
             gitlab_token: fake.token().to_owned(),
             fake,
@@ -145,6 +164,11 @@ impl Sandbox {
             audit_path,
             dir,
         }
+    }
+
+    /// Adds a secret the leak check on drop looks for (a rotated token…).
+    pub fn remember_secret(&self, secret: &str) {
+        self.extra_secrets.lock().unwrap().push(secret.to_owned());
     }
 
     /// `http://127.0.0.1:PORT` of the proxy.
@@ -190,7 +214,13 @@ impl Drop for Sandbox {
             return;
         }
         let audit = std::fs::read_to_string(&self.audit_path).unwrap_or_default();
-        for secret in [&self.gitlab_token, &self.client_token, &self.other_token] {
+        let mut secrets = vec![
+            self.gitlab_token.clone(),
+            self.client_token.clone(),
+            self.other_token.clone(),
+        ];
+        secrets.extend(self.extra_secrets.lock().unwrap().iter().cloned());
+        for secret in &secrets {
             assert!(
                 !audit.contains(secret.as_str()),
                 "a token reached the audit log"

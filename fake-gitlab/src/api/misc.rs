@@ -1,4 +1,4 @@
-//! Instance-level endpoints: version, metadata, the token itself.
+//! Instance-level endpoints: version, metadata.
 
 use serde_json::json;
 
@@ -19,19 +19,5 @@ pub(crate) fn metadata() -> Reply {
         "revision": "fake",
         "kas": { "enabled": false, "externalUrl": null, "version": null },
         "enterprise": false,
-    }))
-}
-
-/// `GET /personal_access_tokens/self`.
-pub(crate) fn token_self() -> Reply {
-    Reply::ok(json!({
-        "id": 42,
-        "name": "glgate",
-        "revoked": false,
-        "active": true,
-        "scopes": ["api", "read_user"],
-        "expires_at": "2027-06-30",
-        "last_used_at": null,
-        "user_id": 1,
     }))
 }

@@ -9,6 +9,7 @@ mod misc;
 mod pagination;
 mod projects;
 mod repository;
+mod tokens;
 mod users;
 
 use std::sync::Mutex;
@@ -17,13 +18,14 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 
+use crate::credentials::Credentials;
 use crate::params::{Params, percent_decode};
 use crate::reply::Reply;
 use crate::store::{Render, Store};
 
 /// Site-wide settings a request is answered with.
 pub(crate) struct Site<'a> {
-    pub token: &'a str,
+    pub credentials: &'a Mutex<Credentials>,
     pub base_url: &'a str,
     pub origin: &'a str,
     pub prefix: &'a str,
@@ -62,17 +64,36 @@ impl Ctx<'_> {
 /// Answers one request (body already read) against `store`.
 pub(crate) fn respond(site: &Site<'_>, parts: &Parts, body: &[u8], store: &Mutex<Store>) -> Reply {
     let raw_path = parts.uri.path();
-    let Some(rest) = api_rest(site.prefix, raw_path) else {
-        return Reply::route_not_found();
-    };
-    if !authorized(&parts.headers, site.token) {
-        return Reply::status_message(StatusCode::UNAUTHORIZED);
-    }
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let (params, query) = match Params::from_request(parts.uri.query(), content_type, body) {
+    let parsed = Params::from_request(parts.uri.query(), content_type, body);
+    // Poisoned only if a handler panicked earlier; acceptable in a test tool.
+    let mut credentials = site.credentials.lock().unwrap();
+    if let Some(oauth_path) = raw_path.strip_prefix(site.prefix)
+        && oauth_path.starts_with("/oauth/")
+    {
+        let params = parsed.map(|(params, _)| params).unwrap_or_default();
+        return tokens::oauth(oauth_path, parts.method.as_str(), &params, &mut credentials)
+            .unwrap_or_else(Reply::route_not_found);
+    }
+    let Some(rest) = api_rest(site.prefix, raw_path) else {
+        return Reply::route_not_found();
+    };
+    let presented = presented_token(&parts.headers);
+    let Some(token) = presented.and_then(|secret| credentials.authenticate(secret).cloned()) else {
+        // GitLab's reuse detection: rotating a token that was already
+        // rotated (so revoked) revokes its whole family.
+        if parts.method == Method::POST
+            && rest == "personal_access_tokens/self/rotate"
+            && let Some(secret) = presented
+        {
+            credentials.rotate(secret, None);
+        }
+        return Reply::status_message(StatusCode::UNAUTHORIZED);
+    };
+    let (params, query) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => return Reply::bad_request(message),
     };
@@ -98,6 +119,10 @@ pub(crate) fn respond(site: &Site<'_>, parts: &Parts, body: &[u8], store: &Mutex
         .map(|s| percent_decode(s, false))
         .collect();
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    if let Some(reply) = tokens::route(&ctx, &mut credentials, &token, store, &segments) {
+        return reply;
+    }
+    drop(credentials);
     // Poisoned only if a handler panicked earlier; acceptable in a test tool.
     let mut store = store.lock().unwrap();
     route(&ctx, &mut store, &segments)
@@ -108,19 +133,23 @@ fn api_rest<'p>(prefix: &str, path: &'p str) -> Option<&'p str> {
     path.strip_prefix(prefix)?.strip_prefix("/api/v4/")
 }
 
-/// Whether the request carries the accepted token. `PRIVATE-TOKEN` wins
-/// over `Authorization: Bearer` when both are sent.
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
+/// The credential the request carries. `PRIVATE-TOKEN` wins over
+/// `Authorization: Bearer` when both are sent.
+fn presented_token(headers: &HeaderMap) -> Option<&str> {
     if let Some(private) = headers.get("private-token") {
-        return private.as_bytes() == token.as_bytes();
+        return private.to_str().ok();
     }
-    let Some(auth) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
+    let auth = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())?;
     match auth.trim().split_once(' ') {
-        Some((scheme, value)) => scheme.eq_ignore_ascii_case("bearer") && value.trim() == token,
-        None => false,
+        Some((scheme, value)) if scheme.eq_ignore_ascii_case("bearer") => Some(value.trim()),
+        _ => None,
     }
+}
+
+/// Whether the request carries `token`.
+#[cfg(test)]
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    presented_token(headers) == Some(token)
 }
 
 /// Top-level dispatch on method and decoded segments.
@@ -128,7 +157,6 @@ fn route(ctx: &Ctx<'_>, store: &mut Store, segments: &[&str]) -> Reply {
     match (ctx.method, segments) {
         ("GET", ["version"]) => misc::version(),
         ("GET", ["metadata"]) => misc::metadata(),
-        ("GET", ["personal_access_tokens", "self"]) => misc::token_self(),
         ("GET", ["user"]) => users::current(ctx, store),
         ("GET", ["users"]) => users::list(ctx, store),
         ("GET", ["users", id]) => users::show(ctx, store, id),

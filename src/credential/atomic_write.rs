@@ -1,0 +1,112 @@
+//! Writing a secret file so that readers see the old content or the new one,
+//! never a mix or nothing: a temporary file in the same folder (mode 0600),
+//! fsync, rename over the target, fsync the folder.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Why the file could not be written. The secret is never part of it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct WriteError {
+    /// The target file.
+    pub path: PathBuf,
+    /// The I/O error.
+    pub source: std::io::Error,
+}
+
+/// Replaces `path` with `secret` and a newline, atomically, mode 0600.
+pub fn write_secret_file(path: &Path, secret: &str) -> Result<(), WriteError> {
+    let error = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let temporary = temporary_path(path).map_err(error)?;
+    let result = write_and_rename(&temporary, path, secret);
+    if result.is_err() {
+        // Nothing useful can be done if the leftover cannot be removed.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result.map_err(error)
+}
+
+/// Whether a secret could be written next to `path` right now: creates and
+/// removes a temporary file there. Checked before asking GitLab for a new
+/// token, because GitLab revokes the old one at once.
+pub fn check_writable(path: &Path) -> Result<(), WriteError> {
+    let error = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let temporary = temporary_path(path).map_err(error)?;
+    let file = create_private(&temporary).map_err(error)?;
+    drop(file);
+    std::fs::remove_file(&temporary).map_err(error)
+}
+
+fn temporary_path(path: &Path) -> std::io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut temporary = std::ffi::OsString::from(".");
+    temporary.push(name);
+    temporary.push(format!(".{}.tmp", hex::encode(nonce)));
+    Ok(folder(path).join(temporary))
+}
+
+fn folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+fn create_private(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+fn write_and_rename(temporary: &Path, path: &Path, secret: &str) -> std::io::Result<()> {
+    let mut file = create_private(temporary)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(temporary, path)?;
+    // The rename is durable only once the folder is synced.
+    File::open(folder(path))?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn replaces_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "old\n").unwrap();
+        write_secret_file(&path, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_error_that_names_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("token");
+        let error = write_secret_file(&path, "s3cret").unwrap_err();
+        assert!(!error.to_string().contains("s3cret"));
+        assert!(check_writable(&path).is_err());
+    }
+}

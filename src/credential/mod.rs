@@ -1,0 +1,480 @@
+//! The GitLab credential as a live value: every request loads it once, and a
+//! background task keeps it current — re-reading `token_file` when it
+//! changes, refreshing OAuth access tokens before they expire, watching the
+//! token's expiry date and, when configured, rotating it.
+//!
+//! A request keeps the value it loaded, so a swap never disturbs one in
+//! flight. The secret never appears in `Debug`, errors, logs or metrics.
+
+mod atomic_write;
+pub mod commands;
+mod expiry;
+mod file_watch;
+pub mod gitlab;
+mod oauth;
+mod rotate;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use http::{HeaderName, HeaderValue};
+use tokio::sync::Notify;
+
+pub use atomic_write::{WriteError, check_writable, write_secret_file};
+pub use expiry::{format_date, now_unix, parse_date};
+pub use gitlab::{Answer, ApiError, GitlabApi};
+pub use oauth::{LoginOutcome, OAuthError, TokenGrant, login, pkce_challenge};
+pub use rotate::{RotateError, Rotated, rotate_token};
+
+use crate::config::{TokenSource, UpstreamConfig};
+use crate::upstream::{GITLAB_TOKEN_HEADER, SetupError, TokenError, UpstreamError, UpstreamToken};
+
+/// How long a request waits for the first OAuth access token at start.
+const PENDING_WAIT: Duration = Duration::from_secs(10);
+/// How often the token's expiry date is read from GitLab.
+const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+/// How soon a failed expiry check is retried.
+const EXPIRY_RETRY: Duration = Duration::from_secs(60);
+/// How long a request GitLab rejected waits for the token file to change
+/// (a rotation whose new token is not saved yet).
+pub const ROTATION_GRACE: Duration = Duration::from_secs(2);
+/// Longest sleep of the maintenance task (so it notices it is no longer needed).
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// The value sent to GitLab: `PRIVATE-TOKEN: <pat>` or
+/// `Authorization: Bearer <oauth access token>`. `Debug` is redacted.
+#[derive(Clone)]
+pub struct Secret {
+    header: HeaderName,
+    value: HeaderValue,
+}
+
+impl Secret {
+    /// A personal (or project/group) access token, sent as `PRIVATE-TOKEN`.
+    pub fn personal(token: &UpstreamToken) -> Secret {
+        Secret {
+            header: HeaderName::from_static(GITLAB_TOKEN_HEADER),
+            value: token.header_value(),
+        }
+    }
+
+    /// An OAuth access token, sent as `Authorization: Bearer`.
+    pub fn bearer(access_token: &UpstreamToken) -> Secret {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", access_token.expose()))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        Secret {
+            header: http::header::AUTHORIZATION,
+            value,
+        }
+    }
+
+    /// The header name.
+    pub fn header_name(&self) -> HeaderName {
+        self.header.clone()
+    }
+
+    /// The header value (marked sensitive).
+    pub fn header_value(&self) -> HeaderValue {
+        self.value.clone()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({}: <redacted>)", self.header)
+    }
+}
+
+/// What the credential is right now.
+enum State {
+    /// Usable until `valid_until` (OAuth), to be renewed at `renew_at`.
+    Ready {
+        secret: Arc<Secret>,
+        /// The personal access token itself (for rotation), when it is one.
+        token: Option<UpstreamToken>,
+        valid_until: Option<Instant>,
+        renew_at: Option<Instant>,
+    },
+    /// The first OAuth access token is being obtained.
+    Pending,
+    /// No valid credential: requests get 503 until a renewal succeeds.
+    Unavailable,
+}
+
+/// Whether the credential can be used, for `/ready`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// A valid credential is loaded.
+    Usable,
+    /// The first OAuth access token is not there yet.
+    Pending,
+    /// No valid credential (refresh failed and the access token expired).
+    Unavailable,
+}
+
+/// What decides whether a reload may keep the running credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Key {
+    source: TokenSource,
+    reload: Duration,
+    auto_rotate: Option<Duration>,
+    url: String,
+    ca_file: Option<PathBuf>,
+    client_identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl Key {
+    fn of(config: &UpstreamConfig) -> Key {
+        Key {
+            source: config.token.clone(),
+            reload: config.token_reload_interval,
+            auto_rotate: config.auto_rotate,
+            url: config.url.to_string(),
+            ca_file: config.ca_file.clone(),
+            client_identity: config.client_identity.clone(),
+        }
+    }
+}
+
+/// Why the credential could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The token (or OAuth file) could not be read.
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    /// The HTTP client for GitLab could not be set up.
+    #[error("{0}")]
+    Setup(#[from] SetupError),
+}
+
+struct Shared {
+    key: Key,
+    state: ArcSwap<State>,
+    /// Woken whenever `state` changes.
+    changed: Notify,
+    /// Asks the maintenance task to act now (an OAuth token was found expired).
+    wake: Arc<Notify>,
+    /// Bumped on every new secret.
+    generation: AtomicU64,
+    /// The token's expiry, seconds since the epoch; `i64::MIN` when unknown.
+    expires_at: AtomicI64,
+    api: GitlabApi,
+    oauth: Option<oauth::Refresher>,
+}
+
+/// The live GitLab credential, shared by the upstream client and the task
+/// that maintains it. Cloning shares it.
+#[derive(Clone)]
+pub struct Credential {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("health", &self.health())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credential {
+    /// Reads the credential and, inside a tokio runtime, starts the task
+    /// that keeps it current (it stops when the last clone is dropped).
+    pub fn start(config: &UpstreamConfig) -> Result<Credential, CredentialError> {
+        let api = GitlabApi::new(config)?;
+        let (state, oauth) = match &config.token {
+            TokenSource::Env(_) | TokenSource::File(_) => {
+                let token = UpstreamToken::read(&config.token)?;
+                (ready_personal(token), None)
+            }
+            TokenSource::OAuth(settings) => (
+                State::Pending,
+                Some(oauth::Refresher::new(settings.clone())?),
+            ),
+        };
+        let shared = Arc::new(Shared {
+            key: Key::of(config),
+            state: ArcSwap::from_pointee(state),
+            changed: Notify::new(),
+            wake: Arc::new(Notify::new()),
+            generation: AtomicU64::new(0),
+            expires_at: AtomicI64::new(i64::MIN),
+            api,
+            oauth,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let plan = Plan {
+                file: match &config.token {
+                    TokenSource::File(path) => Some(file_watch::FileWatch::new(path.clone())),
+                    _ => None,
+                },
+                reload: config.token_reload_interval,
+                auto_rotate: config.auto_rotate,
+            };
+            runtime.spawn(maintain(Arc::downgrade(&shared), shared.wake.clone(), plan));
+        }
+        Ok(Credential { shared })
+    }
+
+    /// This credential when `config` reads it the same way, so a config
+    /// reload keeps the running credential and its task. A token file is
+    /// re-read at once, as an operator who sends SIGHUP expects; an unusable
+    /// file keeps the current token (and is logged).
+    pub fn reuse_for(&self, config: &UpstreamConfig) -> Option<Credential> {
+        if self.shared.key != Key::of(config) {
+            return None;
+        }
+        if let TokenSource::File(path) = &config.token {
+            file_watch::FileWatch::new(path.clone()).check(self);
+        }
+        Some(self.clone())
+    }
+
+    /// The value to send now. Waits briefly for the first OAuth token;
+    /// fails when no valid credential is available.
+    pub async fn secret(&self) -> Result<Arc<Secret>, UpstreamError> {
+        // The common case, on every request: one lock-free load.
+        if let State::Ready {
+            secret,
+            valid_until: None,
+            ..
+        } = &**self.shared.state.load()
+        {
+            return Ok(secret.clone());
+        }
+        let deadline = tokio::time::Instant::now() + PENDING_WAIT;
+        loop {
+            // Registered before the state is read, so no change is missed.
+            let changed = self.shared.changed.notified();
+            match &**self.shared.state.load() {
+                State::Ready {
+                    secret,
+                    valid_until,
+                    ..
+                } => {
+                    if valid_until.is_none_or(|until| Instant::now() < until) {
+                        return Ok(secret.clone());
+                    }
+                    self.shared.wake.notify_one();
+                    return Err(UpstreamError::CredentialUnavailable);
+                }
+                State::Unavailable => return Err(UpstreamError::CredentialUnavailable),
+                State::Pending => {}
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(UpstreamError::CredentialUnavailable);
+            }
+        }
+    }
+
+    /// Whether a rejected request may find a newer credential at once
+    /// (a token file that was rotated under us).
+    pub fn may_change_on_rejection(&self) -> bool {
+        matches!(self.shared.key.source, TokenSource::File(_))
+    }
+
+    /// After GitLab rejected `used`: re-reads the token file and returns its
+    /// token if it is another one (and puts it in place), so the request can
+    /// be sent again instead of failing until the next periodic check.
+    /// GitLab revokes a rotated token before the new one can be saved, so an
+    /// unchanged file is watched for [`ROTATION_GRACE`] before giving up.
+    pub async fn recheck_after_rejection(&self, used: &Secret) -> Option<Arc<Secret>> {
+        let TokenSource::File(path) = &self.shared.key.source else {
+            return None;
+        };
+        let deadline = Instant::now() + ROTATION_GRACE;
+        loop {
+            if let Some(current) = self.shared.current_secret()
+                && current.value != used.value
+            {
+                // Another request (or the watch) already picked it up.
+                return Some(current);
+            }
+            if let Ok(token) = UpstreamToken::read(&TokenSource::File(path.clone()))
+                && Secret::personal(&token).value != used.value
+            {
+                tracing::info!(
+                    file = %path.display(),
+                    "GitLab rejected the token and the token file holds a new one: using it"
+                );
+                self.install(ready_personal(token));
+                return self.shared.current_secret();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether a valid credential is loaded.
+    pub fn health(&self) -> Health {
+        match &**self.shared.state.load() {
+            State::Ready { valid_until, .. }
+                if valid_until.is_none_or(|until| Instant::now() < until) =>
+            {
+                Health::Usable
+            }
+            State::Pending => Health::Pending,
+            _ => Health::Unavailable,
+        }
+    }
+
+    /// The token's expiry (seconds since the epoch), once read from GitLab.
+    pub fn expires_at(&self) -> Option<i64> {
+        let value = self.shared.expires_at.load(Ordering::Relaxed);
+        (value != i64::MIN).then_some(value)
+    }
+
+    /// Refreshes the OAuth access token. Concurrent calls collapse into one
+    /// request to GitLab: the token in use is noted when `refresh` is
+    /// called, and a call that finds it already replaced (by a refresh that
+    /// ran while it waited) returns at once.
+    pub fn refresh(&self) -> impl Future<Output = Result<(), OAuthError>> + Send + '_ {
+        let seen = self.shared.generation.load(Ordering::Acquire);
+        async move {
+            let Some(refresher) = &self.shared.oauth else {
+                return Err(OAuthError::NotOAuth);
+            };
+            refresher.refresh(&self.shared, seen).await
+        }
+    }
+
+    /// Puts a new secret in place for the next requests.
+    fn install(&self, state: State) {
+        self.shared.install(state);
+    }
+}
+
+impl Shared {
+    fn install(&self, state: State) {
+        self.install_arc(Arc::new(state));
+    }
+
+    fn install_arc(&self, state: Arc<State>) {
+        self.state.store(state);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+    }
+
+    fn set_expires_at(&self, unix: Option<i64>) {
+        self.expires_at
+            .store(unix.unwrap_or(i64::MIN), Ordering::Relaxed);
+    }
+
+    fn current_token(&self) -> Option<UpstreamToken> {
+        match &**self.state.load() {
+            State::Ready { token, .. } => token.clone(),
+            _ => None,
+        }
+    }
+
+    fn current_secret(&self) -> Option<Arc<Secret>> {
+        match &**self.state.load() {
+            State::Ready { secret, .. } => Some(secret.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn ready_personal(token: UpstreamToken) -> State {
+    State::Ready {
+        secret: Arc::new(Secret::personal(&token)),
+        token: Some(token),
+        valid_until: None,
+        renew_at: None,
+    }
+}
+
+/// What the maintenance task does for this credential.
+struct Plan {
+    file: Option<file_watch::FileWatch>,
+    reload: Duration,
+    auto_rotate: Option<Duration>,
+}
+
+/// Keeps the credential current until it is dropped.
+async fn maintain(weak: Weak<Shared>, wake: Arc<Notify>, mut plan: Plan) {
+    let mut warnings = expiry::Warnings::default();
+    let mut next_expiry_check = Instant::now();
+    let mut checked_generation = u64::MAX;
+    let mut oauth_retry = oauth::Backoff::default();
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        let credential = Credential { shared };
+        let mut sleep = MAX_SLEEP;
+        if let Some(watch) = &mut plan.file {
+            watch.check(&credential);
+            sleep = sleep.min(plan.reload);
+        }
+        if credential.shared.oauth.is_some() {
+            sleep = sleep.min(oauth::maintain(&credential, &mut oauth_retry).await);
+        }
+        // A new secret may have another expiry: read it again at once.
+        let generation = credential.shared.generation.load(Ordering::Acquire);
+        if generation != checked_generation || Instant::now() >= next_expiry_check {
+            let ok = expiry_check(&credential, &mut warnings).await;
+            checked_generation = generation;
+            next_expiry_check = Instant::now()
+                + if ok {
+                    EXPIRY_CHECK_INTERVAL
+                } else {
+                    EXPIRY_RETRY
+                };
+            if ok && let (Some(before), Some(path)) = (plan.auto_rotate, plan.file.as_ref()) {
+                rotate::auto_rotate(&credential, path.path(), before).await;
+            }
+        }
+        sleep = sleep.min(next_expiry_check.saturating_duration_since(Instant::now()));
+        drop(credential);
+        let woken = wake.notified();
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            () = woken => {}
+        }
+    }
+}
+
+/// Reads the token's expiry from GitLab, updates the gauge value and logs
+/// the 30/7/1-day warnings. `false` when it could not be read.
+async fn expiry_check(credential: &Credential, warnings: &mut expiry::Warnings) -> bool {
+    let shared = &credential.shared;
+    if let Some(oauth) = &shared.oauth {
+        shared.set_expires_at(oauth.access_expires_at());
+        return true;
+    }
+    let Some(secret) = shared.current_secret() else {
+        return false;
+    };
+    match shared
+        .api
+        .get("/api/v4/personal_access_tokens/self", &secret)
+        .await
+    {
+        Ok(answer) if answer.status.is_success() => {
+            let expires_at = answer.json["expires_at"].as_str().and_then(parse_date);
+            shared.set_expires_at(expires_at);
+            if let Some(expires_at) = expires_at {
+                warnings.check(expires_at, now_unix());
+            }
+            true
+        }
+        Ok(answer) if answer.status == http::StatusCode::UNAUTHORIZED => {
+            tracing::error!(
+                "GitLab rejects the upstream token (401 on /personal_access_tokens/self): replace it or rotate it"
+            );
+            false
+        }
+        // Other token kinds (project, group, OAuth) have no such endpoint.
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!("cannot read the GitLab token's expiry: {error}");
+            false
+        }
+    }
+}

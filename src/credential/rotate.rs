@@ -1,0 +1,126 @@
+//! Rotating a personal access token: `POST /personal_access_tokens/self/rotate`.
+//!
+//! GitLab revokes the old token the moment it answers, and revokes the whole
+//! token family if a token that was already rotated is rotated again. So a
+//! rotation first checks that the new token can be saved, and exactly one
+//! process may rotate a given token.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::expiry::{DAY, format_date, now_unix, parse_date};
+use super::{Credential, GitlabApi, Secret, check_writable, ready_personal, write_secret_file};
+use crate::upstream::UpstreamToken;
+
+/// A rotated token.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The new token (GitLab already revoked the old one).
+    pub token: UpstreamToken,
+    /// Its expiry date, `YYYY-MM-DD`, as GitLab reports it.
+    pub expires_at: Option<String>,
+}
+
+/// Why a rotation failed. Never holds a token.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// GitLab could not be asked.
+    #[error("{0}")]
+    Api(#[from] super::ApiError),
+    /// GitLab refused.
+    #[error("GitLab refused the rotation ({status}): {message}")]
+    Refused {
+        /// GitLab's status.
+        status: http::StatusCode,
+        /// What GitLab or glgate says about it.
+        message: String,
+    },
+}
+
+/// Asks GitLab for a new token in place of the one `secret` carries.
+pub async fn rotate_token(
+    api: &GitlabApi,
+    secret: &Secret,
+    expires_at: Option<&str>,
+) -> Result<Rotated, RotateError> {
+    let form: Vec<(&str, &str)> = expires_at.map(|d| ("expires_at", d)).into_iter().collect();
+    let answer = api
+        .post_form(
+            "/api/v4/personal_access_tokens/self/rotate",
+            Some(secret),
+            &form,
+        )
+        .await?;
+    if !answer.status.is_success() {
+        let hint = match answer.status.as_u16() {
+            401 => "the token is not valid (already rotated or revoked?)",
+            403 => "the token needs the api or self_rotate scope",
+            400 => "only personal access tokens can rotate themselves",
+            _ => "unexpected answer",
+        };
+        let message = answer.json["message"]
+            .as_str()
+            .or(answer.json["error"].as_str())
+            .map_or_else(|| hint.to_owned(), |m| format!("{m}; {hint}"));
+        return Err(RotateError::Refused {
+            status: answer.status,
+            message,
+        });
+    }
+    let token = answer.json["token"]
+        .as_str()
+        .and_then(|text| UpstreamToken::from_text(text, "GitLab's rotation answer").ok())
+        .ok_or(RotateError::Refused {
+            status: answer.status,
+            message: "the answer holds no new token".into(),
+        })?;
+    Ok(Rotated {
+        token,
+        expires_at: answer.json["expires_at"].as_str().map(str::to_owned),
+    })
+}
+
+/// The lifetime asked for a token rotated by `auto_rotate`.
+const AUTO_ROTATE_LIFETIME_DAYS: i64 = 90;
+
+/// Rotates the running token when it expires within `before`, writes it to
+/// `path` and uses it at once.
+pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Duration) {
+    let Some(expires_at) = credential.expires_at() else {
+        return;
+    };
+    let before = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+    if expires_at - now_unix() > before {
+        return;
+    }
+    let shared = &credential.shared;
+    let Some(secret) = shared.current_secret() else {
+        return;
+    };
+    // The old token dies with GitLab's answer: never ask for a new one that
+    // could not be saved.
+    if let Err(error) = check_writable(path) {
+        tracing::error!("auto_rotate: not rotating the GitLab token: {error}");
+        return;
+    }
+    let lifetime = std::cmp::max(AUTO_ROTATE_LIFETIME_DAYS * DAY, 2 * before);
+    let new_expiry = format_date(now_unix() + lifetime);
+    match rotate_token(&shared.api, &secret, Some(&new_expiry)).await {
+        Ok(rotated) => {
+            let saved = write_secret_file(path, rotated.token.expose());
+            shared.set_expires_at(rotated.expires_at.as_deref().and_then(parse_date));
+            credential.install(ready_personal(rotated.token));
+            match saved {
+                Ok(()) => tracing::info!(
+                    file = %path.display(),
+                    expires_at = rotated.expires_at.as_deref().unwrap_or("never"),
+                    "auto_rotate: the GitLab token was rotated and saved"
+                ),
+                Err(error) => tracing::error!(
+                    "auto_rotate: the GitLab token was rotated but could not be saved ({error}); it is in use in memory only and is lost on restart: fix the file's folder, then run `glgate token rotate` once"
+                ),
+            }
+        }
+        Err(error) => tracing::error!("auto_rotate: rotation failed: {error}"),
+    }
+}
