@@ -7,10 +7,9 @@
 //! that does not fit is counted and reported, never lost silently.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, TrySendError};
-use std::time::SystemTime;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
@@ -97,18 +96,61 @@ impl AuditEvent {
 /// second, with the running total), so a lost line is never silent.
 #[derive(Clone, Debug)]
 pub struct AuditSink {
-    queue: std::sync::mpsc::SyncSender<AuditEvent>,
+    handle: Arc<Handle>,
     dropped: Counter,
     last_report: Arc<AtomicU64>,
 }
 
+/// The queue between the request path and the writer thread.
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Signalled only when the writer is parked on an empty queue.
+    wake: Condvar,
+    depth: usize,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: Vec<AuditEvent>,
+    /// The writer waits on `wake` and must be signalled.
+    parked: bool,
+    /// Every sink is gone: write what is left and stop.
+    closed: bool,
+}
+
+/// Owned by every clone of a sink; the last one dropped stops the writer.
+#[derive(Debug)]
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        lock(&self.0.queue).closed = true;
+        self.0.wake.notify_one();
+    }
+}
+
+/// A poisoned lock still holds a usable queue (a panic while holding it
+/// cannot leave a `Vec` push half done).
+fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How long the writer lets events gather after writing a batch. Under load
+/// this turns one thread wake-up per request into one per pause; an event
+/// arriving while the writer is parked is still written at once.
+const BATCH_PAUSE: Duration = Duration::from_millis(2);
+
 impl AuditSink {
     /// Opens `output` and starts the writer thread (`glgate-audit`).
     ///
-    /// The thread serializes events into a buffer and writes it out whenever
-    /// the queue runs empty, so a busy proxy makes few large writes while an
-    /// idle one has every line on disk as soon as it is recorded. It ends,
-    /// after a last flush, when every sink is dropped.
+    /// The thread takes every queued event at once, serializes them into a
+    /// buffer and writes it out, then pauses briefly so the next batch can
+    /// gather: a busy proxy makes a few large writes a second while an idle
+    /// one has every line on disk as soon as it is recorded. It ends, after a
+    /// last flush, when every sink is dropped.
     pub fn start(output: &AuditOutput) -> std::io::Result<AuditSink> {
         let writer: Box<dyn Write + Send> = match output {
             AuditOutput::Stdout => Box::new(std::io::stdout()),
@@ -124,28 +166,41 @@ impl AuditSink {
     }
 
     fn with_writer(writer: Box<dyn Write + Send>, depth: usize) -> std::io::Result<AuditSink> {
-        let (queue, events) = std::sync::mpsc::sync_channel::<AuditEvent>(depth);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            depth,
+        });
+        let for_writer = shared.clone();
         std::thread::Builder::new()
             .name("glgate-audit".into())
-            .spawn(move || write_events(&events, writer))?;
+            .spawn(move || write_events(&for_writer, writer))?;
         Ok(AuditSink {
-            queue,
+            handle: Arc::new(Handle(shared)),
             dropped: Counter::default(),
             last_report: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Records an event. Never blocks: a full queue drops the event, counts
-    /// it and reports it (see [`AuditSink`]).
+    /// Records an event. Never blocks on I/O: a full queue drops the event,
+    /// counts it and reports it (see [`AuditSink`]).
     pub fn record(&self, event: AuditEvent) {
-        match self.queue.try_send(event) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.lost("the audit queue is full (slow audit output)"),
-            Err(TrySendError::Disconnected(_)) => self.lost("the audit writer has stopped"),
+        let shared = &self.handle.0;
+        let mut queue = lock(&shared.queue);
+        if queue.events.len() >= shared.depth {
+            drop(queue);
+            self.lost("the audit queue is full (slow audit output)");
+            return;
+        }
+        queue.events.push(event);
+        let wake = std::mem::take(&mut queue.parked);
+        drop(queue);
+        if wake {
+            shared.wake.notify_one();
         }
     }
 
-    /// Events dropped so far (queue full or writer gone).
+    /// Events dropped so far (queue full).
     pub fn dropped(&self) -> &Counter {
         &self.dropped
     }
@@ -167,14 +222,29 @@ impl AuditSink {
     }
 }
 
-/// The writer thread's loop: block for one event, then take whatever else is
-/// queued, and write the batch out when the queue is empty.
-fn write_events(events: &Receiver<AuditEvent>, writer: Box<dyn Write + Send>) {
+/// The writer thread's loop: take the whole queue, write it, flush, pause;
+/// park when the queue is empty; stop when it is empty and closed.
+fn write_events(shared: &Shared, writer: Box<dyn Write + Send>) {
     let mut writer = std::io::BufWriter::with_capacity(64 * 1024, writer);
     let mut line = Vec::with_capacity(1024);
-    while let Ok(first) = events.recv() {
-        let mut next = Some(first);
-        while let Some(event) = next {
+    let mut batch = Vec::new();
+    loop {
+        {
+            let mut queue = lock(&shared.queue);
+            while queue.events.is_empty() {
+                if queue.closed {
+                    let _ = writer.flush();
+                    return;
+                }
+                queue.parked = true;
+                queue = shared
+                    .wake
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            std::mem::swap(&mut queue.events, &mut batch);
+        }
+        for event in batch.drain(..) {
             line.clear();
             // Serializing a struct of strings and numbers into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut line, &event);
@@ -182,19 +252,17 @@ fn write_events(events: &Receiver<AuditEvent>, writer: Box<dyn Write + Send>) {
             if let Err(error) = writer.write_all(&line) {
                 tracing::error!(%error, "cannot write the audit log");
             }
-            next = events.try_recv().ok();
         }
         if let Err(error) = writer.flush() {
             tracing::error!(%error, "cannot write the audit log");
         }
+        std::thread::sleep(BATCH_PAUSE);
     }
-    let _ = writer.flush();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
     /// A writer that holds every write until `gate` lets it through.
     struct Gated {
