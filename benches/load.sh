@@ -150,6 +150,14 @@ cpu_ticks() { # PIDS... -> utime+stime summed
     done
     echo "$total"
 }
+audit_ticks() { # PID -> utime+stime of its glgate-audit thread (0 if none)
+    local task total=0
+    for task in /proc/"$1"/task/*; do
+        [[ $(cat "$task/comm" 2>/dev/null) == glgate-audit ]] || continue
+        total=$((total + $(sed 's/^.*) //' "$task/stat" | awk '{print $12 + $13}')))
+    done
+    echo "$total"
+}
 rss_kib() { # PIDS... -> VmRSS summed
     local pid total=0
     for pid in "$@"; do
@@ -168,7 +176,7 @@ sample_peak() { # FILE PIDS... : writes the peak summed VmRSS until killed
 }
 
 raw=$out/raw.tsv
-printf 'round\tsetup\tconnections\trequests\trps\tp50_us\tp99_us\tp999_us\tcpu_s_per_10k\tpeak_rss_kib\tsocket_errors\tstatuses\n' >"$raw"
+printf 'round\tsetup\tconnections\trequests\trps\tp50_us\tp99_us\tp999_us\tcpu_s_per_10k\tpeak_rss_kib\tsocket_errors\tstatuses\taudit_cpu_share\n' >"$raw"
 setups=(direct nginx glgate glgate-devnull)
 machine="$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "machine: $machine" >&2
@@ -182,6 +190,7 @@ for round in $(seq "$rounds"); do
         for setup in "${order[@]}"; do
             mapfile -t procs < <(family "${pid_of[$setup]}")
             before=$(cpu_ticks "${procs[@]}")
+            audit_before=$(audit_ticks "${pid_of[$setup]}")
             echo 0 >"$work/peak"
             sample_peak "$work/peak" "${procs[@]}" &
             sampler=$!
@@ -189,29 +198,36 @@ for round in $(seq "$rounds"); do
                 -s benches/load.lua "http://${addr[$setup]}" >"$work/wrk.out" 2>&1
             kill "$sampler"; wait "$sampler" 2>/dev/null || true
             after=$(cpu_ticks "${procs[@]}")
+            audit_after=$(audit_ticks "${pid_of[$setup]}")
+            share=$(awk -v a=$((audit_after - audit_before)) -v t=$((after - before)) 'BEGIN { printf "%.3f", t ? a / t : 0 }')
             get() { sed -n "s/^$1: //p" "$work/wrk.out"; }
             requests=$(get requests)
             cpu=$(awk -v t=$((after - before)) -v hz="$tck" -v n="$requests" 'BEGIN { printf "%.3f", (t / hz) / (n / 10000) }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$setup" "$conns" "$requests" \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$setup" "$conns" "$requests" \
                 "$(get rps)" "$(get p50_us)" "$(get p99_us)" "$(get p999_us)" "$cpu" "$(cat "$work/peak")" \
-                "$(get socket_errors)" "$(get statuses)" | tee -a "$raw" >&2
+                "$(get socket_errors)" "$(get statuses)" "$share" | tee -a "$raw" >&2
         done
     done
 done
 
 # --- 1,000 idle keep-alive connections ----------------------------------------
-idle_rss() { # NAME ADDR PIDS... -> "before peak after_close" in KiB
+idle_rss() { # NAME ADDR PIDS... -> "before peak held" in KiB, then the tool's line
     local name=$1 target_addr=$2
     shift 2
-    local before peak
+    local before peak held
     before=$(rss_kib "$@")
     echo 0 >"$work/peak"
     sample_peak "$work/peak" "$@" &
     local sampler=$!
-    target/release/examples/idle_clients "$target_addr" "$idle_count" /api/v4/projects/101 "$client_token" 5 >"$work/idle.$name" 2>&1
+    target/release/examples/idle_clients "$target_addr" "$idle_count" /api/v4/projects/101 "$client_token" 6 >"$work/idle.$name" 2>&1 &
+    local clients=$!
+    wait_for "$work/idle.$name" "^open"
+    sleep 3
+    held=$(rss_kib "$@")
+    wait "$clients" || true
     kill "$sampler"; wait "$sampler" 2>/dev/null || true
     peak=$(cat "$work/peak")
-    echo "$before $peak $(head -n 1 "$work/idle.$name")"
+    echo "$before $peak $held $(head -n 1 "$work/idle.$name")"
 }
 start_glgate glgate-idle "$work/audit-idle.log"
 idle_glgate=$(idle_rss glgate "$glgate_addr" "$glgate_pid")
@@ -229,12 +245,14 @@ def mean(setup, conns, key):
     values = [float(r[key]) for r in rows if r["setup"] == setup and r["connections"] == conns]
     return statistics.mean(values) if values else float("nan")
 def peak(setup, conns):
-    return max(int(r["peak_rss_kib"]) for r in rows if r["setup"] == setup and r["connections"] == conns)
+    # Round 1 runs the loads in rising order on fresh processes; later rounds
+    # would show memory kept from the heavier loads before them.
+    return max(int(r["peak_rss_kib"]) for r in rows if r["setup"] == setup and r["connections"] == conns and r["round"] == "1")
 loads = sorted({r["connections"] for r in rows}, key=int)
 setups = ["direct", "nginx", "glgate", "glgate-devnull"]
 print(f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine}; "
       f"{rounds} rounds of {seconds} s per setup and load, setups alternated; means over rounds.\n")
-print("| connections | setup | req/s | p50 ms | p99 ms | p99.9 ms | CPU s / 10k req | peak RSS MiB | errors |")
+print("| connections | setup | req/s | p50 ms | p99 ms | p99.9 ms | CPU s / 10k req | peak RSS MiB (round 1) | errors |")
 print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for c in loads:
     for s in setups:
@@ -242,16 +260,18 @@ for c in loads:
         print(f"| {c} | {s} | {mean(s,c,'rps'):,.0f} | {mean(s,c,'p50_us')/1000:.2f} | {mean(s,c,'p99_us')/1000:.2f} | "
               f"{mean(s,c,'p999_us')/1000:.2f} | {mean(s,c,'cpu_s_per_10k'):.3f} | {peak(s,c)/1024:.1f} | {errors} |")
 print("\n(direct: CPU and RSS are the upstream's; refused requests get the upstream's 404 there.)\n")
-print("| connections | glgate/nginx req/s | glgate/nginx p99 | glgate/nginx CPU per req | glgate/direct req/s | audit to file / to /dev/null req/s |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| connections | glgate/nginx req/s | glgate/nginx p99 | glgate/nginx CPU per req | glgate/direct req/s | audit to file / to /dev/null req/s | audit thread share of glgate CPU |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for c in loads:
     g, n, d, z = (mean(s, c, "rps") for s in ["glgate", "nginx", "direct", "glgate-devnull"])
     print(f"| {c} | {g/n:.2f} | {mean('glgate',c,'p99_us')/mean('nginx',c,'p99_us'):.2f} | "
-          f"{mean('glgate',c,'cpu_s_per_10k')/mean('nginx',c,'cpu_s_per_10k'):.2f} | {g/d:.2f} | {g/z:.2f} |")
+          f"{mean('glgate',c,'cpu_s_per_10k')/mean('nginx',c,'cpu_s_per_10k'):.2f} | {g/d:.2f} | {g/z:.2f} | "
+          f"{100*mean('glgate',c,'audit_cpu_share'):.1f}% |")
 def idle(text):
-    before, peak, *rest = text.split()
-    return f"{int(before)/1024:.1f} MiB before, {int(peak)/1024:.1f} MiB peak ({' '.join(rest)})"
-print(f"\n1,000 idle keep-alive connections (one request each, then held 5 s): "
+    before, peak, held, *rest = text.split()
+    return (f"{int(before)/1024:.1f} MiB before, {int(peak)/1024:.1f} MiB peak, "
+            f"{int(held)/1024:.1f} MiB while all are held idle ({' '.join(rest)})")
+print(f"\n1,000 idle keep-alive connections (one request each, then held 6 s): "
       f"glgate (fresh process) {idle(idle_glgate)}; nginx (master + workers, after the runs) {idle(idle_nginx)}.")
 print(f"\nglgate audit lines written in the audit-to-file setup: {audit_lines}.")
 PY
