@@ -283,7 +283,11 @@ async fn serve_connection<I>(
     let tracker = activity.clone();
     let service = service_fn(move |request| {
         let in_flight = tracker.start();
-        let handled = proxy::handle(gateway.clone(), connection.clone(), request);
+        // Boxed: hyper keeps a slot of the service future's size per
+        // connection, allocated even while the connection is idle; the whole
+        // pipeline's future is kilobytes, so it lives on the heap only while a
+        // request is in flight (and is not copied when hyper moves it).
+        let handled = Box::pin(proxy::handle(gateway.clone(), connection.clone(), request));
         async move {
             let response = handled.await?;
             Ok::<_, std::convert::Infallible>(response.map(|inner| Tracked {
