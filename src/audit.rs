@@ -2,21 +2,25 @@
 //!
 //! Field names are fixed (they are the same in logs, metrics labels and
 //! `policy explain`). An event never holds a credential, a query string or a
-//! body. Lines are written by a dedicated task so that a slow disk applies
-//! back-pressure through a bounded queue instead of blocking request handling.
+//! body. Lines are written by a dedicated thread through a bounded queue, so
+//! a slow disk never blocks request handling and never grows memory; an event
+//! that does not fit is counted and reported, never lost silently.
 
 use std::io::Write;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
+use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
-use tokio::sync::mpsc;
 
 use crate::config::AuditOutput;
 
 /// Longest path recorded; longer ones are cut (they are refused anyway).
 const MAX_PATH_CHARS: usize = 512;
-/// Events queued before writers wait.
-const QUEUE_DEPTH: usize = 8192;
+/// Events queued for the writer thread; beyond this they are dropped and
+/// counted. At a few hundred bytes each, a full queue holds a few MiB.
+pub const QUEUE_DEPTH: usize = 8192;
 
 /// One request's audit event.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -88,14 +92,71 @@ impl AuditEvent {
     }
 }
 
-/// Sends events to the writer task.
+/// Sends events to the writer thread.
+///
+/// The queue is bounded ([`QUEUE_DEPTH`] events) and recording never blocks
+/// or waits: request handling must not stall behind a slow disk, and memory
+/// must not grow without bound. When the queue is full the event is dropped,
+/// **counted** (`glgate_audit_events_dropped_total`, see
+/// [`AuditSink::dropped`]) and reported in glgate's own log (at most once a
+/// second, with the running total), so a lost line is never silent.
 #[derive(Clone, Debug)]
 pub struct AuditSink {
-    queue: mpsc::Sender<AuditEvent>,
+    handle: Arc<Handle>,
+    dropped: Counter,
+    last_report: Arc<AtomicU64>,
 }
 
+/// The queue between the request path and the writer thread.
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Signalled only when the writer is parked on an empty queue.
+    wake: Condvar,
+    depth: usize,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: Vec<AuditEvent>,
+    /// The writer waits on `wake` and must be signalled.
+    parked: bool,
+    /// Every sink is gone: write what is left and stop.
+    closed: bool,
+}
+
+/// Owned by every clone of a sink; the last one dropped stops the writer.
+#[derive(Debug)]
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        lock(&self.0.queue).closed = true;
+        self.0.wake.notify_one();
+    }
+}
+
+/// A poisoned lock still holds a usable queue (a panic while holding it
+/// cannot leave a `Vec` push half done).
+fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How long the writer lets events gather after writing a batch. Under load
+/// this turns one thread wake-up per request into one per pause; an event
+/// arriving while the writer is parked is still written at once.
+const BATCH_PAUSE: Duration = Duration::from_millis(2);
+
 impl AuditSink {
-    /// Starts the writer task for `output`. Must run inside a tokio runtime.
+    /// Opens `output` and starts the writer thread (`glgate-audit`).
+    ///
+    /// The thread takes every queued event at once, serializes them into a
+    /// buffer and writes it out, then pauses briefly so the next batch can
+    /// gather: a busy proxy makes a few large writes a second while an idle
+    /// one has every line on disk as soon as it is recorded. It ends, after a
+    /// last flush, when every sink is dropped.
     pub fn start(output: &AuditOutput) -> std::io::Result<AuditSink> {
         let writer: Box<dyn Write + Send> = match output {
             AuditOutput::Stdout => Box::new(std::io::stdout()),
@@ -107,34 +168,190 @@ impl AuditSink {
                     .open(path)?,
             ),
         };
-        let (queue, mut events) = mpsc::channel::<AuditEvent>(QUEUE_DEPTH);
-        tokio::task::spawn_blocking(move || {
-            let mut writer = std::io::LineWriter::new(writer);
-            while let Some(event) = events.blocking_recv() {
-                let written = serde_json::to_writer(&mut writer, &event)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| writer.write_all(b"\n"));
-                if let Err(error) = written {
-                    tracing::error!(%error, "cannot write the audit log");
-                }
-            }
-        });
-        Ok(AuditSink { queue })
+        AuditSink::with_writer(writer, QUEUE_DEPTH)
     }
 
-    /// Records an event. Waits only when the queue is full.
+    fn with_writer(writer: Box<dyn Write + Send>, depth: usize) -> std::io::Result<AuditSink> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            depth,
+        });
+        let for_writer = shared.clone();
+        std::thread::Builder::new()
+            .name("glgate-audit".into())
+            .spawn(move || write_events(&for_writer, writer))?;
+        Ok(AuditSink {
+            handle: Arc::new(Handle(shared)),
+            dropped: Counter::default(),
+            last_report: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Records an event. Never blocks on I/O: a full queue drops the event,
+    /// counts it and reports it (see [`AuditSink`]).
     pub fn record(&self, event: AuditEvent) {
-        match self.queue.try_send(event) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(event)) => {
-                let queue = self.queue.clone();
-                tokio::spawn(async move {
-                    let _ = queue.send(event).await;
-                });
+        let shared = &self.handle.0;
+        let mut queue = lock(&shared.queue);
+        if queue.events.len() >= shared.depth {
+            drop(queue);
+            self.lost("the audit queue is full (slow audit output)");
+            return;
+        }
+        queue.events.push(event);
+        let wake = std::mem::take(&mut queue.parked);
+        drop(queue);
+        if wake {
+            shared.wake.notify_one();
+        }
+    }
+
+    /// Events dropped so far (queue full).
+    pub fn dropped(&self) -> &Counter {
+        &self.dropped
+    }
+
+    fn lost(&self, why: &'static str) {
+        let total = self.dropped.inc() + 1;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.last_report.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .last_report
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::error!(dropped_total = total, "audit events lost: {why}");
+        }
+    }
+}
+
+/// The writer thread's loop: take the whole queue, write it, flush, pause;
+/// park when the queue is empty; stop when it is empty and closed.
+fn write_events(shared: &Shared, writer: Box<dyn Write + Send>) {
+    let mut writer = std::io::BufWriter::with_capacity(64 * 1024, writer);
+    let mut line = Vec::with_capacity(1024);
+    let mut batch = Vec::new();
+    loop {
+        {
+            let mut queue = lock(&shared.queue);
+            while queue.events.is_empty() {
+                if queue.closed {
+                    let _ = writer.flush();
+                    return;
+                }
+                queue.parked = true;
+                queue = shared
+                    .wake
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::error!("the audit writer has stopped; an event was lost");
+            std::mem::swap(&mut queue.events, &mut batch);
+        }
+        for event in batch.drain(..) {
+            line.clear();
+            // Serializing a struct of strings and numbers into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut line, &event);
+            line.push(b'\n');
+            if let Err(error) = writer.write_all(&line) {
+                tracing::error!(%error, "cannot write the audit log");
             }
         }
+        if let Err(error) = writer.flush() {
+            tracing::error!(%error, "cannot write the audit log");
+        }
+        std::thread::sleep(BATCH_PAUSE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that holds every write until `gate` lets it through.
+    struct Gated {
+        gate: Arc<Mutex<()>>,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _open = self.gate.lock().unwrap();
+            self.out.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn event(n: usize) -> AuditEvent {
+        AuditEvent::start(format!("r{n}"), "127.0.0.1:1".into(), "GET", "/api/v4/user")
+    }
+
+    fn lines(out: &Mutex<Vec<u8>>) -> usize {
+        out.lock().unwrap().iter().filter(|b| **b == b'\n').count()
+    }
+
+    #[test]
+    fn a_stalled_output_drops_and_counts_instead_of_growing() {
+        let gate = Arc::new(Mutex::new(()));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let closed = gate.lock().unwrap();
+        let writer = Gated {
+            gate: gate.clone(),
+            out: out.clone(),
+        };
+        let sink = AuditSink::with_writer(Box::new(writer), 4).unwrap();
+        for n in 0..100 {
+            sink.record(event(n));
+        }
+        // At most the queue, plus one event held by the writer thread, plus
+        // one batch it may have taken: everything else was dropped and counted.
+        let dropped = sink.dropped().get();
+        assert!(dropped >= 100 - 4 - 1 - 4, "dropped {dropped}");
+        drop(closed);
+        drop(sink);
+        for _ in 0..200 {
+            if lines(&out) as u64 + dropped == 100 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(
+            lines(&out) as u64 + dropped,
+            100,
+            "every event is written or counted"
+        );
+    }
+
+    #[test]
+    fn lines_are_written_as_soon_as_the_queue_drains() {
+        let gate = Arc::new(Mutex::new(()));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let writer = Gated {
+            gate,
+            out: out.clone(),
+        };
+        let sink = AuditSink::with_writer(Box::new(writer), 16).unwrap();
+        sink.record(event(1));
+        for _ in 0..200 {
+            if lines(&out) == 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(
+            lines(&out),
+            1,
+            "the line is out while the sink is still open"
+        );
+        let line: serde_json::Value =
+            serde_json::from_slice(out.lock().unwrap().split(|b| *b == b'\n').next().unwrap())
+                .unwrap();
+        assert_eq!(line["request_id"], "r1");
+        assert_eq!(sink.dropped().get(), 0);
     }
 }

@@ -116,8 +116,8 @@ impl Gateway {
     pub fn new(snapshot: Snapshot, audit: AuditSink, bound: SocketAddr) -> Gateway {
         Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
+            metrics: Metrics::with_audit(&audit),
             audit,
-            metrics: Metrics::new(),
             limiter: RateLimiter::default(),
             bound,
         }

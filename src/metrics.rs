@@ -150,6 +150,18 @@ impl Metrics {
         }
     }
 
+    /// Every metric, plus the count of audit events `audit` had to drop
+    /// (`glgate_audit_events_dropped_total`).
+    pub fn with_audit(audit: &crate::audit::AuditSink) -> Metrics {
+        let mut metrics = Metrics::new();
+        metrics.registry.register(
+            "audit_events_dropped",
+            "Audit events dropped because the audit output could not keep up",
+            audit.dropped().clone(),
+        );
+        metrics
+    }
+
     /// Counts a reload.
     pub fn reloaded(&self, success: bool) {
         let result = if success { "success" } else { "failure" };

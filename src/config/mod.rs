@@ -182,6 +182,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Bound on receiving headers.
     pub header_read_timeout: Duration,
+    /// How long a connection with no request in flight stays open.
+    pub idle_timeout: Duration,
     /// Bound on receiving a body.
     pub body_read_timeout: Duration,
     /// Drain deadline at shutdown.
@@ -204,6 +206,7 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             max_header_bytes: 32 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 1024,
@@ -914,6 +917,11 @@ impl<'a> Compiler<'a> {
                 raw.header_read_timeout.as_ref(),
                 "limits.header_read_timeout",
                 defaults.header_read_timeout,
+            ),
+            idle_timeout: self.duration(
+                raw.idle_timeout.as_ref(),
+                "limits.idle_timeout",
+                defaults.idle_timeout,
             ),
             body_read_timeout: self.duration(
                 raw.body_read_timeout.as_ref(),

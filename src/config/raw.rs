@@ -306,6 +306,12 @@ pub struct RawLimits {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub header_read_timeout: Option<Spanned<String>>,
+    /// How long a connection with no request in flight (an idle HTTP/1
+    /// keep-alive connection, an HTTP/2 connection with no open stream) stays
+    /// open before glgate closes it, e.g. `60s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub idle_timeout: Option<Spanned<String>>,
     /// Bound on receiving a request's body, e.g. `30s`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
