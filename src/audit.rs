@@ -95,9 +95,12 @@ impl AuditEvent {
 /// Sends events to the writer thread.
 ///
 /// The queue is bounded ([`QUEUE_DEPTH`] events) and recording never blocks
-/// or waits: request handling must not stall behind a slow disk, and memory
-/// must not grow without bound. When the queue is full the event is dropped,
-/// **counted** (`glgate_audit_events_dropped_total`, see
+/// a thread. When the queue is full, a finished response waits (without
+/// blocking: [`AuditSink::room`]) until the writer has caught up, so a slow
+/// disk slows clients down rather than losing audit lines, and memory stays
+/// bounded by the requests in flight. Only an event whose client went away
+/// meanwhile may go over the bound, up to twice [`QUEUE_DEPTH`]; past that it
+/// is dropped, **counted** (`glgate_audit_events_dropped_total`, see
 /// [`AuditSink::dropped`]) and reported in glgate's own log (at most once a
 /// second, with the running total), so a lost line is never silent.
 #[derive(Clone, Debug)]
@@ -113,6 +116,8 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Signalled only when the writer is parked on an empty queue.
     wake: Condvar,
+    /// Notified when the writer has taken a batch (the queue has room again).
+    room: tokio::sync::Notify,
     depth: usize,
 }
 
@@ -175,6 +180,7 @@ impl AuditSink {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            room: tokio::sync::Notify::new(),
             depth,
         });
         let for_writer = shared.clone();
@@ -188,21 +194,51 @@ impl AuditSink {
         })
     }
 
-    /// Records an event. Never blocks on I/O: a full queue drops the event,
-    /// counts it and reports it (see [`AuditSink`]).
+    /// Queues an event if the queue has room; otherwise gives it back, and
+    /// the caller waits for [`AuditSink::room`] and tries again.
+    pub fn try_record(&self, event: AuditEvent) -> Result<(), Box<AuditEvent>> {
+        self.push(event, self.handle.0.depth)
+    }
+
+    /// Queues an event that cannot wait (its client went away): it may go
+    /// over the bound up to twice [`QUEUE_DEPTH`]; past that it is dropped,
+    /// counted and reported.
     pub fn record(&self, event: AuditEvent) {
+        if self.push(event, self.handle.0.depth * 2).is_err() {
+            self.lost("the audit queue is full (slow audit output)");
+        }
+    }
+
+    fn push(&self, event: AuditEvent, bound: usize) -> Result<(), Box<AuditEvent>> {
         let shared = &self.handle.0;
         let mut queue = lock(&shared.queue);
-        if queue.events.len() >= shared.depth {
-            drop(queue);
-            self.lost("the audit queue is full (slow audit output)");
-            return;
+        if queue.events.len() >= bound {
+            return Err(Box::new(event));
         }
         queue.events.push(event);
         let wake = std::mem::take(&mut queue.parked);
         drop(queue);
         if wake {
             shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Resolves once the queue has room for an event (it may fill again
+    /// before the caller pushes: [`AuditSink::try_record`] says).
+    pub fn room(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let shared = Arc::clone(&self.handle.0);
+        async move {
+            loop {
+                let notified = shared.room.notified();
+                tokio::pin!(notified);
+                // Registered before the check, so a batch taken in between wakes us.
+                notified.as_mut().enable();
+                if lock(&shared.queue).events.len() < shared.depth {
+                    return;
+                }
+                notified.await;
+            }
         }
     }
 
@@ -250,6 +286,7 @@ fn write_events(shared: &Shared, writer: Box<dyn Write + Send>) {
             }
             std::mem::swap(&mut queue.events, &mut batch);
         }
+        shared.room.notify_waiters();
         for event in batch.drain(..) {
             line.clear();
             // Serializing a struct of strings and numbers into a Vec cannot fail.
@@ -296,6 +333,57 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_makes_callers_wait_for_room_instead_of_losing_lines() {
+        let gate = Arc::new(Mutex::new(()));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let closed = gate.lock().unwrap();
+        let writer = Gated {
+            gate: gate.clone(),
+            out: out.clone(),
+        };
+        let sink = AuditSink::with_writer(Box::new(writer), 4).unwrap();
+        // The writer takes a first event and blocks writing it...
+        sink.try_record(event(0)).unwrap();
+        for _ in 0..200 {
+            if lock(&sink.handle.0.queue).events.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // ...then the queue fills up.
+        let mut accepted = 1;
+        let refused = loop {
+            match sink.try_record(event(accepted)) {
+                Ok(()) => accepted += 1,
+                Err(event) => break event,
+            }
+            assert!(accepted < 20, "the queue is bounded");
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let waited = runtime.block_on(async {
+            let room = sink.room();
+            tokio::pin!(room);
+            let early = tokio::time::timeout(Duration::from_millis(50), room.as_mut()).await;
+            assert!(early.is_err(), "no room while the output is stalled");
+            drop(closed);
+            tokio::time::timeout(Duration::from_secs(5), room).await
+        });
+        assert!(waited.is_ok(), "room once the writer catches up");
+        sink.try_record(*refused).unwrap();
+        drop(sink);
+        for _ in 0..200 {
+            if lines(&out) == accepted + 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(lines(&out), accepted + 1, "every line written, none lost");
+    }
+
+    #[test]
     fn a_stalled_output_drops_and_counts_instead_of_growing() {
         let gate = Arc::new(Mutex::new(()));
         let out = Arc::new(Mutex::new(Vec::new()));
@@ -308,10 +396,10 @@ mod tests {
         for n in 0..100 {
             sink.record(event(n));
         }
-        // At most the queue, plus one event held by the writer thread, plus
-        // one batch it may have taken: everything else was dropped and counted.
+        // At most twice the queue (events that cannot wait may overflow it),
+        // plus one batch the writer may have taken: the rest was dropped and counted.
         let dropped = sink.dropped().get();
-        assert!(dropped >= 100 - 4 - 1 - 4, "dropped {dropped}");
+        assert!(dropped >= 100 - 8 - 8, "dropped {dropped}");
         drop(closed);
         drop(sink);
         for _ in 0..200 {

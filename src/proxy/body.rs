@@ -58,7 +58,13 @@ pub struct Finish {
 }
 
 impl Finish {
-    fn record(mut self, bytes_out: u64, error: Option<&'static str>) {
+    /// Completes the event and counts it in the metrics; the event is then
+    /// for the audit sink.
+    fn complete(
+        mut self,
+        bytes_out: u64,
+        error: Option<&'static str>,
+    ) -> (AuditEvent, Arc<Gateway>) {
         self.event.bytes_out = bytes_out;
         self.event.error = error;
         self.event.duration_ms = millis(self.started.elapsed());
@@ -94,8 +100,15 @@ impl Finish {
                 status: self.event.status,
             })
             .inc();
-        self.gateway.audit.record(self.event);
+        (self.event, self.gateway)
     }
+}
+
+/// An audit event waiting for room in the audit queue.
+struct Pending {
+    event: Box<AuditEvent>,
+    gateway: Arc<Gateway>,
+    room: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
 /// Milliseconds with microsecond precision, for audit lines.
@@ -105,10 +118,15 @@ pub fn millis(duration: Duration) -> f64 {
 
 /// A response body that counts what it sends and records the audit event
 /// when the stream ends, fails, or is dropped (client gone).
+///
+/// When the audit queue is full, the end of the stream waits until the
+/// event is queued: a slow audit output slows responses down instead of
+/// losing lines.
 pub struct AuditedBody {
     inner: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>,
     sent: u64,
     finish: Option<Finish>,
+    pending: Option<Pending>,
 }
 
 impl AuditedBody {
@@ -121,13 +139,44 @@ impl AuditedBody {
             inner,
             sent: 0,
             finish: Some(finish),
+            pending: None,
         }
     }
 
+    /// Records the event: queued at once, or kept to wait for room.
     fn done(&mut self, error: Option<&'static str>) {
         if let Some(finish) = self.finish.take() {
-            finish.record(self.sent, error);
+            let (event, gateway) = finish.complete(self.sent, error);
+            if let Err(event) = gateway.audit.try_record(event) {
+                let room = Box::pin(gateway.audit.room());
+                self.pending = Some(Pending {
+                    event,
+                    gateway,
+                    room,
+                });
+            }
         }
+    }
+
+    /// Polls a waiting event into the queue; ready once it is queued.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while let Some(pending) = &mut self.pending {
+            if pending.room.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let Some(Pending { event, gateway, .. }) = self.pending.take() else {
+                break;
+            };
+            if let Err(event) = gateway.audit.try_record(*event) {
+                let room = Box::pin(gateway.audit.room());
+                self.pending = Some(Pending {
+                    event,
+                    gateway,
+                    room,
+                });
+            }
+        }
+        Poll::Ready(())
     }
 }
 
@@ -139,6 +188,10 @@ impl Body for AuditedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.pending.is_some() {
+            // The stream is over; it ends once its audit event is queued.
+            return self.poll_pending(cx).map(|()| None);
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -155,14 +208,20 @@ impl Body for AuditedBody {
                     .map_or("stream_error", |e| e.code());
                 self.done(Some(code));
             }
-            Poll::Ready(None) => self.done(None),
+            Poll::Ready(None) => {
+                self.done(None);
+                if self.pending.is_some() {
+                    return self.poll_pending(cx).map(|()| None);
+                }
+            }
             Poll::Pending => {}
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        // Not over while an audit event waits for room in the queue.
+        self.inner.is_end_stream() && self.pending.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -173,6 +232,13 @@ impl Body for AuditedBody {
 impl Drop for AuditedBody {
     fn drop(&mut self) {
         let error = (!self.inner.is_end_stream()).then_some("client_gone");
-        self.done(error);
+        if let Some(finish) = self.finish.take() {
+            let (event, gateway) = finish.complete(self.sent, error);
+            gateway.audit.record(event);
+        }
+        // The client is gone: what waited for room cannot wait any longer.
+        if let Some(Pending { event, gateway, .. }) = self.pending.take() {
+            gateway.audit.record(*event);
+        }
     }
 }
