@@ -486,6 +486,80 @@ async fn auto_rotate_rotates_a_token_near_expiry_once_and_serves_on() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_rotated_token_that_cannot_be_saved_is_kept_and_saved_once_possible() {
+    let sb = Sandbox::start().await;
+    let old = sb.gitlab_token.clone();
+    let soon = glgate::credential::format_date(glgate::credential::now_unix() + 3 * 86_400);
+    sb.fake.set_token_expiry(&old, Some(&soon));
+    let token_path = sb.dir.path().join("gitlab-token");
+    // While GitLab rotates, the token file's place becomes a non-empty
+    // folder: the rename of the new token fails (the way to make a write
+    // fail as root), although the folder itself stays writable.
+    let blocked = token_path.clone();
+    sb.fake.on_rotate(move || {
+        std::fs::remove_file(&blocked).unwrap();
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("x"), "x").unwrap();
+    });
+    let config = std::fs::read_to_string(&sb.config_path).unwrap();
+    std::fs::write(
+        &sb.config_path,
+        config.replace(
+            "  token_file: gitlab-token\n",
+            "  token_file: gitlab-token\n  auto_rotate: {before_expiry: 7d}\n",
+        ),
+    )
+    .unwrap();
+    sb.server.reload().unwrap();
+    wait_until("glgate rotates", || sb.fake.rotations() == 1).await;
+    let copy = sb.dir.path().join("gitlab-token.unsaved");
+    wait_until("the emergency copy is written", || copy.exists()).await;
+    let new = std::fs::read_to_string(&copy).unwrap().trim().to_owned();
+    sb.remember_secret(&new);
+    assert_eq!(sb.fake.valid_tokens(), vec![new.clone()]);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&copy).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // The operator "fixes" the folder by putting back the file they had: it
+    // holds the revoked token. A SIGHUP follows. glgate must keep the new one.
+    std::fs::remove_dir_all(&token_path).unwrap();
+    std::fs::write(&token_path, format!("{old}\n")).unwrap();
+    sb.server.reload().unwrap();
+    sb.fake.clear_requests();
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    assert!(fake_saw_token(&sb, &new));
+    assert!(!fake_saw_token(&sb, &old));
+    wait_until("the new token is saved to the token file", || {
+        std::fs::read_to_string(&token_path).unwrap().trim() == new
+    })
+    .await;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&token_path).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // And from then on the file is watched as usual, and served.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sb.fake.clear_requests();
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    assert!(fake_saw_token(&sb, &new));
+    assert_eq!(sb.fake.rotations(), 1);
+    let logs = support::logs::captured();
+    assert!(logs.contains("gitlab-token.unsaved"), "{logs}");
+    assert!(logs.contains("the token file is ignored"), "{logs}");
+    assert!(
+        logs.contains("the rotated GitLab token is now saved"),
+        "{logs}"
+    );
+    assert!(!logs.contains("then run `glgate token rotate`"), "{logs}");
+}
+
 /// Switches a running sandbox to OAuth: registers the app in the fake,
 /// writes the secret and a first refresh token, reloads.
 fn switch_to_oauth(sb: &Sandbox) -> std::path::PathBuf {

@@ -46,6 +46,41 @@ pub fn check_writable(path: &Path) -> Result<(), WriteError> {
     std::fs::remove_file(&temporary).map_err(error)
 }
 
+/// Writes `secret` to a new file `<path>.unsaved` (or `<path>.unsaved.<n>`
+/// when that exists), created exclusively with mode 0600 and synced: an
+/// emergency copy when `path` itself cannot be replaced. Returns its path.
+pub fn write_emergency_copy(path: &Path, secret: &str) -> Result<PathBuf, WriteError> {
+    let error = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut last = std::io::Error::other("no free name for an emergency copy");
+    for attempt in 0..10u32 {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(".unsaved");
+        if attempt > 0 {
+            name.push(format!(".{attempt}"));
+        }
+        let copy = PathBuf::from(name);
+        match create_private(&copy) {
+            Ok(mut file) => {
+                let written = file
+                    .write_all(secret.as_bytes())
+                    .and_then(|()| file.write_all(b"\n"))
+                    .and_then(|()| file.sync_all());
+                if let Err(source) = written {
+                    let _ = std::fs::remove_file(&copy);
+                    return Err(error(source));
+                }
+                return Ok(copy);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(error(e)),
+        }
+    }
+    Err(error(last))
+}
+
 fn temporary_path(path: &Path) -> std::io::Result<PathBuf> {
     let name = path
         .file_name()

@@ -17,14 +17,14 @@ mod rotate;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use http::{HeaderName, HeaderValue};
 use tokio::sync::Notify;
 
-pub use atomic_write::{WriteError, check_writable, write_secret_file};
+pub use atomic_write::{WriteError, check_writable, write_emergency_copy, write_secret_file};
 pub use expiry::{format_date, now_unix, parse_date};
 pub use gitlab::{Answer, ApiError, GitlabApi};
 pub use oauth::{LoginOutcome, OAuthError, TokenGrant, login, pkce_challenge};
@@ -165,6 +165,9 @@ struct Shared {
     expires_at: AtomicI64,
     api: GitlabApi,
     oauth: Option<oauth::Refresher>,
+    /// A rotated token that is in use but not saved to `token_file` yet:
+    /// while set, the file holds a revoked token and must never replace it.
+    unsaved: Mutex<Option<rotate::Unsaved>>,
 }
 
 /// The live GitLab credential, shared by the upstream client and the task
@@ -206,6 +209,7 @@ impl Credential {
             expires_at: AtomicI64::new(i64::MIN),
             api,
             oauth,
+            unsaved: Mutex::new(None),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let plan = Plan {
@@ -287,6 +291,10 @@ impl Credential {
         let TokenSource::File(path) = &self.shared.key.source else {
             return None;
         };
+        if self.shared.has_unsaved() {
+            // The file holds the token a rotation revoked (see `rotate`).
+            return None;
+        }
         let deadline = Instant::now() + ROTATION_GRACE;
         loop {
             if let Some(current) = self.shared.current_secret()
@@ -367,6 +375,15 @@ impl Shared {
             .store(unix.unwrap_or(i64::MIN), Ordering::Relaxed);
     }
 
+    /// Whether a rotated token is in use but not saved yet (the token file
+    /// then holds the revoked one).
+    fn has_unsaved(&self) -> bool {
+        self.unsaved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+
     fn current_token(&self) -> Option<UpstreamToken> {
         match &**self.state.load() {
             State::Ready { token, .. } => token.clone(),
@@ -409,6 +426,9 @@ async fn maintain(weak: Weak<Shared>, wake: Arc<Notify>, mut plan: Plan) {
         let credential = Credential { shared };
         let mut sleep = MAX_SLEEP;
         if let Some(watch) = &mut plan.file {
+            if let Some(retry_in) = rotate::retry_unsaved(&credential.shared) {
+                sleep = sleep.min(retry_in);
+            }
             watch.check(&credential);
             sleep = sleep.min(plan.reload);
         }
@@ -431,6 +451,10 @@ async fn maintain(weak: Weak<Shared>, wake: Arc<Notify>, mut plan: Plan) {
             }
         }
         sleep = sleep.min(next_expiry_check.saturating_duration_since(Instant::now()));
+        if credential.shared.has_unsaved() {
+            // `retry_unsaved` acts only when its backoff is due.
+            sleep = sleep.min(Duration::from_secs(1));
+        }
         drop(credential);
         let woken = wake.notified();
         tokio::select! {

@@ -5,11 +5,14 @@
 //! rotation first checks that the new token can be saved, and exactly one
 //! process may rotate a given token.
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::expiry::{DAY, format_date, now_unix, parse_date};
-use super::{Credential, GitlabApi, Secret, check_writable, ready_personal, write_secret_file};
+use super::{
+    Credential, GitlabApi, Secret, Shared, check_writable, ready_personal, write_emergency_copy,
+    write_secret_file,
+};
 use crate::upstream::UpstreamToken;
 
 /// A rotated token.
@@ -94,6 +97,9 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
         return;
     }
     let shared = &credential.shared;
+    if shared.has_unsaved() {
+        return;
+    }
     let Some(secret) = shared.current_secret() else {
         return;
     };
@@ -109,18 +115,86 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
         Ok(rotated) => {
             let saved = write_secret_file(path, rotated.token.expose());
             shared.set_expires_at(rotated.expires_at.as_deref().and_then(parse_date));
-            credential.install(ready_personal(rotated.token));
             match saved {
                 Ok(()) => tracing::info!(
                     file = %path.display(),
                     expires_at = rotated.expires_at.as_deref().unwrap_or("never"),
                     "auto_rotate: the GitLab token was rotated and saved"
                 ),
-                Err(error) => tracing::error!(
-                    "auto_rotate: the GitLab token was rotated but could not be saved ({error}); it is in use in memory only and is lost on restart: fix the file's folder, then run `glgate token rotate` once"
-                ),
+                Err(error) => {
+                    // GitLab already revoked the token the file holds: from
+                    // now on the file must never replace the one in memory
+                    // until the new token is saved.
+                    let copy = match write_emergency_copy(path, rotated.token.expose()) {
+                        Ok(copy) => {
+                            format!("an emergency copy (mode 0600) is in {}; ", copy.display())
+                        }
+                        Err(copy_error) => {
+                            format!("an emergency copy failed too ({copy_error}); ")
+                        }
+                    };
+                    tracing::error!(
+                        file = %path.display(),
+                        "auto_rotate: the GitLab token was rotated (GitLab revoked the old one) but could not be saved ({error}); the new token is in use in memory only; {copy}glgate retries the save with backoff and ignores the token file meanwhile: fix the folder (writable, space left) and do NOT restart glgate or run `glgate token rotate` before it logs that the token is saved"
+                    );
+                    *shared
+                        .unsaved
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Unsaved {
+                        path: path.to_path_buf(),
+                        token: rotated.token.clone(),
+                        delay: SAVE_RETRY_START,
+                        retry_at: Instant::now() + SAVE_RETRY_START,
+                    });
+                }
             }
+            credential.install(ready_personal(rotated.token));
         }
         Err(error) => tracing::error!("auto_rotate: rotation failed: {error}"),
+    }
+}
+
+/// First and longest wait between attempts to save a rotated token.
+const SAVE_RETRY_START: Duration = Duration::from_secs(1);
+const SAVE_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// A rotated token in use but not saved to the token file yet.
+pub(super) struct Unsaved {
+    path: PathBuf,
+    token: UpstreamToken,
+    delay: Duration,
+    retry_at: Instant,
+}
+
+/// Retries saving an unsaved rotated token when due. Returns how long until
+/// the next attempt, `None` when nothing is left to save.
+pub(super) fn retry_unsaved(shared: &Shared) -> Option<Duration> {
+    let mut guard = shared
+        .unsaved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let unsaved = guard.as_mut()?;
+    let now = Instant::now();
+    if now < unsaved.retry_at {
+        return Some(unsaved.retry_at - now);
+    }
+    match write_secret_file(&unsaved.path, unsaved.token.expose()) {
+        Ok(()) => {
+            tracing::info!(
+                file = %unsaved.path.display(),
+                "auto_rotate: the rotated GitLab token is now saved to the token file; the token file is watched again (an emergency copy <token_file>.unsaved, if any, can be deleted)"
+            );
+            *guard = None;
+            None
+        }
+        Err(error) => {
+            unsaved.delay = (unsaved.delay * 2).min(SAVE_RETRY_MAX);
+            unsaved.retry_at = now + unsaved.delay;
+            tracing::error!(
+                "auto_rotate: the rotated GitLab token is still not saved ({error}); retrying in {}s; the token file holds a revoked token and is ignored until then: fix the folder, do not restart glgate",
+                unsaved.delay.as_secs()
+            );
+            Some(unsaved.delay)
+        }
     }
 }
