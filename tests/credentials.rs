@@ -560,6 +560,44 @@ async fn an_auto_rotated_token_that_cannot_be_saved_is_kept_and_saved_once_possi
     assert!(!logs.contains("then run `glgate token rotate`"), "{logs}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_token_makes_one_request_wait_and_the_next_ones_fail_fast() {
+    let sb = Sandbox::start().await;
+    sb.fake.revoke(&sb.gitlab_token);
+    let started = Instant::now();
+    let first = get(&sb.url("/api/v4/user"), &sb.client_token).await;
+    assert_eq!(first.status, 401);
+    assert!(
+        started.elapsed() < glgate::credential::ROTATION_GRACE + Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let url = sb.url("/api/v4/user");
+    let clients = (0..20).map(|_| {
+        let (url, token) = (url.clone(), sb.client_token.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let status = get(&url, &token).await.status;
+            (status, started.elapsed())
+        })
+    });
+    for client in futures_util::future::join_all(clients).await {
+        let (status, took) = client.unwrap();
+        assert_eq!(status, 401);
+        assert!(took < Duration::from_millis(200), "took {took:?}");
+    }
+    // A new token in the file is used at once, without waiting for the
+    // periodic check.
+    let fresh = random_token();
+    sb.fake.add_token(&fresh);
+    sb.remember_secret(&fresh);
+    replace_atomically(&sb.dir.path().join("gitlab-token"), &format!("{fresh}\n"));
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+}
+
 /// Switches a running sandbox to OAuth: registers the app in the fake,
 /// writes the secret and a first refresh token, reloads.
 fn switch_to_oauth(sb: &Sandbox) -> std::path::PathBuf {

@@ -168,6 +168,17 @@ struct Shared {
     /// A rotated token that is in use but not saved to `token_file` yet:
     /// while set, the file holds a revoked token and must never replace it.
     unsaved: Mutex<Option<rotate::Unsaved>>,
+    /// One re-read of the token file after a 401 at a time.
+    recheck: tokio::sync::Mutex<()>,
+    /// The secret last found dead (GitLab rejected it, and the token file
+    /// offered no other within the grace), with the file's signature then.
+    dead: Mutex<Option<DeadSecret>>,
+}
+
+/// A secret GitLab rejected while the token file held nothing newer.
+struct DeadSecret {
+    value: HeaderValue,
+    file: Option<file_watch::Signature>,
 }
 
 /// The live GitLab credential, shared by the upstream client and the task
@@ -210,6 +221,8 @@ impl Credential {
             api,
             oauth,
             unsaved: Mutex::new(None),
+            recheck: tokio::sync::Mutex::new(()),
+            dead: Mutex::new(None),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let plan = Plan {
@@ -287,6 +300,11 @@ impl Credential {
     /// be sent again instead of failing until the next periodic check.
     /// GitLab revokes a rotated token before the new one can be saved, so an
     /// unchanged file is watched for [`ROTATION_GRACE`] before giving up.
+    ///
+    /// One watch at a time (concurrent rejections wait for its outcome), and
+    /// once a secret is found dead the next rejections of it return at once
+    /// until the token file changes: a dead token must not make every
+    /// request wait (nor poll the file).
     pub async fn recheck_after_rejection(&self, used: &Secret) -> Option<Arc<Secret>> {
         let TokenSource::File(path) = &self.shared.key.source else {
             return None;
@@ -295,14 +313,27 @@ impl Credential {
             // The file holds the token a rotation revoked (see `rotate`).
             return None;
         }
+        if let Some(current) = self.shared.newer_secret(used) {
+            return Some(current);
+        }
+        if self.shared.known_dead(used, path) {
+            return None;
+        }
+        let _flight = self.shared.recheck.lock().await;
+        // The watch this one waited for may have settled it.
+        if let Some(current) = self.shared.newer_secret(used) {
+            return Some(current);
+        }
+        if self.shared.known_dead(used, path) || self.shared.has_unsaved() {
+            return None;
+        }
         let deadline = Instant::now() + ROTATION_GRACE;
         loop {
-            if let Some(current) = self.shared.current_secret()
-                && current.value != used.value
-            {
-                // Another request (or the watch) already picked it up.
+            if let Some(current) = self.shared.newer_secret(used) {
+                // The periodic watch picked it up meanwhile.
                 return Some(current);
             }
+            let file = file_watch::signature(path).ok();
             if let Ok(token) = UpstreamToken::read(&TokenSource::File(path.clone()))
                 && Secret::personal(&token).value != used.value
             {
@@ -314,6 +345,18 @@ impl Credential {
                 return self.shared.current_secret();
             }
             if Instant::now() >= deadline {
+                tracing::warn!(
+                    file = %path.display(),
+                    "GitLab rejects the token and the token file holds no other: GitLab's 401 is passed on at once until the file changes"
+                );
+                *self
+                    .shared
+                    .dead
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(DeadSecret {
+                    value: used.value.clone(),
+                    file,
+                });
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -382,6 +425,23 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .is_some()
+    }
+
+    /// The current secret, when it is not `used`.
+    fn newer_secret(&self, used: &Secret) -> Option<Arc<Secret>> {
+        self.current_secret()
+            .filter(|current| current.value != used.value)
+    }
+
+    /// Whether `used` was found dead and the token file has not changed since.
+    fn known_dead(&self, used: &Secret, path: &std::path::Path) -> bool {
+        let file = file_watch::signature(path).ok();
+        let dead = self
+            .dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        dead.as_ref()
+            .is_some_and(|dead| dead.value == used.value && dead.file == file)
     }
 
     fn current_token(&self) -> Option<UpstreamToken> {
