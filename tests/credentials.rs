@@ -701,6 +701,56 @@ async fn oauth_refreshes_before_expiry_and_saves_the_refresh_token_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_refresh_keeps_serving_the_still_valid_access_token() {
+    let sb = Sandbox::start().await;
+    switch_to_oauth(&sb);
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    remember_oauth_tokens(&sb);
+    let credential = sb.server.gateway.snapshot().upstream.credential().clone();
+    // A slow token endpoint that fails: requests must neither wait for it
+    // nor lose the access token, which is still valid.
+    sb.fake.fail_oauth_token(1, Duration::from_millis(1500));
+    let refresh = tokio::spawn({
+        let credential = credential.clone();
+        async move { credential.refresh().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let mut served = 0;
+    while !refresh.is_finished() {
+        let asked = Instant::now();
+        let reply = get(&sb.url("/api/v4/user"), &sb.client_token).await;
+        assert_eq!(reply.status, 200, "{}", reply.all_text());
+        assert!(
+            asked.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            asked.elapsed()
+        );
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(1));
+    assert!(served >= 10, "{served}");
+    assert!(refresh.await.unwrap().is_err());
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    // The next refresh works and its token is used.
+    credential.refresh().await.unwrap();
+    remember_oauth_tokens(&sb);
+    sb.fake.clear_requests();
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    remember_oauth_tokens(&sb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_refreshes_collapse_into_one() {
     let sb = Sandbox::start().await;
     switch_to_oauth(&sb);

@@ -42,6 +42,8 @@ const EXPIRY_RETRY: Duration = Duration::from_secs(60);
 /// How long a request GitLab rejected waits for the token file to change
 /// (a rotation whose new token is not saved yet).
 pub const ROTATION_GRACE: Duration = Duration::from_secs(2);
+/// How long a request GitLab rejected waits for an OAuth refresh in progress.
+const OAUTH_REFRESH_WAIT: Duration = Duration::from_secs(5);
 /// Longest sleep of the maintenance task (so it notices it is no longer needed).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
@@ -290,9 +292,13 @@ impl Credential {
     }
 
     /// Whether a rejected request may find a newer credential at once
-    /// (a token file that was rotated under us).
+    /// (a token file that was rotated under us, or an OAuth refresh that
+    /// GitLab answered while the request was in flight).
     pub fn may_change_on_rejection(&self) -> bool {
-        matches!(self.shared.key.source, TokenSource::File(_))
+        matches!(
+            self.shared.key.source,
+            TokenSource::File(_) | TokenSource::OAuth(_)
+        )
     }
 
     /// After GitLab rejected `used`: re-reads the token file and returns its
@@ -306,6 +312,16 @@ impl Credential {
     /// until the token file changes: a dead token must not make every
     /// request wait (nor poll the file).
     pub async fn recheck_after_rejection(&self, used: &Secret) -> Option<Arc<Secret>> {
+        if let Some(refresher) = &self.shared.oauth {
+            // GitLab invalidates the old access token as it answers a
+            // refresh: a refresh in progress may be about to install the
+            // new one. No refresh in progress: GitLab's 401 stands.
+            if let Some(current) = self.shared.newer_secret(used) {
+                return Some(current);
+            }
+            refresher.wait_for_refresh(OAUTH_REFRESH_WAIT).await;
+            return self.shared.newer_secret(used);
+        }
         let TokenSource::File(path) = &self.shared.key.source else {
             return None;
         };

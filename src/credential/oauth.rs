@@ -20,8 +20,6 @@ use crate::upstream::{TokenError, UpstreamToken};
 /// Shortest and longest wait between failed refreshes.
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// Longest wait for in-flight requests before a refresh.
-const DRAIN_MAX: Duration = Duration::from_secs(5);
 
 /// Why an OAuth exchange failed. Never holds a token or the client secret.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +79,11 @@ impl Refresher {
         })
     }
 
+    /// Waits (at most `limit`) for a refresh in progress to end.
+    pub(super) async fn wait_for_refresh(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.refresh_token.lock()).await;
+    }
+
     pub(super) fn access_expires_at(&self) -> Option<i64> {
         let value = self.access_expires_at.load(Ordering::Relaxed);
         (value != i64::MIN).then_some(value)
@@ -93,18 +96,11 @@ impl Refresher {
         if shared.generation.load(Ordering::Acquire) != seen {
             return Ok(());
         }
-        // GitLab invalidates the current access token as it answers: let the
-        // requests that hold it get their answer first, and make new ones
-        // wait for the new token instead of starting with the old one.
-        let previous = shared.state.load_full();
-        if let State::Ready { secret, .. } = &*previous {
-            let old = secret.clone();
-            shared.install(State::Pending);
-            let deadline = Instant::now() + DRAIN_MAX;
-            while std::sync::Arc::strong_count(&old) > 2 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
+        // The current access token stays in use during the exchange: it is
+        // still valid, and if the exchange fails it is all there is. GitLab
+        // invalidates it as it answers (gitlab-org/gitlab#372358); a request
+        // that it rejects meanwhile is sent again with the new token
+        // (`Credential::recheck_after_rejection` waits for this lock).
         // GitLab counts the lifetime from when it issued the token: count
         // from before the request, never later.
         let asked = Instant::now();
@@ -118,17 +114,7 @@ impl Refresher {
                 ("redirect_uri", &self.settings.redirect_uri),
             ],
         )
-        .await;
-        let grant = match grant {
-            Ok(grant) => grant,
-            Err(error) => {
-                // GitLab refused: the current access token is still good.
-                if matches!(&*previous, State::Ready { .. }) {
-                    shared.install_arc(previous);
-                }
-                return Err(error);
-            }
-        };
+        .await?;
         // GitLab has already invalidated the old refresh token: save the new
         // one before anything uses the new access token, so a crash never
         // leaves glgate with no way back in.
