@@ -817,6 +817,8 @@ async fn a_rejected_refresh_token_means_503_and_retries_with_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_login_follows_the_authorization_code_flow_with_pkce() {
+    // Also: an idle connection does not block the callback, and a callback
+    // with a wrong or missing state is ignored even when it carries `error`.
     let gitlab = fake_gitlab::FakeGitlab::start(fake_gitlab::FakeOptions::default())
         .await
         .unwrap();
@@ -846,7 +848,27 @@ async fn oauth_login_follows_the_authorization_code_flow_with_pkce() {
     });
     let url = url_rx.await.unwrap();
     assert!(url.contains("code_challenge_method=S256") && url.contains("response_type=code"));
-    // A redirect with another state (a forged one) is refused; login goes on.
+    // An idle connection (a browser's preconnect) holds nothing up.
+    let idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // A redirect with another state, or none, is refused whatever it
+    // carries (an `error` too); login goes on.
+    for forged in ["?error=access_denied&state=forged", "?error=access_denied"] {
+        let refused = send(
+            Version::HTTP_11,
+            "GET",
+            &format!("{redirect}{forged}"),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(refused.status, 400, "{forged}");
+    }
+    assert!(
+        !login.is_finished(),
+        "a forged error must not end the login"
+    );
     let forged = send(
         Version::HTTP_11,
         "GET",
@@ -861,8 +883,15 @@ async fn oauth_login_follows_the_authorization_code_flow_with_pkce() {
     assert_eq!(authorize.status, 302);
     let location = authorize.header("location").unwrap().to_owned();
     assert!(location.starts_with(&redirect));
+    let asked = Instant::now();
     let callback = send(Version::HTTP_11, "GET", &location, &[], b"").await;
     assert_eq!(callback.status, 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    drop(idle);
     let outcome = login.await.unwrap().unwrap();
     assert!(matches!(outcome, glgate::credential::LoginOutcome::Saved));
     let saved = std::fs::read_to_string(dir.path().join("state/refresh")).unwrap();
