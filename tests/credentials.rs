@@ -340,6 +340,37 @@ async fn token_rotate_writes_the_new_token_atomically_with_mode_0600() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_token_rotate_runs_rotate_once() {
+    let sb = Sandbox::start().await;
+    // A slow rotation, so that both runs have read the token before the
+    // first one is done.
+    sb.fake
+        .on_rotate(|| std::thread::sleep(Duration::from_millis(500)));
+    let config = sb.config_path.display().to_string();
+    let args = ["token", "rotate", "--config", config.as_str()];
+    let (a, b) = tokio::join!(glgate(&args), glgate(&args));
+    assert_eq!(a.0, 0, "{}{}", a.1, a.2);
+    assert_eq!(b.0, 0, "{}{}", b.1, b.2);
+    assert_eq!(sb.fake.rotations(), 1, "exactly one rotation at GitLab");
+    let skipped = [&a, &b]
+        .iter()
+        .filter(|run| run.1.contains("another process rotated it"))
+        .count();
+    assert_eq!(skipped, 1, "{a:?} {b:?}");
+    let token_path = sb.dir.path().join("gitlab-token");
+    let new = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_owned();
+    sb.remember_secret(&new);
+    assert_eq!(
+        sb.fake.valid_tokens(),
+        vec![new],
+        "the new token is valid: no family revocation"
+    );
+}
+
 #[tokio::test]
 async fn rotating_an_already_rotated_token_revokes_the_family_like_gitlab() {
     let gitlab = fake_gitlab::FakeGitlab::start(fake_gitlab::FakeOptions::default())

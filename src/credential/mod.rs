@@ -28,7 +28,7 @@ pub use atomic_write::{WriteError, check_writable, write_emergency_copy, write_s
 pub use expiry::{format_date, now_unix, parse_date};
 pub use gitlab::{Answer, ApiError, GitlabApi};
 pub use oauth::{LoginOutcome, OAuthError, TokenGrant, login, pkce_challenge};
-pub use rotate::{RotateError, Rotated, rotate_token};
+pub use rotate::{RotateError, Rotated, RotationLock, lock_rotation, rotate_token};
 
 use crate::config::{TokenSource, UpstreamConfig};
 use crate::upstream::{GITLAB_TOKEN_HEADER, SetupError, TokenError, UpstreamError, UpstreamToken};

@@ -83,6 +83,41 @@ pub async fn rotate_token(
     })
 }
 
+/// An exclusive advisory lock (`flock`) on `<token_file>.lock`, held while
+/// a rotation runs: two processes rotating the same token would make GitLab
+/// revoke the whole token family. Released when dropped.
+#[derive(Debug)]
+pub struct RotationLock {
+    _file: std::fs::File,
+}
+
+/// Takes the rotation lock of `token_file`: waits for it when `wait`,
+/// otherwise returns `Ok(None)` when another process holds it. The lock file
+/// (mode 0600, empty) is left in place: removing it would let two processes
+/// lock two different files.
+pub fn lock_rotation(token_file: &Path, wait: bool) -> std::io::Result<Option<RotationLock>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = token_file.as_os_str().to_os_string();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(PathBuf::from(name))?;
+    let operation = if wait {
+        rustix::fs::FlockOperation::LockExclusive
+    } else {
+        rustix::fs::FlockOperation::NonBlockingLockExclusive
+    };
+    match rustix::fs::flock(&file, operation) {
+        Ok(()) => Ok(Some(RotationLock { _file: file })),
+        Err(rustix::io::Errno::WOULDBLOCK) if !wait => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// The lifetime asked for a token rotated by `auto_rotate`.
 const AUTO_ROTATE_LIFETIME_DAYS: i64 = 90;
 
@@ -103,6 +138,42 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
     let Some(secret) = shared.current_secret() else {
         return;
     };
+    // One rotation at a time across processes (replicas, `token rotate`).
+    let _lock = match lock_rotation(path, false) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            tracing::info!(
+                file = %path.display(),
+                "auto_rotate: another process is rotating the GitLab token; not rotating"
+            );
+            return;
+        }
+        Err(error) => {
+            tracing::error!(
+                file = %path.display(),
+                "auto_rotate: not rotating the GitLab token: cannot take the rotation lock: {error}"
+            );
+            return;
+        }
+    };
+    // Under the lock: if the file holds another token than the one in use,
+    // someone else rotated it; adopt theirs (rotating ours again would make
+    // GitLab revoke the whole family).
+    match UpstreamToken::read(&crate::config::TokenSource::File(path.to_path_buf())) {
+        Ok(on_file) if Secret::personal(&on_file).header_value() != secret.header_value() => {
+            tracing::info!(
+                file = %path.display(),
+                "auto_rotate: the token file holds a newer token (rotated by another process): using it instead of rotating"
+            );
+            credential.install(ready_personal(on_file));
+            return;
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::error!("auto_rotate: not rotating the GitLab token: {error}");
+            return;
+        }
+    }
     // The old token dies with GitLab's answer: never ask for a new one that
     // could not be saved.
     if let Err(error) = check_writable(path) {
