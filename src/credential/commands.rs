@@ -96,7 +96,7 @@ pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Err(error) = check_writable(path) {
+    if let Err(error) = check_writable(path, token.expose().len()) {
         eprintln!(
             "not rotating: {error}\nthe new token could not be saved there, and GitLab revokes the old one at once; fix the folder first"
         );

@@ -176,7 +176,7 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
     }
     // The old token dies with GitLab's answer: never ask for a new one that
     // could not be saved.
-    if let Err(error) = check_writable(path) {
+    if let Err(error) = check_writable(path, secret.header_value().len()) {
         tracing::error!("auto_rotate: not rotating the GitLab token: {error}");
         return;
     }
