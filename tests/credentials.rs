@@ -552,10 +552,28 @@ async fn an_auto_rotated_token_that_cannot_be_saved_is_kept_and_saved_once_possi
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&copy).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
+    // A SIGHUP (same upstream section: the credential is kept).
+    sb.server.reload().unwrap();
+    sb.fake.clear_requests();
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    assert!(fake_saw_token(&sb, &new));
     // The operator "fixes" the folder by putting back the file they had: it
-    // holds the revoked token. A SIGHUP follows. glgate must keep the new one.
+    // holds the revoked token. A SIGHUP follows, with a changed upstream
+    // section (a new credential is built). glgate must keep the new token.
     std::fs::remove_dir_all(&token_path).unwrap();
     std::fs::write(&token_path, format!("{old}\n")).unwrap();
+    let config = std::fs::read_to_string(&sb.config_path).unwrap();
+    std::fs::write(
+        &sb.config_path,
+        config.replace(
+            "  token_file: gitlab-token\n",
+            "  token_file: gitlab-token\n  token_reload_interval: 100ms\n",
+        ),
+    )
+    .unwrap();
     sb.server.reload().unwrap();
     sb.fake.clear_requests();
     assert_eq!(

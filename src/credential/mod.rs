@@ -202,12 +202,42 @@ impl Credential {
     /// Reads the credential and, inside a tokio runtime, starts the task
     /// that keeps it current (it stops when the last clone is dropped).
     pub fn start(config: &UpstreamConfig) -> Result<Credential, CredentialError> {
+        Credential::start_after(config, None)
+    }
+
+    /// Like [`Credential::start`] for a config reload that cannot keep
+    /// `previous`: if `previous` holds a rotated token not saved yet to the
+    /// token file `config` still reads, the new credential takes it over (the
+    /// file holds the revoked token) and goes on trying to save it.
+    pub fn start_after(
+        config: &UpstreamConfig,
+        previous: Option<&Credential>,
+    ) -> Result<Credential, CredentialError> {
         let api = GitlabApi::new(config)?;
-        let (state, oauth) = match &config.token {
-            TokenSource::Env(_) | TokenSource::File(_) => {
-                let token = UpstreamToken::read(&config.token)?;
-                (ready_personal(token), None)
+        let inherited = match (&config.token, previous) {
+            (TokenSource::File(path), Some(previous)) => {
+                // Copied, not taken: should this reload fail, the running
+                // credential must still know (both saving it is harmless).
+                let unsaved = previous
+                    .shared
+                    .unsaved
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                unsaved
+                    .as_ref()
+                    .filter(|u| u.path() == path.as_path())
+                    .cloned()
             }
+            _ => None,
+        };
+        let (state, oauth) = match &config.token {
+            TokenSource::Env(_) | TokenSource::File(_) => match &inherited {
+                Some(unsaved) => (ready_personal(unsaved.token().clone()), None),
+                None => {
+                    let token = UpstreamToken::read(&config.token)?;
+                    (ready_personal(token), None)
+                }
+            },
             TokenSource::OAuth(settings) => (
                 State::Pending,
                 Some(oauth::Refresher::new(settings.clone())?),
@@ -222,7 +252,7 @@ impl Credential {
             expires_at: AtomicI64::new(i64::MIN),
             api,
             oauth,
-            unsaved: Mutex::new(None),
+            unsaved: Mutex::new(inherited),
             recheck: tokio::sync::Mutex::new(()),
             dead: Mutex::new(None),
         });

@@ -230,11 +230,24 @@ const SAVE_RETRY_START: Duration = Duration::from_secs(1);
 const SAVE_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// A rotated token in use but not saved to the token file yet.
+#[derive(Clone)]
 pub(super) struct Unsaved {
     path: PathBuf,
     token: UpstreamToken,
     delay: Duration,
     retry_at: Instant,
+}
+
+impl Unsaved {
+    /// The token file it is to be saved to.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The token in use.
+    pub(super) fn token(&self) -> &UpstreamToken {
+        &self.token
+    }
 }
 
 /// Retries saving an unsaved rotated token when due. Returns how long until
