@@ -590,6 +590,7 @@ async fn an_auto_rotated_token_that_cannot_be_saved_is_kept_and_saved_once_possi
         &std::fs::metadata(&token_path).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+    assert!(!copy.exists(), "the emergency copy is removed once saved");
     // And from then on the file is watched as usual, and served.
     tokio::time::sleep(Duration::from_millis(200)).await;
     sb.fake.clear_requests();

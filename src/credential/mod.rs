@@ -234,6 +234,9 @@ impl Credential {
             TokenSource::Env(_) | TokenSource::File(_) => match &inherited {
                 Some(unsaved) => (ready_personal(unsaved.token().clone()), None),
                 None => {
+                    if let TokenSource::File(path) = &config.token {
+                        warn_of_emergency_copy(path);
+                    }
                     let token = UpstreamToken::read(&config.token)?;
                     (ready_personal(token), None)
                 }
@@ -502,6 +505,22 @@ impl Shared {
             State::Ready { secret, .. } => Some(secret.clone()),
             _ => None,
         }
+    }
+}
+
+/// Logs an error when `<token_file>.unsaved` exists: an auto_rotate whose
+/// token could not be saved left it, and glgate stopped before saving it, so
+/// the token file may hold the revoked token.
+fn warn_of_emergency_copy(path: &std::path::Path) {
+    let mut copy = path.as_os_str().to_os_string();
+    copy.push(".unsaved");
+    let copy = PathBuf::from(copy);
+    if copy.exists() {
+        tracing::error!(
+            file = %path.display(),
+            copy = %copy.display(),
+            "an emergency copy of a rotated GitLab token exists: glgate stopped before saving it, so the token file may hold the revoked token; if GitLab rejects the token, move the copy over the token file (then delete the copy)"
+        );
     }
 }
 

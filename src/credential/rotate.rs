@@ -196,13 +196,16 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
                     // GitLab already revoked the token the file holds: from
                     // now on the file must never replace the one in memory
                     // until the new token is saved.
-                    let copy = match write_emergency_copy(path, rotated.token.expose()) {
-                        Ok(copy) => {
-                            format!("an emergency copy (mode 0600) is in {}; ", copy.display())
-                        }
-                        Err(copy_error) => {
-                            format!("an emergency copy failed too ({copy_error}); ")
-                        }
+                    let (copy, copy_path) = match write_emergency_copy(path, rotated.token.expose())
+                    {
+                        Ok(copy) => (
+                            format!("an emergency copy (mode 0600) is in {}; ", copy.display()),
+                            Some(copy),
+                        ),
+                        Err(copy_error) => (
+                            format!("an emergency copy failed too ({copy_error}); "),
+                            None,
+                        ),
                     };
                     tracing::error!(
                         file = %path.display(),
@@ -214,6 +217,7 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Unsaved {
                         path: path.to_path_buf(),
                         token: rotated.token.clone(),
+                        copy: copy_path,
                         delay: SAVE_RETRY_START,
                         retry_at: Instant::now() + SAVE_RETRY_START,
                     });
@@ -234,6 +238,8 @@ const SAVE_RETRY_MAX: Duration = Duration::from_secs(60);
 pub(super) struct Unsaved {
     path: PathBuf,
     token: UpstreamToken,
+    /// The emergency copy, removed once the token is saved.
+    copy: Option<PathBuf>,
     delay: Duration,
     retry_at: Instant,
 }
@@ -264,9 +270,17 @@ pub(super) fn retry_unsaved(shared: &Shared) -> Option<Duration> {
     }
     match write_secret_file(&unsaved.path, unsaved.token.expose()) {
         Ok(()) => {
+            // The copy is one more place holding the secret: gone once saved
+            // (if it still holds this token).
+            if let Some(copy) = &unsaved.copy
+                && std::fs::read_to_string(copy)
+                    .is_ok_and(|text| text.trim() == unsaved.token.expose())
+            {
+                let _ = std::fs::remove_file(copy);
+            }
             tracing::info!(
                 file = %unsaved.path.display(),
-                "auto_rotate: the rotated GitLab token is now saved to the token file; the token file is watched again (an emergency copy <token_file>.unsaved, if any, can be deleted)"
+                "auto_rotate: the rotated GitLab token is now saved to the token file (emergency copy removed); the token file is watched again"
             );
             *guard = None;
             None
