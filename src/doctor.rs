@@ -407,9 +407,13 @@ async fn personal_token(api: &GitlabApi, secret: &Secret, report: &mut Report) {
         .as_array()
         .map(|s| s.iter().filter_map(|v| v.as_str()).collect())
         .unwrap_or_default();
+    // `api` grants everything `read_user` does (GET /user, /users).
     let missing: Vec<&str> = ["api", "read_user"]
         .into_iter()
-        .filter(|needed| !scopes.contains(needed))
+        .filter(|needed| {
+            let covered = *needed == "read_user" && scopes.contains(&"api");
+            !scopes.contains(needed) && !covered
+        })
         .collect();
     if missing.is_empty() {
         report.pass(format!("scopes: {}", scopes.join(", ")));

@@ -70,7 +70,10 @@ impl Snapshot {
         let credential =
             match previous.and_then(|p| p.upstream.credential().reuse_for(&config.upstream)) {
                 Some(credential) => credential,
-                None => Credential::start(&config.upstream)?,
+                None => Credential::start_after(
+                    &config.upstream,
+                    previous.map(|p| p.upstream.credential()),
+                )?,
             };
         let upstream = Upstream::new(&config.upstream, credential)?;
         let public_url = config

@@ -340,6 +340,37 @@ async fn token_rotate_writes_the_new_token_atomically_with_mode_0600() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_token_rotate_runs_rotate_once() {
+    let sb = Sandbox::start().await;
+    // A slow rotation, so that both runs have read the token before the
+    // first one is done.
+    sb.fake
+        .on_rotate(|| std::thread::sleep(Duration::from_millis(500)));
+    let config = sb.config_path.display().to_string();
+    let args = ["token", "rotate", "--config", config.as_str()];
+    let (a, b) = tokio::join!(glgate(&args), glgate(&args));
+    assert_eq!(a.0, 0, "{}{}", a.1, a.2);
+    assert_eq!(b.0, 0, "{}{}", b.1, b.2);
+    assert_eq!(sb.fake.rotations(), 1, "exactly one rotation at GitLab");
+    let skipped = [&a, &b]
+        .iter()
+        .filter(|run| run.1.contains("another process rotated it"))
+        .count();
+    assert_eq!(skipped, 1, "{a:?} {b:?}");
+    let token_path = sb.dir.path().join("gitlab-token");
+    let new = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_owned();
+    sb.remember_secret(&new);
+    assert_eq!(
+        sb.fake.valid_tokens(),
+        vec![new],
+        "the new token is valid: no family revocation"
+    );
+}
+
 #[tokio::test]
 async fn rotating_an_already_rotated_token_revokes_the_family_like_gitlab() {
     let gitlab = fake_gitlab::FakeGitlab::start(fake_gitlab::FakeOptions::default())
@@ -486,6 +517,137 @@ async fn auto_rotate_rotates_a_token_near_expiry_once_and_serves_on() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_rotated_token_that_cannot_be_saved_is_kept_and_saved_once_possible() {
+    let sb = Sandbox::start().await;
+    let old = sb.gitlab_token.clone();
+    let soon = glgate::credential::format_date(glgate::credential::now_unix() + 3 * 86_400);
+    sb.fake.set_token_expiry(&old, Some(&soon));
+    let token_path = sb.dir.path().join("gitlab-token");
+    // While GitLab rotates, the token file's place becomes a non-empty
+    // folder: the rename of the new token fails (the way to make a write
+    // fail as root), although the folder itself stays writable.
+    let blocked = token_path.clone();
+    sb.fake.on_rotate(move || {
+        std::fs::remove_file(&blocked).unwrap();
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("x"), "x").unwrap();
+    });
+    let config = std::fs::read_to_string(&sb.config_path).unwrap();
+    std::fs::write(
+        &sb.config_path,
+        config.replace(
+            "  token_file: gitlab-token\n",
+            "  token_file: gitlab-token\n  auto_rotate: {before_expiry: 7d}\n",
+        ),
+    )
+    .unwrap();
+    sb.server.reload().unwrap();
+    wait_until("glgate rotates", || sb.fake.rotations() == 1).await;
+    let copy = sb.dir.path().join("gitlab-token.unsaved");
+    wait_until("the emergency copy is written", || copy.exists()).await;
+    let new = std::fs::read_to_string(&copy).unwrap().trim().to_owned();
+    sb.remember_secret(&new);
+    assert_eq!(sb.fake.valid_tokens(), vec![new.clone()]);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&copy).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // A SIGHUP (same upstream section: the credential is kept).
+    sb.server.reload().unwrap();
+    sb.fake.clear_requests();
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    assert!(fake_saw_token(&sb, &new));
+    // The operator "fixes" the folder by putting back the file they had: it
+    // holds the revoked token. A SIGHUP follows, with a changed upstream
+    // section (a new credential is built). glgate must keep the new token.
+    std::fs::remove_dir_all(&token_path).unwrap();
+    std::fs::write(&token_path, format!("{old}\n")).unwrap();
+    let config = std::fs::read_to_string(&sb.config_path).unwrap();
+    std::fs::write(
+        &sb.config_path,
+        config.replace(
+            "  token_file: gitlab-token\n",
+            "  token_file: gitlab-token\n  token_reload_interval: 100ms\n",
+        ),
+    )
+    .unwrap();
+    sb.server.reload().unwrap();
+    sb.fake.clear_requests();
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    assert!(fake_saw_token(&sb, &new));
+    assert!(!fake_saw_token(&sb, &old));
+    wait_until("the new token is saved to the token file", || {
+        std::fs::read_to_string(&token_path).unwrap().trim() == new
+    })
+    .await;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&token_path).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!copy.exists(), "the emergency copy is removed once saved");
+    // And from then on the file is watched as usual, and served.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sb.fake.clear_requests();
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    assert!(fake_saw_token(&sb, &new));
+    assert_eq!(sb.fake.rotations(), 1);
+    let logs = support::logs::captured();
+    assert!(logs.contains("gitlab-token.unsaved"), "{logs}");
+    assert!(logs.contains("the token file is ignored"), "{logs}");
+    assert!(
+        logs.contains("the rotated GitLab token is now saved"),
+        "{logs}"
+    );
+    assert!(!logs.contains("then run `glgate token rotate`"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_token_makes_one_request_wait_and_the_next_ones_fail_fast() {
+    let sb = Sandbox::start().await;
+    sb.fake.revoke(&sb.gitlab_token);
+    let started = Instant::now();
+    let first = get(&sb.url("/api/v4/user"), &sb.client_token).await;
+    assert_eq!(first.status, 401);
+    assert!(
+        started.elapsed() < glgate::credential::ROTATION_GRACE + Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let url = sb.url("/api/v4/user");
+    let clients = (0..20).map(|_| {
+        let (url, token) = (url.clone(), sb.client_token.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let status = get(&url, &token).await.status;
+            (status, started.elapsed())
+        })
+    });
+    for client in futures_util::future::join_all(clients).await {
+        let (status, took) = client.unwrap();
+        assert_eq!(status, 401);
+        assert!(took < Duration::from_millis(200), "took {took:?}");
+    }
+    // A new token in the file is used at once, without waiting for the
+    // periodic check.
+    let fresh = random_token();
+    sb.fake.add_token(&fresh);
+    sb.remember_secret(&fresh);
+    replace_atomically(&sb.dir.path().join("gitlab-token"), &format!("{fresh}\n"));
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+}
+
 /// Switches a running sandbox to OAuth: registers the app in the fake,
 /// writes the secret and a first refresh token, reloads.
 fn switch_to_oauth(sb: &Sandbox) -> std::path::PathBuf {
@@ -589,6 +751,56 @@ async fn oauth_refreshes_before_expiry_and_saves_the_refresh_token_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_refresh_keeps_serving_the_still_valid_access_token() {
+    let sb = Sandbox::start().await;
+    switch_to_oauth(&sb);
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    remember_oauth_tokens(&sb);
+    let credential = sb.server.gateway.snapshot().upstream.credential().clone();
+    // A slow token endpoint that fails: requests must neither wait for it
+    // nor lose the access token, which is still valid.
+    sb.fake.fail_oauth_token(1, Duration::from_millis(1500));
+    let refresh = tokio::spawn({
+        let credential = credential.clone();
+        async move { credential.refresh().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let mut served = 0;
+    while !refresh.is_finished() {
+        let asked = Instant::now();
+        let reply = get(&sb.url("/api/v4/user"), &sb.client_token).await;
+        assert_eq!(reply.status, 200, "{}", reply.all_text());
+        assert!(
+            asked.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            asked.elapsed()
+        );
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(1));
+    assert!(served >= 10, "{served}");
+    assert!(refresh.await.unwrap().is_err());
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    // The next refresh works and its token is used.
+    credential.refresh().await.unwrap();
+    remember_oauth_tokens(&sb);
+    sb.fake.clear_requests();
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+    remember_oauth_tokens(&sb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_refreshes_collapse_into_one() {
     let sb = Sandbox::start().await;
     switch_to_oauth(&sb);
@@ -655,6 +867,8 @@ async fn a_rejected_refresh_token_means_503_and_retries_with_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_login_follows_the_authorization_code_flow_with_pkce() {
+    // Also: an idle connection does not block the callback, and a callback
+    // with a wrong or missing state is ignored even when it carries `error`.
     let gitlab = fake_gitlab::FakeGitlab::start(fake_gitlab::FakeOptions::default())
         .await
         .unwrap();
@@ -684,7 +898,27 @@ async fn oauth_login_follows_the_authorization_code_flow_with_pkce() {
     });
     let url = url_rx.await.unwrap();
     assert!(url.contains("code_challenge_method=S256") && url.contains("response_type=code"));
-    // A redirect with another state (a forged one) is refused; login goes on.
+    // An idle connection (a browser's preconnect) holds nothing up.
+    let idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // A redirect with another state, or none, is refused whatever it
+    // carries (an `error` too); login goes on.
+    for forged in ["?error=access_denied&state=forged", "?error=access_denied"] {
+        let refused = send(
+            Version::HTTP_11,
+            "GET",
+            &format!("{redirect}{forged}"),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(refused.status, 400, "{forged}");
+    }
+    assert!(
+        !login.is_finished(),
+        "a forged error must not end the login"
+    );
     let forged = send(
         Version::HTTP_11,
         "GET",
@@ -699,8 +933,15 @@ async fn oauth_login_follows_the_authorization_code_flow_with_pkce() {
     assert_eq!(authorize.status, 302);
     let location = authorize.header("location").unwrap().to_owned();
     assert!(location.starts_with(&redirect));
+    let asked = Instant::now();
     let callback = send(Version::HTTP_11, "GET", &location, &[], b"").await;
     assert_eq!(callback.status, 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    drop(idle);
     let outcome = login.await.unwrap().unwrap();
     assert!(matches!(outcome, glgate::credential::LoginOutcome::Saved));
     let saved = std::fs::read_to_string(dir.path().join("state/refresh")).unwrap();

@@ -109,6 +109,17 @@ async fn missing_scopes_are_named_with_why_they_are_needed() {
 }
 
 #[tokio::test]
+async fn an_api_token_needs_no_read_user_scope() {
+    let gitlab = fake().await;
+    gitlab.set_token_scopes(gitlab.token(), &["api"]);
+    let s = setup(&gitlab.base_url(), gitlab.token(), "");
+    let (code, out) = doctor(&s, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("✓ scopes: api\n"), "{out}");
+    assert!(!out.contains("read_user: clients read /user"), "{out}");
+}
+
+#[tokio::test]
 async fn a_token_expiring_soon_is_a_warning() {
     let gitlab = fake().await;
     let soon = glgate::credential::format_date(glgate::credential::now_unix() + 10 * 86_400);

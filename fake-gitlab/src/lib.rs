@@ -305,6 +305,12 @@ impl FakeGitlab {
         self.credentials().on_rotate = Some(std::sync::Arc::new(hook));
     }
 
+    /// Makes the next `times` requests to `POST /oauth/token` answer 500,
+    /// each after `delay` (a slow, failing token endpoint).
+    pub fn fail_oauth_token(&self, times: u32, delay: std::time::Duration) {
+        self.shared.fail_oauth_token(times, delay);
+    }
+
     /// How many `grant_type=refresh_token` requests arrived.
     pub fn oauth_refresh_calls(&self) -> u64 {
         self.credentials().refresh_calls

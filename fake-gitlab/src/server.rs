@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     fail_target: Mutex<Vec<(String, StatusCode)>>,
     store: Mutex<Store>,
     request_counter: AtomicU64,
+    /// `POST /oauth/token` answers 500 this many more times, each after the delay.
+    oauth_token_failures: Mutex<(u32, Duration)>,
 }
 
 impl Shared {
@@ -69,6 +71,7 @@ impl Shared {
             fail_target: Mutex::new(Vec::new()),
             store: Mutex::new(Store::seeded()),
             request_counter: AtomicU64::new(0),
+            oauth_token_failures: Mutex::new((0, Duration::ZERO)),
         }
     }
 
@@ -83,6 +86,23 @@ impl Shared {
     pub(crate) fn set_fail_next(&self, status: u16) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         *lock(&self.fail_next) = Some(status);
+    }
+
+    pub(crate) fn fail_oauth_token(&self, times: u32, delay: Duration) {
+        *lock(&self.oauth_token_failures) = (times, delay);
+    }
+
+    /// The delay before a 500, when `POST /oauth/token` is to fail now.
+    fn oauth_token_failure(&self, parts: &Parts) -> Option<Duration> {
+        if parts.method != Method::POST || !parts.uri.path().ends_with("/oauth/token") {
+            return None;
+        }
+        let mut failures = lock(&self.oauth_token_failures);
+        if failures.0 == 0 {
+            return None;
+        }
+        failures.0 -= 1;
+        Some(failures.1)
     }
 
     pub(crate) fn set_fail_target(&self, target: &str, status: u16) {
@@ -184,6 +204,11 @@ async fn handle(
         .map(|c| c.to_bytes());
     let body_bytes = collected.as_ref().map(Bytes::clone).unwrap_or_default();
     shared.record(&parts, &body_bytes);
+    if let Some(delay) = shared.oauth_token_failure(&parts) {
+        tokio::time::sleep(delay).await;
+        let reply = Reply::status_message(StatusCode::INTERNAL_SERVER_ERROR);
+        return Ok(reply.into_response(&shared.next_request_id(), false));
+    }
     let reply = match collected {
         Ok(body) => shared.respond(&parts, &body),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {

@@ -17,14 +17,16 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
-/// Replaces `path` with `secret` and a newline, atomically, mode 0600.
+/// Replaces `path` with `secret` and a newline, atomically, mode 0600. A
+/// symbolic link is followed: its target is replaced, the link stays.
 pub fn write_secret_file(path: &Path, secret: &str) -> Result<(), WriteError> {
     let error = |source| WriteError {
         path: path.to_path_buf(),
         source,
     };
-    let temporary = temporary_path(path).map_err(error)?;
-    let result = write_and_rename(&temporary, path, secret);
+    let real = real_path(path);
+    let temporary = temporary_path(&real).map_err(error)?;
+    let result = write_and_rename(&temporary, &real, secret);
     if result.is_err() {
         // Nothing useful can be done if the leftover cannot be removed.
         let _ = std::fs::remove_file(&temporary);
@@ -32,18 +34,65 @@ pub fn write_secret_file(path: &Path, secret: &str) -> Result<(), WriteError> {
     result.map_err(error)
 }
 
-/// Whether a secret could be written next to `path` right now: creates and
-/// removes a temporary file there. Checked before asking GitLab for a new
-/// token, because GitLab revokes the old one at once.
-pub fn check_writable(path: &Path) -> Result<(), WriteError> {
+/// Whether a secret of `len` bytes could be written next to `path` right
+/// now: creates a temporary file there, writes and syncs a placeholder of
+/// that length (so a full disk shows), and removes it. Checked before asking
+/// GitLab for a new token, because GitLab revokes the old one at once.
+pub fn check_writable(path: &Path, len: usize) -> Result<(), WriteError> {
     let error = |source| WriteError {
         path: path.to_path_buf(),
         source,
     };
-    let temporary = temporary_path(path).map_err(error)?;
-    let file = create_private(&temporary).map_err(error)?;
+    let temporary = temporary_path(&real_path(path)).map_err(error)?;
+    let mut file = create_private(&temporary).map_err(error)?;
+    let written = file
+        .write_all(&vec![b'x'; len + 1])
+        .and_then(|()| file.sync_all());
     drop(file);
-    std::fs::remove_file(&temporary).map_err(error)
+    let removed = std::fs::remove_file(&temporary);
+    written.and(removed).map_err(error)
+}
+
+/// `path` with symbolic links resolved (so a linked token file is replaced
+/// where it really is, and stays linked); `path` itself when it does not
+/// exist yet.
+fn real_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Writes `secret` to a new file `<path>.unsaved` (or `<path>.unsaved.<n>`
+/// when that exists), created exclusively with mode 0600 and synced: an
+/// emergency copy when `path` itself cannot be replaced. Returns its path.
+pub fn write_emergency_copy(path: &Path, secret: &str) -> Result<PathBuf, WriteError> {
+    let error = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut last = std::io::Error::other("no free name for an emergency copy");
+    for attempt in 0..10u32 {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(".unsaved");
+        if attempt > 0 {
+            name.push(format!(".{attempt}"));
+        }
+        let copy = PathBuf::from(name);
+        match create_private(&copy) {
+            Ok(mut file) => {
+                let written = file
+                    .write_all(secret.as_bytes())
+                    .and_then(|()| file.write_all(b"\n"))
+                    .and_then(|()| file.sync_all());
+                if let Err(source) = written {
+                    let _ = std::fs::remove_file(&copy);
+                    return Err(error(source));
+                }
+                return Ok(copy);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(error(e)),
+        }
+    }
+    Err(error(last))
 }
 
 fn temporary_path(path: &Path) -> std::io::Result<PathBuf> {
@@ -107,6 +156,30 @@ mod tests {
         let path = dir.path().join("missing").join("token");
         let error = write_secret_file(&path, "s3cret").unwrap_err();
         assert!(!error.to_string().contains("s3cret"));
-        assert!(check_writable(&path).is_err());
+        assert!(check_writable(&path, 40).is_err());
+    }
+
+    #[test]
+    fn a_symlinked_file_is_replaced_where_it_points() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let target = dir.path().join("real").join("token");
+        std::fs::write(&target, "old\n").unwrap();
+        let link = dir.path().join("token");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        check_writable(&link, 40).unwrap();
+        write_secret_file(&link, "new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("real")).unwrap().count(),
+            1
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{
-    GitlabApi, LoginOutcome, Secret, check_writable, login, parse_date, rotate_token,
-    write_secret_file,
+    GitlabApi, LoginOutcome, Secret, check_writable, lock_rotation, login, parse_date,
+    rotate_token, write_secret_file,
 };
 use crate::config::{Config, TokenSource};
 use crate::upstream::UpstreamToken;
@@ -67,7 +67,36 @@ pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if let Err(error) = check_writable(path) {
+    // One rotation at a time (another `token rotate`, a glgate with
+    // auto_rotate): wait for the lock, then make sure the token is still the
+    // one this command read. If not, someone else rotated it meanwhile, and
+    // rotating the old one again would make GitLab revoke the whole family.
+    let _lock = match lock_rotation(path, true) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!(
+                "not rotating: cannot take the rotation lock {}.lock: {error}; fix the folder first",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match UpstreamToken::read(&config.upstream.token) {
+        Ok(on_file) if on_file.same_as(&token) => {}
+        Ok(_) => {
+            println!(
+                "not rotating: the token in {} changed since this command started (another process rotated it); nothing to do.",
+                path.display()
+            );
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("not rotating: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(error) = check_writable(path, token.expose().len()) {
         eprintln!(
             "not rotating: {error}\nthe new token could not be saved there, and GitLab revokes the old one at once; fix the folder first"
         );

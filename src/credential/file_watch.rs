@@ -14,7 +14,7 @@ use crate::upstream::UpstreamToken;
 
 /// What identifies one version of the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Signature {
+pub(super) struct Signature {
     len: u64,
     modified_ns: i128,
     inode: u64,
@@ -27,6 +27,8 @@ pub(super) struct FileWatch {
     path: PathBuf,
     seen: Option<Signature>,
     failing: Option<String>,
+    /// Whether "the file is ignored while a rotated token is unsaved" was logged.
+    unsaved_logged: bool,
 }
 
 impl FileWatch {
@@ -36,6 +38,7 @@ impl FileWatch {
             path,
             seen: None,
             failing: None,
+            unsaved_logged: false,
         }
     }
 
@@ -48,6 +51,22 @@ impl FileWatch {
     /// empty or malformed file keeps the current token and is logged as an
     /// error (naming the file, never the token).
     pub(super) fn check(&mut self, credential: &Credential) {
+        if credential.shared.has_unsaved() {
+            // The file holds the token a rotation revoked; the only valid
+            // one is in memory and is being saved (see `rotate`).
+            let signature = signature(&self.path).ok();
+            if self.seen != signature || !self.unsaved_logged {
+                tracing::error!(
+                    file = %self.path.display(),
+                    "the token file is ignored: it holds the token auto_rotate revoked, and the new token could not be saved to it yet (retrying); fix the folder and do not restart glgate until the save is logged"
+                );
+                self.unsaved_logged = true;
+            }
+            self.seen = signature;
+            self.failing = None;
+            return;
+        }
+        self.unsaved_logged = false;
         let signature = match signature(&self.path) {
             Ok(signature) => signature,
             Err(error) => {
@@ -97,7 +116,7 @@ impl FileWatch {
     }
 }
 
-fn signature(path: &Path) -> std::io::Result<Signature> {
+pub(super) fn signature(path: &Path) -> std::io::Result<Signature> {
     let meta = std::fs::metadata(path)?;
     Ok(Signature {
         len: meta.len(),

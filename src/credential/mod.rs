@@ -17,18 +17,18 @@ mod rotate;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use http::{HeaderName, HeaderValue};
 use tokio::sync::Notify;
 
-pub use atomic_write::{WriteError, check_writable, write_secret_file};
+pub use atomic_write::{WriteError, check_writable, write_emergency_copy, write_secret_file};
 pub use expiry::{format_date, now_unix, parse_date};
 pub use gitlab::{Answer, ApiError, GitlabApi};
 pub use oauth::{LoginOutcome, OAuthError, TokenGrant, login, pkce_challenge};
-pub use rotate::{RotateError, Rotated, rotate_token};
+pub use rotate::{RotateError, Rotated, RotationLock, lock_rotation, rotate_token};
 
 use crate::config::{TokenSource, UpstreamConfig};
 use crate::upstream::{GITLAB_TOKEN_HEADER, SetupError, TokenError, UpstreamError, UpstreamToken};
@@ -42,6 +42,8 @@ const EXPIRY_RETRY: Duration = Duration::from_secs(60);
 /// How long a request GitLab rejected waits for the token file to change
 /// (a rotation whose new token is not saved yet).
 pub const ROTATION_GRACE: Duration = Duration::from_secs(2);
+/// How long a request GitLab rejected waits for an OAuth refresh in progress.
+const OAUTH_REFRESH_WAIT: Duration = Duration::from_secs(5);
 /// Longest sleep of the maintenance task (so it notices it is no longer needed).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
@@ -165,6 +167,20 @@ struct Shared {
     expires_at: AtomicI64,
     api: GitlabApi,
     oauth: Option<oauth::Refresher>,
+    /// A rotated token that is in use but not saved to `token_file` yet:
+    /// while set, the file holds a revoked token and must never replace it.
+    unsaved: Mutex<Option<rotate::Unsaved>>,
+    /// One re-read of the token file after a 401 at a time.
+    recheck: tokio::sync::Mutex<()>,
+    /// The secret last found dead (GitLab rejected it, and the token file
+    /// offered no other within the grace), with the file's signature then.
+    dead: Mutex<Option<DeadSecret>>,
+}
+
+/// A secret GitLab rejected while the token file held nothing newer.
+struct DeadSecret {
+    value: HeaderValue,
+    file: Option<file_watch::Signature>,
 }
 
 /// The live GitLab credential, shared by the upstream client and the task
@@ -186,12 +202,45 @@ impl Credential {
     /// Reads the credential and, inside a tokio runtime, starts the task
     /// that keeps it current (it stops when the last clone is dropped).
     pub fn start(config: &UpstreamConfig) -> Result<Credential, CredentialError> {
+        Credential::start_after(config, None)
+    }
+
+    /// Like [`Credential::start`] for a config reload that cannot keep
+    /// `previous`: if `previous` holds a rotated token not saved yet to the
+    /// token file `config` still reads, the new credential takes it over (the
+    /// file holds the revoked token) and goes on trying to save it.
+    pub fn start_after(
+        config: &UpstreamConfig,
+        previous: Option<&Credential>,
+    ) -> Result<Credential, CredentialError> {
         let api = GitlabApi::new(config)?;
-        let (state, oauth) = match &config.token {
-            TokenSource::Env(_) | TokenSource::File(_) => {
-                let token = UpstreamToken::read(&config.token)?;
-                (ready_personal(token), None)
+        let inherited = match (&config.token, previous) {
+            (TokenSource::File(path), Some(previous)) => {
+                // Copied, not taken: should this reload fail, the running
+                // credential must still know (both saving it is harmless).
+                let unsaved = previous
+                    .shared
+                    .unsaved
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                unsaved
+                    .as_ref()
+                    .filter(|u| u.path() == path.as_path())
+                    .cloned()
             }
+            _ => None,
+        };
+        let (state, oauth) = match &config.token {
+            TokenSource::Env(_) | TokenSource::File(_) => match &inherited {
+                Some(unsaved) => (ready_personal(unsaved.token().clone()), None),
+                None => {
+                    if let TokenSource::File(path) = &config.token {
+                        warn_of_emergency_copy(path);
+                    }
+                    let token = UpstreamToken::read(&config.token)?;
+                    (ready_personal(token), None)
+                }
+            },
             TokenSource::OAuth(settings) => (
                 State::Pending,
                 Some(oauth::Refresher::new(settings.clone())?),
@@ -206,6 +255,9 @@ impl Credential {
             expires_at: AtomicI64::new(i64::MIN),
             api,
             oauth,
+            unsaved: Mutex::new(inherited),
+            recheck: tokio::sync::Mutex::new(()),
+            dead: Mutex::new(None),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let plan = Plan {
@@ -273,9 +325,13 @@ impl Credential {
     }
 
     /// Whether a rejected request may find a newer credential at once
-    /// (a token file that was rotated under us).
+    /// (a token file that was rotated under us, or an OAuth refresh that
+    /// GitLab answered while the request was in flight).
     pub fn may_change_on_rejection(&self) -> bool {
-        matches!(self.shared.key.source, TokenSource::File(_))
+        matches!(
+            self.shared.key.source,
+            TokenSource::File(_) | TokenSource::OAuth(_)
+        )
     }
 
     /// After GitLab rejected `used`: re-reads the token file and returns its
@@ -283,18 +339,50 @@ impl Credential {
     /// be sent again instead of failing until the next periodic check.
     /// GitLab revokes a rotated token before the new one can be saved, so an
     /// unchanged file is watched for [`ROTATION_GRACE`] before giving up.
+    ///
+    /// One watch at a time (concurrent rejections wait for its outcome), and
+    /// once a secret is found dead the next rejections of it return at once
+    /// until the token file changes: a dead token must not make every
+    /// request wait (nor poll the file).
     pub async fn recheck_after_rejection(&self, used: &Secret) -> Option<Arc<Secret>> {
+        if let Some(refresher) = &self.shared.oauth {
+            // GitLab invalidates the old access token as it answers a
+            // refresh: a refresh in progress may be about to install the
+            // new one. No refresh in progress: GitLab's 401 stands.
+            if let Some(current) = self.shared.newer_secret(used) {
+                return Some(current);
+            }
+            refresher.wait_for_refresh(OAUTH_REFRESH_WAIT).await;
+            return self.shared.newer_secret(used);
+        }
         let TokenSource::File(path) = &self.shared.key.source else {
             return None;
         };
+        if self.shared.has_unsaved() {
+            // The file holds the token a rotation revoked (see `rotate`).
+            return None;
+        }
+        if let Some(current) = self.shared.newer_secret(used) {
+            return Some(current);
+        }
+        if self.shared.known_dead(used, path) {
+            return None;
+        }
+        let _flight = self.shared.recheck.lock().await;
+        // The watch this one waited for may have settled it.
+        if let Some(current) = self.shared.newer_secret(used) {
+            return Some(current);
+        }
+        if self.shared.known_dead(used, path) || self.shared.has_unsaved() {
+            return None;
+        }
         let deadline = Instant::now() + ROTATION_GRACE;
         loop {
-            if let Some(current) = self.shared.current_secret()
-                && current.value != used.value
-            {
-                // Another request (or the watch) already picked it up.
+            if let Some(current) = self.shared.newer_secret(used) {
+                // The periodic watch picked it up meanwhile.
                 return Some(current);
             }
+            let file = file_watch::signature(path).ok();
             if let Ok(token) = UpstreamToken::read(&TokenSource::File(path.clone()))
                 && Secret::personal(&token).value != used.value
             {
@@ -306,6 +394,18 @@ impl Credential {
                 return self.shared.current_secret();
             }
             if Instant::now() >= deadline {
+                tracing::warn!(
+                    file = %path.display(),
+                    "GitLab rejects the token and the token file holds no other: GitLab's 401 is passed on at once until the file changes"
+                );
+                *self
+                    .shared
+                    .dead
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(DeadSecret {
+                    value: used.value.clone(),
+                    file,
+                });
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -367,6 +467,32 @@ impl Shared {
             .store(unix.unwrap_or(i64::MIN), Ordering::Relaxed);
     }
 
+    /// Whether a rotated token is in use but not saved yet (the token file
+    /// then holds the revoked one).
+    fn has_unsaved(&self) -> bool {
+        self.unsaved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// The current secret, when it is not `used`.
+    fn newer_secret(&self, used: &Secret) -> Option<Arc<Secret>> {
+        self.current_secret()
+            .filter(|current| current.value != used.value)
+    }
+
+    /// Whether `used` was found dead and the token file has not changed since.
+    fn known_dead(&self, used: &Secret, path: &std::path::Path) -> bool {
+        let file = file_watch::signature(path).ok();
+        let dead = self
+            .dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        dead.as_ref()
+            .is_some_and(|dead| dead.value == used.value && dead.file == file)
+    }
+
     fn current_token(&self) -> Option<UpstreamToken> {
         match &**self.state.load() {
             State::Ready { token, .. } => token.clone(),
@@ -379,6 +505,22 @@ impl Shared {
             State::Ready { secret, .. } => Some(secret.clone()),
             _ => None,
         }
+    }
+}
+
+/// Logs an error when `<token_file>.unsaved` exists: an auto_rotate whose
+/// token could not be saved left it, and glgate stopped before saving it, so
+/// the token file may hold the revoked token.
+fn warn_of_emergency_copy(path: &std::path::Path) {
+    let mut copy = path.as_os_str().to_os_string();
+    copy.push(".unsaved");
+    let copy = PathBuf::from(copy);
+    if copy.exists() {
+        tracing::error!(
+            file = %path.display(),
+            copy = %copy.display(),
+            "an emergency copy of a rotated GitLab token exists: glgate stopped before saving it, so the token file may hold the revoked token; if GitLab rejects the token, move the copy over the token file (then delete the copy)"
+        );
     }
 }
 
@@ -409,6 +551,9 @@ async fn maintain(weak: Weak<Shared>, wake: Arc<Notify>, mut plan: Plan) {
         let credential = Credential { shared };
         let mut sleep = MAX_SLEEP;
         if let Some(watch) = &mut plan.file {
+            if let Some(retry_in) = rotate::retry_unsaved(&credential.shared) {
+                sleep = sleep.min(retry_in);
+            }
             watch.check(&credential);
             sleep = sleep.min(plan.reload);
         }
@@ -431,6 +576,10 @@ async fn maintain(weak: Weak<Shared>, wake: Arc<Notify>, mut plan: Plan) {
             }
         }
         sleep = sleep.min(next_expiry_check.saturating_duration_since(Instant::now()));
+        if credential.shared.has_unsaved() {
+            // `retry_unsaved` acts only when its backoff is due.
+            sleep = sleep.min(Duration::from_secs(1));
+        }
         drop(credential);
         let woken = wake.notified();
         tokio::select! {

@@ -20,8 +20,6 @@ use crate::upstream::{TokenError, UpstreamToken};
 /// Shortest and longest wait between failed refreshes.
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// Longest wait for in-flight requests before a refresh.
-const DRAIN_MAX: Duration = Duration::from_secs(5);
 
 /// Why an OAuth exchange failed. Never holds a token or the client secret.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +79,11 @@ impl Refresher {
         })
     }
 
+    /// Waits (at most `limit`) for a refresh in progress to end.
+    pub(super) async fn wait_for_refresh(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.refresh_token.lock()).await;
+    }
+
     pub(super) fn access_expires_at(&self) -> Option<i64> {
         let value = self.access_expires_at.load(Ordering::Relaxed);
         (value != i64::MIN).then_some(value)
@@ -93,18 +96,11 @@ impl Refresher {
         if shared.generation.load(Ordering::Acquire) != seen {
             return Ok(());
         }
-        // GitLab invalidates the current access token as it answers: let the
-        // requests that hold it get their answer first, and make new ones
-        // wait for the new token instead of starting with the old one.
-        let previous = shared.state.load_full();
-        if let State::Ready { secret, .. } = &*previous {
-            let old = secret.clone();
-            shared.install(State::Pending);
-            let deadline = Instant::now() + DRAIN_MAX;
-            while std::sync::Arc::strong_count(&old) > 2 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
+        // The current access token stays in use during the exchange: it is
+        // still valid, and if the exchange fails it is all there is. GitLab
+        // invalidates it as it answers (gitlab-org/gitlab#372358); a request
+        // that it rejects meanwhile is sent again with the new token
+        // (`Credential::recheck_after_rejection` waits for this lock).
         // GitLab counts the lifetime from when it issued the token: count
         // from before the request, never later.
         let asked = Instant::now();
@@ -118,17 +114,7 @@ impl Refresher {
                 ("redirect_uri", &self.settings.redirect_uri),
             ],
         )
-        .await;
-        let grant = match grant {
-            Ok(grant) => grant,
-            Err(error) => {
-                // GitLab refused: the current access token is still good.
-                if matches!(&*previous, State::Ready { .. }) {
-                    shared.install_arc(previous);
-                }
-                return Err(error);
-            }
-        };
+        .await?;
         // GitLab has already invalidated the old refresh token: save the new
         // one before anything uses the new access token, so a crash never
         // leaves glgate with no way back in.
@@ -348,79 +334,107 @@ pub async fn login(
     )
 }
 
+/// How long a connection to the redirect listener may take to send its
+/// request (a browser's idle preconnect must not hold up the callback).
+const CALLBACK_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Serves the redirect: answers each request, returns the code once a
-/// request carries the expected `state`.
+/// request carries the expected `state`. Each connection is served on its
+/// own task, with a read timeout, so an idle one blocks nothing.
 async fn callback(listener: &TcpListener, path: &str, state: &str) -> Result<String, OAuthError> {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (mut stream, _) = listener
-            .accept()
-            .await
-            .map_err(|e| OAuthError::Login(format!("redirect listener: {e}")))?;
-        let mut buffer = vec![0u8; 8192];
-        let mut read = 0;
-        while read < buffer.len() && !buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buffer[read..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => read += n,
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted
+                    .map_err(|e| OAuthError::Login(format!("redirect listener: {e}")))?;
+                let (path, state) = (path.to_owned(), state.to_owned());
+                connections.spawn(async move {
+                    tokio::time::timeout(
+                        CALLBACK_READ_TIMEOUT,
+                        serve_callback(stream, &path, &state),
+                    )
+                    .await
+                    .ok()
+                    .flatten()
+                });
             }
-        }
-        let head = String::from_utf8_lossy(&buffer[..read]).into_owned();
-        let target = head
-            .lines()
-            .next()
-            .and_then(|line| line.strip_prefix("GET "))
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or("");
-        let (request_path, query) = target.split_once('?').unwrap_or((target, ""));
-        let params: Vec<(String, String)> = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (percent_decode(k), percent_decode(v)))
-            .collect();
-        let get = |key: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-        };
-        let outcome = if request_path != path {
-            None
-        } else if let Some(error) = get("error") {
-            Some(Err(OAuthError::Login(format!(
-                "GitLab refused the authorization: {error}"
-            ))))
-        } else if get("state").as_deref() != Some(state) {
-            // A request that does not carry our state is not our redirect
-            // (possibly a forged one): refuse it and keep waiting.
-            let _ = respond(
-                &mut stream,
-                400,
-                "state mismatch: this is not glgate's login",
-            )
-            .await;
-            continue;
-        } else {
-            get("code").map(Ok)
-        };
-        match outcome {
-            Some(Ok(code)) => {
-                let _ = respond(
-                    &mut stream,
-                    200,
-                    "glgate is authorized. You can close this window.",
-                )
-                .await;
-                return Ok(code);
-            }
-            Some(Err(error)) => {
-                let _ = respond(&mut stream, 400, "authorization refused").await;
-                return Err(error);
-            }
-            None => {
-                let _ = respond(&mut stream, 404, "not found").await;
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Ok(Some(outcome)) = done {
+                    return outcome;
+                }
             }
         }
     }
+}
+
+/// Answers one connection to the redirect listener: `Some` when it was
+/// glgate's redirect (right path and `state`), with the code or GitLab's
+/// refusal; `None` for anything else, which is refused and ignored.
+async fn serve_callback(
+    mut stream: tokio::net::TcpStream,
+    path: &str,
+    state: &str,
+) -> Option<Result<String, OAuthError>> {
+    let mut buffer = vec![0u8; 8192];
+    let mut read = 0;
+    while read < buffer.len() && !buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer[read..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    let head = String::from_utf8_lossy(&buffer[..read]).into_owned();
+    let target = head
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("GET "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or("");
+    let (request_path, query) = target.split_once('?').unwrap_or((target, ""));
+    let params: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .collect();
+    let get = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    if request_path != path {
+        let _ = respond(&mut stream, 404, "not found").await;
+        return None;
+    }
+    if get("state").as_deref() != Some(state) {
+        // Not our redirect (possibly a forged one), whatever it carries
+        // (`code` or `error`): refuse it and keep waiting.
+        let _ = respond(
+            &mut stream,
+            400,
+            "state mismatch: this is not glgate's login",
+        )
+        .await;
+        return None;
+    }
+    if let Some(error) = get("error") {
+        let _ = respond(&mut stream, 400, "authorization refused").await;
+        return Some(Err(OAuthError::Login(format!(
+            "GitLab refused the authorization: {error}"
+        ))));
+    }
+    let Some(code) = get("code") else {
+        let _ = respond(&mut stream, 400, "no code in the redirect").await;
+        return None;
+    };
+    let _ = respond(
+        &mut stream,
+        200,
+        "glgate is authorized. You can close this window.",
+    )
+    .await;
+    Some(Ok(code))
 }
 
 async fn respond(

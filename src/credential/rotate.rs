@@ -5,11 +5,14 @@
 //! rotation first checks that the new token can be saved, and exactly one
 //! process may rotate a given token.
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::expiry::{DAY, format_date, now_unix, parse_date};
-use super::{Credential, GitlabApi, Secret, check_writable, ready_personal, write_secret_file};
+use super::{
+    Credential, GitlabApi, Secret, Shared, check_writable, ready_personal, write_emergency_copy,
+    write_secret_file,
+};
 use crate::upstream::UpstreamToken;
 
 /// A rotated token.
@@ -80,6 +83,41 @@ pub async fn rotate_token(
     })
 }
 
+/// An exclusive advisory lock (`flock`) on `<token_file>.lock`, held while
+/// a rotation runs: two processes rotating the same token would make GitLab
+/// revoke the whole token family. Released when dropped.
+#[derive(Debug)]
+pub struct RotationLock {
+    _file: std::fs::File,
+}
+
+/// Takes the rotation lock of `token_file`: waits for it when `wait`,
+/// otherwise returns `Ok(None)` when another process holds it. The lock file
+/// (mode 0600, empty) is left in place: removing it would let two processes
+/// lock two different files.
+pub fn lock_rotation(token_file: &Path, wait: bool) -> std::io::Result<Option<RotationLock>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = token_file.as_os_str().to_os_string();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(PathBuf::from(name))?;
+    let operation = if wait {
+        rustix::fs::FlockOperation::LockExclusive
+    } else {
+        rustix::fs::FlockOperation::NonBlockingLockExclusive
+    };
+    match rustix::fs::flock(&file, operation) {
+        Ok(()) => Ok(Some(RotationLock { _file: file })),
+        Err(rustix::io::Errno::WOULDBLOCK) if !wait => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// The lifetime asked for a token rotated by `auto_rotate`.
 const AUTO_ROTATE_LIFETIME_DAYS: i64 = 90;
 
@@ -94,12 +132,51 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
         return;
     }
     let shared = &credential.shared;
+    if shared.has_unsaved() {
+        return;
+    }
     let Some(secret) = shared.current_secret() else {
         return;
     };
+    // One rotation at a time across processes (replicas, `token rotate`).
+    let _lock = match lock_rotation(path, false) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            tracing::info!(
+                file = %path.display(),
+                "auto_rotate: another process is rotating the GitLab token; not rotating"
+            );
+            return;
+        }
+        Err(error) => {
+            tracing::error!(
+                file = %path.display(),
+                "auto_rotate: not rotating the GitLab token: cannot take the rotation lock: {error}"
+            );
+            return;
+        }
+    };
+    // Under the lock: if the file holds another token than the one in use,
+    // someone else rotated it; adopt theirs (rotating ours again would make
+    // GitLab revoke the whole family).
+    match UpstreamToken::read(&crate::config::TokenSource::File(path.to_path_buf())) {
+        Ok(on_file) if Secret::personal(&on_file).header_value() != secret.header_value() => {
+            tracing::info!(
+                file = %path.display(),
+                "auto_rotate: the token file holds a newer token (rotated by another process): using it instead of rotating"
+            );
+            credential.install(ready_personal(on_file));
+            return;
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::error!("auto_rotate: not rotating the GitLab token: {error}");
+            return;
+        }
+    }
     // The old token dies with GitLab's answer: never ask for a new one that
     // could not be saved.
-    if let Err(error) = check_writable(path) {
+    if let Err(error) = check_writable(path, secret.header_value().len()) {
         tracing::error!("auto_rotate: not rotating the GitLab token: {error}");
         return;
     }
@@ -109,18 +186,113 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
         Ok(rotated) => {
             let saved = write_secret_file(path, rotated.token.expose());
             shared.set_expires_at(rotated.expires_at.as_deref().and_then(parse_date));
-            credential.install(ready_personal(rotated.token));
             match saved {
                 Ok(()) => tracing::info!(
                     file = %path.display(),
                     expires_at = rotated.expires_at.as_deref().unwrap_or("never"),
                     "auto_rotate: the GitLab token was rotated and saved"
                 ),
-                Err(error) => tracing::error!(
-                    "auto_rotate: the GitLab token was rotated but could not be saved ({error}); it is in use in memory only and is lost on restart: fix the file's folder, then run `glgate token rotate` once"
-                ),
+                Err(error) => {
+                    // GitLab already revoked the token the file holds: from
+                    // now on the file must never replace the one in memory
+                    // until the new token is saved.
+                    let (copy, copy_path) = match write_emergency_copy(path, rotated.token.expose())
+                    {
+                        Ok(copy) => (
+                            format!("an emergency copy (mode 0600) is in {}; ", copy.display()),
+                            Some(copy),
+                        ),
+                        Err(copy_error) => (
+                            format!("an emergency copy failed too ({copy_error}); "),
+                            None,
+                        ),
+                    };
+                    tracing::error!(
+                        file = %path.display(),
+                        "auto_rotate: the GitLab token was rotated (GitLab revoked the old one) but could not be saved ({error}); the new token is in use in memory only; {copy}glgate retries the save with backoff and ignores the token file meanwhile: fix the folder (writable, space left) and do NOT restart glgate or run `glgate token rotate` before it logs that the token is saved"
+                    );
+                    *shared
+                        .unsaved
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Unsaved {
+                        path: path.to_path_buf(),
+                        token: rotated.token.clone(),
+                        copy: copy_path,
+                        delay: SAVE_RETRY_START,
+                        retry_at: Instant::now() + SAVE_RETRY_START,
+                    });
+                }
             }
+            credential.install(ready_personal(rotated.token));
         }
         Err(error) => tracing::error!("auto_rotate: rotation failed: {error}"),
+    }
+}
+
+/// First and longest wait between attempts to save a rotated token.
+const SAVE_RETRY_START: Duration = Duration::from_secs(1);
+const SAVE_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// A rotated token in use but not saved to the token file yet.
+#[derive(Clone)]
+pub(super) struct Unsaved {
+    path: PathBuf,
+    token: UpstreamToken,
+    /// The emergency copy, removed once the token is saved.
+    copy: Option<PathBuf>,
+    delay: Duration,
+    retry_at: Instant,
+}
+
+impl Unsaved {
+    /// The token file it is to be saved to.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The token in use.
+    pub(super) fn token(&self) -> &UpstreamToken {
+        &self.token
+    }
+}
+
+/// Retries saving an unsaved rotated token when due. Returns how long until
+/// the next attempt, `None` when nothing is left to save.
+pub(super) fn retry_unsaved(shared: &Shared) -> Option<Duration> {
+    let mut guard = shared
+        .unsaved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let unsaved = guard.as_mut()?;
+    let now = Instant::now();
+    if now < unsaved.retry_at {
+        return Some(unsaved.retry_at - now);
+    }
+    match write_secret_file(&unsaved.path, unsaved.token.expose()) {
+        Ok(()) => {
+            // The copy is one more place holding the secret: gone once saved
+            // (if it still holds this token).
+            if let Some(copy) = &unsaved.copy
+                && std::fs::read_to_string(copy)
+                    .is_ok_and(|text| text.trim() == unsaved.token.expose())
+            {
+                let _ = std::fs::remove_file(copy);
+            }
+            tracing::info!(
+                file = %unsaved.path.display(),
+                "auto_rotate: the rotated GitLab token is now saved to the token file (emergency copy removed); the token file is watched again"
+            );
+            *guard = None;
+            None
+        }
+        Err(error) => {
+            unsaved.delay = (unsaved.delay * 2).min(SAVE_RETRY_MAX);
+            unsaved.retry_at = now + unsaved.delay;
+            tracing::error!(
+                "auto_rotate: the rotated GitLab token is still not saved ({error}); retrying in {}s; the token file holds a revoked token and is ignored until then: fix the folder, do not restart glgate",
+                unsaved.delay.as_secs()
+            );
+            Some(unsaved.delay)
+        }
     }
 }

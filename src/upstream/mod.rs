@@ -158,8 +158,8 @@ impl Upstream {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<BoundedBody>, UpstreamError> {
-        // Held until GitLab answers: an OAuth refresh waits for the
-        // requests still using the old access token.
+        // Loaded once: a credential swapped while the request is in flight
+        // does not change it (a 401 below may send it again with a newer one).
         let secret = self.credential.secret().await?;
         let retry = self
             .credential
