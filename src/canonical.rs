@@ -26,6 +26,21 @@ pub const MAX_QUERY_PARAMS: usize = 256;
 /// refuses in project paths anyway.
 pub const FORMAT_SUFFIXES: &[&str] = &[".json", ".txt", ".binary", ".atom", ".git"];
 
+/// Percent-encodes everything but RFC 3986 unreserved characters, so that
+/// `text` stays one path segment or one form value (`acme/backend` →
+/// `acme%2Fbackend`). For targets glgate builds itself, never for forwarding.
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// The HTTP methods glgate knows. Anything else is refused before routing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {

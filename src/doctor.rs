@@ -501,7 +501,7 @@ pub async fn group_checks(
     for group in groups {
         let path = format!(
             "/api/v4/groups/{}/members/all/{user_id}",
-            crate::credential::gitlab::percent_encode(group)
+            crate::canonical::encode_component(group)
         );
         match api.get(&path, secret).await {
             Ok(answer) if answer.status.is_success() => {

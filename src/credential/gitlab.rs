@@ -3,6 +3,7 @@
 //! Used by the running server (expiry watch, auto-rotation, OAuth refresh)
 //! and by the `doctor`, `token rotate` and `oauth login` commands.
 
+use crate::canonical::encode_component;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -130,22 +131,9 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ impl Id {
     fn segment(&self) -> String {
         match self {
             Id::Numeric(id) => id.to_string(),
-            Id::Path(path) => encode_segment(path),
+            Id::Path(path) => crate::canonical::encode_component(path),
         }
     }
 }
@@ -406,19 +406,6 @@ pub(crate) fn parse_object(kind: Kind, body: &[u8]) -> Result<Resolved, ResolveE
         }),
         _ => Err(ResolveError::Malformed(kind)),
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub(crate) fn encode_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::resolve::{Resolved, encode_segment, object_target, parse_object};
+use super::resolve::{Resolved, object_target, parse_object};
 use super::{FullPath, Kind, Scope};
 use crate::canonical::API_PREFIX;
+use crate::canonical::encode_component;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// Most pages read from one list (100 items each).
@@ -193,7 +194,7 @@ async fn object(
     kind: Kind,
     path: &FullPath,
 ) -> Result<Result<Resolved, Missing>, ShowError> {
-    let target = object_target(kind, &encode_segment(path.as_str()));
+    let target = object_target(kind, &encode_component(path.as_str()));
     let read = upstream.read_own(&target).await?;
     match read.status.as_u16() {
         200 => parse_object(kind, &read.body)
