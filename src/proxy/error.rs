@@ -114,6 +114,19 @@ impl ProxyError {
         }
     }
 
+    /// Whether this refuses a request the policy allowed, on a check of
+    /// GitLab's own objects (scope, `owned_if`): the decision is then `deny`.
+    pub fn is_object_refusal(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::OutOfScope { .. }
+                | ProxyError::ScopeUnavailable
+                | ProxyError::NotOwned(_)
+                | ProxyError::ResourceNotFound
+                | ProxyError::OwnershipUnknown
+        )
+    }
+
     /// The stable reason code (audit `reason`, metrics, JSON `reason`).
     pub fn code(&self) -> &'static str {
         match self {

@@ -228,15 +228,7 @@ async fn pipeline(
             .record_hidden_items(&principal.name, inspected.hidden as u64);
     }
     event.upstream_ms = Some(millis(upstream_started.elapsed()));
-    if matches!(
-        result,
-        Err(ProxyError::OutOfScope { .. }
-            | ProxyError::ScopeUnavailable
-            | ProxyError::NotOwned(_)
-            | ProxyError::ResourceNotFound
-            | ProxyError::OwnershipUnknown)
-    ) {
-        // Refused by a check on GitLab's objects, after the policy allowed it.
+    if result.as_ref().is_err_and(ProxyError::is_object_refusal) {
         event.decision = "deny";
     }
     let mut response = result?;

@@ -21,14 +21,15 @@ pub async fn check_owned(
     head: &RequestHead,
     condition: &FieldMatch,
 ) -> Result<(), ProxyError> {
-    let (status, body) = upstream
-        .read_resource(permit, head.path())
+    // The path the policy allowed, without its query: glgate's own read.
+    let read = upstream
+        .read_own(head.path())
         .await
         .map_err(|_| ProxyError::OwnershipUnknown)?;
-    match status.as_u16() {
+    match read.status.as_u16() {
         200 => {
             let object: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|_| ProxyError::OwnershipUnknown)?;
+                serde_json::from_slice(&read.body).map_err(|_| ProxyError::OwnershipUnknown)?;
             if condition.matches(&object) {
                 Ok(())
             } else {

@@ -190,20 +190,9 @@ impl Upstream {
         Ok(response.map(|body| BoundedBody::new(body, limit, idle)))
     }
 
-    /// Reads the resource at `path` (a path the policy allowed, without its
-    /// query) on glgate's own account, to check a condition before forwarding.
-    /// Returns GitLab's status and body (at most 1 MiB).
-    pub async fn read_resource(
-        &self,
-        _permit: &Permit,
-        path: &str,
-    ) -> Result<(http::StatusCode, Bytes), UpstreamError> {
-        let read = self.read_own(path).await?;
-        Ok((read.status, read.body))
-    }
-
-    /// Reads `target` (built by glgate, never taken from a client as is) on
-    /// glgate's own account: ownership checks and scope resolution. The body
+    /// Reads `target` on glgate's own account, always with `GET`: ownership
+    /// checks (the path a policy allowed, without its query) and scope
+    /// resolution (targets glgate builds). The body
     /// is read whole, at most 1 MiB, within the response timeout; redirects
     /// are returned, not followed.
     pub async fn read_own(&self, target: &str) -> Result<OwnRead, UpstreamError> {
