@@ -135,11 +135,13 @@ pub async fn inspect(
             Err(_) => return Err(ProxyError::ScopeUnavailable),
         }
     }
+    // An answer that does not say what it is gets checked as JSON (and is
+    // refused if it is not): only a declared non-JSON type passes unread.
     let json = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
+        .is_none_or(|v| v.to_ascii_lowercase().starts_with("application/json"));
     // Errors are GitLab's own words; a non-JSON answer (a raw file, say) is
     // about the object the request named, already checked. A hook list must
     // be JSON, so only scope lets such answers through.
