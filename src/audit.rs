@@ -324,6 +324,22 @@ mod tests {
         }
     }
 
+    /// What a [`Gated`] writer has let through.
+    type Written = Arc<Mutex<Vec<u8>>>;
+
+    /// A sink of `depth` events writing through a [`Gated`] writer; lock the
+    /// gate to stall the output.
+    fn gated_sink(depth: usize) -> (AuditSink, Arc<Mutex<()>>, Written) {
+        let gate = Arc::new(Mutex::new(()));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let writer = Gated {
+            gate: gate.clone(),
+            out: out.clone(),
+        };
+        let sink = AuditSink::with_writer(Box::new(writer), depth).unwrap();
+        (sink, gate, out)
+    }
+
     fn event(n: usize) -> AuditEvent {
         AuditEvent::start(format!("r{n}"), "127.0.0.1:1".into(), "GET", "/api/v4/user")
     }
@@ -334,14 +350,8 @@ mod tests {
 
     #[test]
     fn a_full_queue_makes_callers_wait_for_room_instead_of_losing_lines() {
-        let gate = Arc::new(Mutex::new(()));
-        let out = Arc::new(Mutex::new(Vec::new()));
+        let (sink, gate, out) = gated_sink(4);
         let closed = gate.lock().unwrap();
-        let writer = Gated {
-            gate: gate.clone(),
-            out: out.clone(),
-        };
-        let sink = AuditSink::with_writer(Box::new(writer), 4).unwrap();
         // The writer takes a first event and blocks writing it...
         sink.try_record(event(0)).unwrap();
         for _ in 0..200 {
@@ -385,14 +395,8 @@ mod tests {
 
     #[test]
     fn a_stalled_output_drops_and_counts_instead_of_growing() {
-        let gate = Arc::new(Mutex::new(()));
-        let out = Arc::new(Mutex::new(Vec::new()));
+        let (sink, gate, out) = gated_sink(4);
         let closed = gate.lock().unwrap();
-        let writer = Gated {
-            gate: gate.clone(),
-            out: out.clone(),
-        };
-        let sink = AuditSink::with_writer(Box::new(writer), 4).unwrap();
         for n in 0..100 {
             sink.record(event(n));
         }
@@ -417,13 +421,7 @@ mod tests {
 
     #[test]
     fn lines_are_written_as_soon_as_the_queue_drains() {
-        let gate = Arc::new(Mutex::new(()));
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let writer = Gated {
-            gate,
-            out: out.clone(),
-        };
-        let sink = AuditSink::with_writer(Box::new(writer), 16).unwrap();
+        let (sink, _gate, out) = gated_sink(16);
         sink.record(event(1));
         for _ in 0..200 {
             if lines(&out) == 1 {

@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use http::Version;
-use support::client::{Reply, get, send};
+use support::client::{Reply, get, next_link, send};
 use support::sandbox::{ECHOES_POLICY, Sandbox, SandboxOptions};
 
 /// The customer's selection in these tests: `acme` (with `acme/platform`)
@@ -106,14 +106,10 @@ async fn all_pages(sb: &Sandbox, first: &str, field: &str) -> (Vec<serde_json::V
                 .iter()
                 .map(|item| item[field].clone()),
         );
-        next = link
-            .split(", ")
-            .find(|l| l.ends_with("rel=\"next\""))
-            .map(|l| {
-                let url = &l[1..l.find('>').unwrap()];
-                assert!(url.starts_with(&sb.base_url()), "{url}");
-                url.to_owned()
-            });
+        next = next_link(&reply);
+        if let Some(url) = &next {
+            assert!(url.starts_with(&sb.base_url()), "{url}");
+        }
     }
     (items, pages)
 }

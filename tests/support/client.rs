@@ -89,6 +89,15 @@ pub async fn send(
     reply
 }
 
+/// The `rel="next"` URL of a reply's `Link` header, if any.
+pub fn next_link(reply: &Reply) -> Option<String> {
+    reply
+        .header("link")?
+        .split(", ")
+        .find(|l| l.ends_with("rel=\"next\""))
+        .and_then(|l| Some(l.get(1..l.find('>')?)?.to_owned()))
+}
+
 /// GET with a client token in `PRIVATE-TOKEN`, over HTTP/1.1.
 pub async fn get(url: &str, token: &str) -> Reply {
     send(
