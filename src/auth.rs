@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::config::{ClientConfig, RateLimit};
+use crate::config::{CertMatch, ClientConfig, RateLimit};
 use crate::policy::Policy;
 use crate::tls::ClientIdentity;
 
@@ -132,7 +132,7 @@ impl ClientTable {
         if let Some(required) = &client.client_cert
             && !peer
                 .identity
-                .is_some_and(|identity| required.matches(identity))
+                .is_some_and(|identity| certificate_matches(required, identity))
         {
             return Err(rejected(AuthError::CertificateRequired));
         }
@@ -181,9 +181,19 @@ impl ClientTable {
                 client
                     .client_cert
                     .as_ref()
-                    .is_some_and(|m| m.matches(identity))
+                    .is_some_and(|m| certificate_matches(m, identity))
             })
             .ok_or(AuthError::Missing)
+    }
+}
+
+/// Whether the verified certificate `identity` is the one `required` names.
+/// Lives here, not in config, because deciding who a client is belongs to
+/// authentication (and keeps config free of TLS types).
+fn certificate_matches(required: &CertMatch, identity: &ClientIdentity) -> bool {
+    match required {
+        CertMatch::SubjectCn(cn) => identity.common_names.iter().any(|c| c == cn),
+        CertMatch::San(san) => identity.alt_names.iter().any(|s| s == san),
     }
 }
 

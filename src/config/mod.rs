@@ -17,7 +17,6 @@ pub use url::BaseUrl;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, parse_yaml, read_source};
 use crate::policy::Policy;
-use crate::scope::resolve::CacheSettings;
 use crate::scope::{FullPath, Scope};
 use ipnet::IpNet;
 use raw::{
@@ -103,6 +102,25 @@ pub struct TlsSettings {
     pub reload_interval: Duration,
 }
 
+/// Bounds of the scope lookup cache (`scope_cache`); the cache itself lives in
+/// `scope::resolve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// How long an answer is reused.
+    pub ttl: Duration,
+    /// Most ids kept; the oldest go first.
+    pub max_entries: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            ttl: Duration::from_secs(60),
+            max_entries: 10_000,
+        }
+    }
+}
+
 /// Which client certificate identifies a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CertMatch {
@@ -110,16 +128,6 @@ pub enum CertMatch {
     SubjectCn(String),
     /// A DNS or URI subject alternative name.
     San(String),
-}
-
-impl CertMatch {
-    /// Whether `identity` is this one.
-    pub fn matches(&self, identity: &crate::tls::ClientIdentity) -> bool {
-        match self {
-            CertMatch::SubjectCn(cn) => identity.common_names.iter().any(|c| c == cn),
-            CertMatch::San(san) => identity.alt_names.iter().any(|s| s == san),
-        }
-    }
 }
 
 /// One compiled client.

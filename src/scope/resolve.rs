@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 use super::{FullPath, Kind};
+use crate::config::CacheSettings;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// A project or group as GitLab names it.
@@ -75,24 +76,6 @@ impl Source {
         match self {
             Source::Hit => "hit",
             Source::Miss => "miss",
-        }
-    }
-}
-
-/// Cache bounds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CacheSettings {
-    /// How long an answer is reused.
-    pub ttl: Duration,
-    /// Most ids kept; the oldest go first.
-    pub max_entries: usize,
-}
-
-impl Default for CacheSettings {
-    fn default() -> Self {
-        CacheSettings {
-            ttl: Duration::from_secs(60),
-            max_entries: 10_000,
         }
     }
 }
