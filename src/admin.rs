@@ -124,7 +124,7 @@ async fn ready(gateway: &Gateway, cache: &Mutex<Option<Readiness>>) -> Readiness
                 (false, "token rejected")
             }
             Ok(_) => (false, "unexpected answer"),
-            Err(crate::upstream::UpstreamError::CredentialUnavailable) => {
+            Err(crate::upstream::UpstreamError::CredentialUnavailable(_)) => {
                 (false, "no valid GitLab credential")
             }
             Err(_) => (false, "unreachable"),

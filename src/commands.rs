@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use crate::auth::token_digest_hex;
 use crate::canonical::RequestHead;
 use crate::config::Config;
+use crate::gitlab::UpstreamToken;
 use crate::policy::{Decision, Policy, parse_body};
 use crate::tools::normalize_target;
-use crate::upstream::UpstreamToken;
 
 /// Exit code for a refused request in `policy explain`.
 const EXIT_DENY: u8 = 1;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::{Config, TokenSource, UpstreamConfig};
 use crate::credential::{GitlabApi, Secret, format_date, now_unix, parse_date};
-use crate::upstream::{UpstreamToken, client_tls_config};
+use crate::gitlab::{UpstreamToken, client_tls_config};
 
 /// Days before expiry under which doctor warns.
 const EXPIRY_WARNING_DAYS: i64 = 30;

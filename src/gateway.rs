@@ -11,14 +11,15 @@ use arc_swap::ArcSwap;
 
 use crate::audit::AuditSink;
 use crate::auth::ClientTable;
-use crate::config::{BaseUrl, Config};
+use crate::config::{BaseUrl, Config, StartupSettings};
 use crate::credential::{Credential, CredentialError};
 use crate::diagnostic::Diagnostics;
+use crate::gitlab::{SetupError, http_client};
 use crate::metrics::Metrics;
 use crate::proxy::rewrite::UrlRewriter;
 use crate::ratelimit::RateLimiter;
 use crate::scope::resolve::Resolver;
-use crate::upstream::{SetupError, Upstream};
+use crate::upstream::Upstream;
 
 /// Everything a request needs, compiled and ready.
 #[derive(Debug)]
@@ -67,15 +68,18 @@ impl Snapshot {
         bound: SocketAddr,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, SnapshotError> {
+        // One connection pool per snapshot, for the proxy and the credential's own calls.
+        let client = http_client(&config.upstream)?;
         let credential =
             match previous.and_then(|p| p.upstream.credential().reuse_for(&config.upstream)) {
                 Some(credential) => credential,
                 None => Credential::start_after(
                     &config.upstream,
                     previous.map(|p| p.upstream.credential()),
+                    client.clone(),
                 )?,
             };
-        let upstream = Upstream::new(&config.upstream, credential)?;
+        let upstream = Upstream::with_client(&config.upstream, credential, client);
         let public_url = config
             .public_url
             .clone()
@@ -112,12 +116,15 @@ pub struct Gateway {
     pub limiter: RateLimiter,
     /// The proxy's bound address.
     pub bound: SocketAddr,
+    /// What the server was started with and a reload cannot change.
+    startup: StartupSettings,
 }
 
 impl Gateway {
     /// A gateway serving `snapshot`.
     pub fn new(snapshot: Snapshot, audit: AuditSink, bound: SocketAddr) -> Gateway {
         Gateway {
+            startup: StartupSettings::of(&snapshot.config),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: Metrics::with_audit(&audit),
             audit,
@@ -140,9 +147,19 @@ impl Gateway {
             .and_then(|config| Snapshot::build_after(config, self.bound, Some(&current)));
         self.metrics.reloaded(result.is_ok());
         let next = result?;
-        if next.config.listen != current.config.listen {
-            tracing::warn!("'listen' changed: the new address takes effect only after a restart");
+        let changes = self.startup.changes(&StartupSettings::of(&next.config));
+        for change in &changes {
+            tracing::warn!(
+                key = change.key,
+                running = %change.running,
+                in_file = %change.in_file,
+                "'{}' changed in the config file but is read only at start: the running value stays until glgate restarts",
+                change.key
+            );
         }
+        self.metrics
+            .restart_pending
+            .set(i64::from(!changes.is_empty()));
         self.snapshot.store(Arc::new(next));
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! A third party calls glgate exactly as it would call GitLab, with a glgate
 //! client token. glgate decides each request against a YAML allowlist policy,
 //! forwards only what is allowed with the real GitLab token (which never
-//! leaves it), and audits every decision. See `DESIGN.md` for the pipeline.
+//! leaves it), and audits every decision. See `ARCHITECTURE.md` for the pipeline.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,6 +19,7 @@ pub mod credential;
 pub mod diagnostic;
 pub mod doctor;
 pub mod gateway;
+pub mod gitlab;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

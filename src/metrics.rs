@@ -75,6 +75,9 @@ pub struct Metrics {
     pub hidden_items: Family<ClientLabels, Counter>,
     /// When the GitLab token expires (seconds since the epoch; 0: unknown or never).
     pub upstream_token_expiry: Gauge,
+    /// 1 when the config file changes a start-only setting that a reload
+    /// could not apply (see the log for which), 0 otherwise.
+    pub restart_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -137,7 +140,14 @@ impl Metrics {
             "When the GitLab token expires, in seconds since the epoch (0: unknown or never)",
             upstream_token_expiry.clone(),
         );
+        let restart_pending = Gauge::default();
+        registry.register(
+            "restart_pending",
+            "1 when the config file changes a setting only a restart applies (listen, admin.listen, audit, tls, connection limits)",
+            restart_pending.clone(),
+        );
         Metrics {
+            restart_pending,
             scope_lookups,
             hidden_items,
             upstream_token_expiry,

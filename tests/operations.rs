@@ -338,3 +338,44 @@ async fn the_gitlab_token_never_reaches_a_client_or_the_audit_log() {
             .all(|r| r.header("private-token") == Some(sb.gitlab_token.as_str()))
     );
 }
+
+#[tokio::test]
+async fn reload_of_a_start_only_setting_says_a_restart_is_pending() {
+    let sb = Sandbox::start().await;
+    let admin = format!("http://{}", sb.server.admin_addr.unwrap());
+    let metrics = || async {
+        let reply = send(
+            Version::HTTP_11,
+            "GET",
+            &format!("{admin}/metrics"),
+            &[],
+            b"",
+        )
+        .await;
+        String::from_utf8_lossy(&reply.body).into_owned()
+    };
+    assert!(metrics().await.contains("glgate_restart_pending 0\n"));
+
+    // A policy change alone is applied: nothing pending.
+    let narrower =
+        "version: 1\nname: narrow\nrules:\n  - {id: me, methods: [GET], paths: [/user]}\n";
+    std::fs::write(&sb.policy_path, narrower).unwrap();
+    sb.server.reload().unwrap();
+    assert!(metrics().await.contains("glgate_restart_pending 0\n"));
+
+    // The connection limits are read at start: the reload succeeds, applies
+    // the rest, and says a restart is pending.
+    let config = std::fs::read_to_string(&sb.config_path).unwrap();
+    std::fs::write(
+        &sb.config_path,
+        format!("{config}limits:\n  idle_timeout: 7s\n"),
+    )
+    .unwrap();
+    sb.server.reload().unwrap();
+    let text = metrics().await;
+    assert!(text.contains("glgate_restart_pending 1\n"), "{text}");
+    assert_eq!(
+        get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
+        200
+    );
+}

@@ -3,6 +3,7 @@
 //! reported at once, with file, line, column and key. No network I/O here.
 
 mod raw;
+mod startup;
 mod url;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+pub use startup::{StartupChange, StartupSettings};
 pub use url::BaseUrl;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, parse_yaml, read_source};

@@ -392,3 +392,28 @@ fn credential_keys_are_checked() {
         );
     }
 }
+
+#[test]
+fn start_only_changes_are_named_field_by_field() {
+    let dir = folder_with_policy();
+    let source = dir.path().join("glgate.yaml");
+    let running = Config::compile(&source, &config(CLIENT)).unwrap();
+    let same = Config::compile(&source, &config(CLIENT)).unwrap();
+    assert!(
+        StartupSettings::of(&running)
+            .changes(&StartupSettings::of(&same))
+            .is_empty()
+    );
+    let edited = config(&format!(
+        "{CLIENT}admin:\n  listen: 127.0.0.1:9090\nlimits:\n  idle_timeout: 5s\n  max_body_bytes: 2048\n"
+    ));
+    let edited = Config::compile(&source, &edited).unwrap();
+    let changes = StartupSettings::of(&running).changes(&StartupSettings::of(&edited));
+    let keys: Vec<&str> = changes.iter().map(|c| c.key).collect();
+    // max_body_bytes is read per request, so a reload applies it: not listed.
+    assert_eq!(keys, ["admin.listen", "limits.idle_timeout"]);
+    assert_eq!(changes[0].running, "None");
+    assert_eq!(changes[0].in_file, "Some(127.0.0.1:9090)");
+    assert_eq!(changes[1].running, "60s");
+    assert_eq!(changes[1].in_file, "5s");
+}

@@ -9,7 +9,7 @@ use super::{
     rotate_token, write_secret_file,
 };
 use crate::config::{Config, TokenSource};
-use crate::upstream::UpstreamToken;
+use crate::gitlab::UpstreamToken;
 
 /// Exit code when the command could not even start (config, arguments).
 const EXIT_USAGE: u8 = 2;

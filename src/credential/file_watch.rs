@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Credential, ready_personal};
 use crate::config::TokenSource;
-use crate::upstream::UpstreamToken;
+use crate::gitlab::UpstreamToken;
 
 /// What identifies one version of the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

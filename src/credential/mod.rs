@@ -10,7 +10,6 @@ mod atomic_write;
 pub mod commands;
 mod expiry;
 mod file_watch;
-pub mod gitlab;
 mod oauth;
 mod rotate;
 
@@ -21,17 +20,17 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use tokio::sync::Notify;
 
+pub use crate::gitlab::{Answer, ApiError, GitlabApi, Secret};
 pub use atomic_write::{WriteError, check_writable, write_emergency_copy, write_secret_file};
 pub use expiry::{format_date, now_unix, parse_date};
-pub use gitlab::{Answer, ApiError, GitlabApi};
 pub use oauth::{LoginOutcome, OAuthError, TokenGrant, login, pkce_challenge};
 pub use rotate::{RotateError, Rotated, RotationLock, lock_rotation, rotate_token};
 
 use crate::config::{TokenSource, UpstreamConfig};
-use crate::upstream::{GITLAB_TOKEN_HEADER, SetupError, TokenError, UpstreamError, UpstreamToken};
+use crate::gitlab::{HttpClient, SetupError, TokenError, UpstreamToken, http_client};
 
 /// How long a request waits for the first OAuth access token at start.
 const PENDING_WAIT: Duration = Duration::from_secs(10);
@@ -47,50 +46,13 @@ const OAUTH_REFRESH_WAIT: Duration = Duration::from_secs(5);
 /// Longest sleep of the maintenance task (so it notices it is no longer needed).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
-/// The value sent to GitLab: `PRIVATE-TOKEN: <pat>` or
-/// `Authorization: Bearer <oauth access token>`. `Debug` is redacted.
-#[derive(Clone)]
-pub struct Secret {
-    header: HeaderName,
-    value: HeaderValue,
-}
-
-impl Secret {
-    /// A personal (or project/group) access token, sent as `PRIVATE-TOKEN`.
-    pub fn personal(token: &UpstreamToken) -> Secret {
-        Secret {
-            header: HeaderName::from_static(GITLAB_TOKEN_HEADER),
-            value: token.header_value(),
-        }
-    }
-
-    /// An OAuth access token, sent as `Authorization: Bearer`.
-    pub fn bearer(access_token: &UpstreamToken) -> Secret {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", access_token.expose()))
-            .unwrap_or_else(|_| HeaderValue::from_static(""));
-        value.set_sensitive(true);
-        Secret {
-            header: http::header::AUTHORIZATION,
-            value,
-        }
-    }
-
-    /// The header name.
-    pub fn header_name(&self) -> HeaderName {
-        self.header.clone()
-    }
-
-    /// The header value (marked sensitive).
-    pub fn header_value(&self) -> HeaderValue {
-        self.value.clone()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({}: <redacted>)", self.header)
-    }
-}
+/// glgate holds no valid GitLab credential right now (an OAuth refresh
+/// failed and the access token expired): nothing can be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "glgate has no valid GitLab credential right now (it is being renewed); retry later, and tell the operator if this lasts"
+)]
+pub struct SecretUnavailable;
 
 /// What the credential is right now.
 enum State {
@@ -202,18 +164,20 @@ impl Credential {
     /// Reads the credential and, inside a tokio runtime, starts the task
     /// that keeps it current (it stops when the last clone is dropped).
     pub fn start(config: &UpstreamConfig) -> Result<Credential, CredentialError> {
-        Credential::start_after(config, None)
+        Credential::start_after(config, None, http_client(config)?)
     }
 
     /// Like [`Credential::start`] for a config reload that cannot keep
     /// `previous`: if `previous` holds a rotated token not saved yet to the
     /// token file `config` still reads, the new credential takes it over (the
-    /// file holds the revoked token) and goes on trying to save it.
+    /// file holds the revoked token) and goes on trying to save it. Its own
+    /// GitLab calls go over `client`, the pool the proxy uses too.
     pub fn start_after(
         config: &UpstreamConfig,
         previous: Option<&Credential>,
+        client: HttpClient,
     ) -> Result<Credential, CredentialError> {
-        let api = GitlabApi::new(config)?;
+        let api = GitlabApi::with_client(config, client);
         let inherited = match (&config.token, previous) {
             (TokenSource::File(path), Some(previous)) => {
                 // Copied, not taken: should this reload fail, the running
@@ -289,7 +253,7 @@ impl Credential {
 
     /// The value to send now. Waits briefly for the first OAuth token;
     /// fails when no valid credential is available.
-    pub async fn secret(&self) -> Result<Arc<Secret>, UpstreamError> {
+    pub async fn secret(&self) -> Result<Arc<Secret>, SecretUnavailable> {
         // The common case, on every request: one lock-free load.
         if let State::Ready {
             secret,
@@ -313,13 +277,13 @@ impl Credential {
                         return Ok(secret.clone());
                     }
                     self.shared.wake.notify_one();
-                    return Err(UpstreamError::CredentialUnavailable);
+                    return Err(SecretUnavailable);
                 }
-                State::Unavailable => return Err(UpstreamError::CredentialUnavailable),
+                State::Unavailable => return Err(SecretUnavailable),
                 State::Pending => {}
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(UpstreamError::CredentialUnavailable);
+                return Err(SecretUnavailable);
             }
         }
     }
@@ -384,7 +348,7 @@ impl Credential {
             }
             let file = file_watch::signature(path).ok();
             if let Ok(token) = UpstreamToken::read(&TokenSource::File(path.clone()))
-                && Secret::personal(&token).value != used.value
+                && Secret::personal(&token).value() != used.value()
             {
                 tracing::info!(
                     file = %path.display(),
@@ -403,7 +367,7 @@ impl Credential {
                     .dead
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(DeadSecret {
-                    value: used.value.clone(),
+                    value: used.header_value(),
                     file,
                 });
                 return None;
@@ -479,7 +443,7 @@ impl Shared {
     /// The current secret, when it is not `used`.
     fn newer_secret(&self, used: &Secret) -> Option<Arc<Secret>> {
         self.current_secret()
-            .filter(|current| current.value != used.value)
+            .filter(|current| current.value() != used.value())
     }
 
     /// Whether `used` was found dead and the token file has not changed since.
@@ -490,7 +454,7 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         dead.as_ref()
-            .is_some_and(|dead| dead.value == used.value && dead.file == file)
+            .is_some_and(|dead| dead.value == used.value() && dead.file == file)
     }
 
     fn current_token(&self) -> Option<UpstreamToken> {

@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::gitlab::form_encode;
 use super::{Credential, GitlabApi, Secret, Shared, State, now_unix, write_secret_file};
 use crate::config::{OAuthSettings, TokenSource, UpstreamConfig};
-use crate::upstream::{TokenError, UpstreamToken};
+use crate::gitlab::form_encode;
+use crate::gitlab::{TokenError, UpstreamToken};
 
 /// Shortest and longest wait between failed refreshes.
 const BACKOFF_START: Duration = Duration::from_secs(1);

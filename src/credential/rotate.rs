@@ -13,7 +13,7 @@ use super::{
     Credential, GitlabApi, Secret, Shared, check_writable, ready_personal, write_emergency_copy,
     write_secret_file,
 };
-use crate::upstream::UpstreamToken;
+use crate::gitlab::UpstreamToken;
 
 /// A rotated token.
 #[derive(Debug)]

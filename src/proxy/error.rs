@@ -104,7 +104,7 @@ impl ProxyError {
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Upstream(UpstreamError::CredentialUnavailable) => {
+            ProxyError::Upstream(UpstreamError::CredentialUnavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
@@ -144,7 +144,7 @@ impl ProxyError {
             ProxyError::BodyRead => "body_read_error",
             ProxyError::Upstream(UpstreamError::Timeout) => "upstream_timeout",
             ProxyError::Upstream(UpstreamError::ResponseTooLarge(_)) => "response_too_large",
-            ProxyError::Upstream(UpstreamError::CredentialUnavailable) => {
+            ProxyError::Upstream(UpstreamError::CredentialUnavailable(_)) => {
                 "upstream_credential_unavailable"
             }
             ProxyError::Upstream(_) => "upstream_unavailable",

@@ -2,7 +2,6 @@
 //! target, and token injection. Only a [`Permit`] gets a request sent.
 
 mod body;
-mod token;
 
 use std::time::Duration;
 
@@ -10,26 +9,17 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 pub use body::{BoundedBody, StreamError};
-pub use token::{TokenError, UpstreamToken};
 
 use crate::canonical::{Method, RequestHead};
 use crate::config::{BaseUrl, UpstreamConfig};
-use crate::credential::{Credential, Secret};
+use crate::credential::{Credential, Secret, SecretUnavailable};
+use crate::gitlab::{HttpClient, SetupError, http_client};
 use crate::policy::Permit;
 
 /// The `User-Agent` of requests glgate makes on its own account.
 pub const OWN_USER_AGENT: &str = concat!("glgate/", env!("CARGO_PKG_VERSION"), " (own check)");
-
-/// The header GitLab reads a personal access token from.
-pub const GITLAB_TOKEN_HEADER: &str = "private-token";
 
 /// Why GitLab could not be used. Messages never name the host or the token.
 #[derive(Debug, thiserror::Error)]
@@ -51,26 +41,8 @@ pub enum UpstreamError {
     ResponseTooLarge(u64),
     /// glgate holds no valid GitLab credential right now (an OAuth refresh
     /// failed and the access token expired): nothing is sent.
-    #[error(
-        "glgate has no valid GitLab credential right now (it is being renewed); retry later, and tell the operator if this lasts"
-    )]
-    CredentialUnavailable,
-}
-
-/// Why the upstream client could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// A CA, certificate or key file could not be used.
-    #[error("upstream TLS file {path}: {detail}")]
-    CaFile {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        detail: String,
-    },
-    /// rustls refused the configuration.
-    #[error("TLS setup failed: {0}")]
-    Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    CredentialUnavailable(#[from] SecretUnavailable),
 }
 
 /// A response to a request glgate made on its own account.
@@ -84,30 +56,6 @@ pub struct OwnRead {
     pub next_page: Option<u64>,
     /// The whole body.
     pub body: Bytes,
-}
-
-/// The pooled HTTP client glgate talks to GitLab with.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// The pooled client for `config`: system roots plus `ca_file`, SNI and
-/// hostname verification always on.
-pub fn http_client(config: &UpstreamConfig) -> Result<HttpClient, SetupError> {
-    let tls = client_tls_config(config.ca_file.as_deref(), config.client_identity.as_ref())?;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(config.connect_timeout));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    // Only requests that were never written to a connection are retried
-    // (a pooled connection closed under us): GitLab never sees a request twice.
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .retry_canceled_requests(true)
-        .build(connector))
 }
 
 /// The GitLab instance glgate forwards to.
@@ -126,15 +74,28 @@ impl Upstream {
     /// verification always on.
     /// The credential is live: every request loads its current value once.
     pub fn new(config: &UpstreamConfig, credential: Credential) -> Result<Upstream, SetupError> {
-        let client = http_client(config)?;
-        Ok(Upstream {
+        Ok(Upstream::with_client(
+            config,
+            credential,
+            http_client(config)?,
+        ))
+    }
+
+    /// Like [`Upstream::new`], over an existing connection pool (shared with
+    /// the credential's own GitLab calls, so one snapshot holds one pool).
+    pub fn with_client(
+        config: &UpstreamConfig,
+        credential: Credential,
+        client: HttpClient,
+    ) -> Upstream {
+        Upstream {
             base: config.url.clone(),
             credential,
             client,
             response_timeout: config.response_timeout,
             body_idle_timeout: config.body_idle_timeout,
             max_response_bytes: config.max_response_bytes,
-        })
+        }
     }
 
     /// The base URL requests go to.
@@ -284,52 +245,4 @@ fn authority_value(base: &BaseUrl) -> HeaderValue {
     // An authority parsed by `http` is always a valid header value.
     #[allow(clippy::expect_used)]
     HeaderValue::from_str(base.authority().as_str()).expect("an authority is a valid header value")
-}
-
-/// rustls client config: the system's roots plus the optional extra CA file,
-/// and a client certificate when GitLab requires mutual TLS.
-pub fn client_tls_config(
-    ca_file: Option<&std::path::Path>,
-    client_identity: Option<&(std::path::PathBuf, std::path::PathBuf)>,
-) -> Result<rustls::ClientConfig, SetupError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A broken system certificate is skipped, as every TLS client does.
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        let ca_error = |detail: String| SetupError::CaFile {
-            path: path.display().to_string(),
-            detail,
-        };
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ca_error(e.to_string()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| ca_error(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(ca_error("no PEM certificate found".into()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
-    let Some((cert_file, key_file)) = client_identity else {
-        return Ok(builder.with_no_client_auth());
-    };
-    let file_error = |path: &std::path::Path, detail: String| SetupError::CaFile {
-        path: path.display().to_string(),
-        detail,
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .map_err(|e| file_error(cert_file, e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_error(cert_file, e.to_string()))?;
-    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| file_error(key_file, e.to_string()))?;
-    Ok(builder.with_client_auth_cert(chain, key)?)
 }

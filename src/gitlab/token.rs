@@ -1,12 +1,15 @@
 //! The GitLab token: read from an environment variable or a file, never from
-//! the YAML, and never printed.
+//! the YAML, and never printed; and the [`Secret`] header that carries it.
 
 use std::fmt;
 use std::sync::Arc;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 use crate::config::TokenSource;
+
+/// The header GitLab reads a personal access token from.
+pub const GITLAB_TOKEN_HEADER: &str = "private-token";
 
 /// The GitLab credential. Its `Debug` is redacted and it has no `Display`.
 #[derive(Clone)]
@@ -101,6 +104,56 @@ impl UpstreamToken {
 impl fmt::Debug for UpstreamToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("UpstreamToken(<redacted>)")
+    }
+}
+
+/// The value sent to GitLab: `PRIVATE-TOKEN: <pat>` or
+/// `Authorization: Bearer <oauth access token>`. `Debug` is redacted.
+#[derive(Clone)]
+pub struct Secret {
+    header: HeaderName,
+    value: HeaderValue,
+}
+
+impl Secret {
+    /// A personal (or project/group) access token, sent as `PRIVATE-TOKEN`.
+    pub fn personal(token: &UpstreamToken) -> Secret {
+        Secret {
+            header: HeaderName::from_static(GITLAB_TOKEN_HEADER),
+            value: token.header_value(),
+        }
+    }
+
+    /// An OAuth access token, sent as `Authorization: Bearer`.
+    pub fn bearer(access_token: &UpstreamToken) -> Secret {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", access_token.expose()))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        Secret {
+            header: http::header::AUTHORIZATION,
+            value,
+        }
+    }
+
+    /// The header name.
+    pub fn header_name(&self) -> HeaderName {
+        self.header.clone()
+    }
+
+    /// The header value, borrowed: to compare two secrets without a copy.
+    pub(crate) fn value(&self) -> &HeaderValue {
+        &self.value
+    }
+
+    /// The header value (marked sensitive).
+    pub fn header_value(&self) -> HeaderValue {
+        self.value.clone()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({}: <redacted>)", self.header)
     }
 }
 

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 
-use super::Secret;
+use super::client::{HttpClient, SetupError, http_client};
+use super::token::Secret;
 use crate::config::{BaseUrl, UpstreamConfig};
-use crate::upstream::{HttpClient, SetupError, http_client};
 
 /// Largest answer read from these endpoints.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
@@ -51,11 +51,17 @@ pub struct GitlabApi {
 impl GitlabApi {
     /// A client for the configured upstream (same CA, client certificate and timeouts).
     pub fn new(config: &UpstreamConfig) -> Result<GitlabApi, SetupError> {
-        Ok(GitlabApi {
+        Ok(GitlabApi::with_client(config, http_client(config)?))
+    }
+
+    /// A client for the configured upstream over an existing connection pool
+    /// (the running server shares one pool between the proxy and the credential).
+    pub fn with_client(config: &UpstreamConfig, client: HttpClient) -> GitlabApi {
+        GitlabApi {
             base: config.url.clone(),
-            client: http_client(config)?,
+            client,
             timeout: config.response_timeout.min(Duration::from_secs(30)),
-        })
+        }
     }
 
     /// The base URL.
