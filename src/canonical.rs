@@ -3,8 +3,8 @@
 //! GitLab's router splits the path on literal `/` first, matches `:id`-like
 //! params as `[^/]+`, then decodes each param once; Rack decodes query keys and
 //! values once (`+` is a space). [`RequestHead::parse`] does exactly that and
-//! refuses every target where a proxy and GitLab could disagree (THREATS.md
-//! classes 1–8): dot segments, empty segments, `;` parameters, double
+//! refuses every target where a proxy and GitLab could disagree (threat classes
+//! 1–8 in docs/threat-model.md): dot segments, empty segments, `;` parameters, double
 //! encoding, control bytes, invalid UTF-8, format suffixes, nested query keys.
 //! The raw target is kept so that what is forwarded is byte for byte what was
 //! checked.

@@ -1,4 +1,4 @@
-//! Abuse limits over real sockets (THREATS.md class 14): slow and huge
+//! Abuse limits over real sockets (threat classes 15 and 18, docs/threat-model.md): slow and huge
 //! clients, connection floods, HTTP/2 stream floods and rapid resets, and
 //! per-client rate limits. Each limit answers with a clear status (or closes
 //! the connection where HTTP gives no better answer) and spares other clients.

@@ -1,4 +1,4 @@
-//! The attack suite: THREATS.md classes 1 to 13, each a table of concrete
+//! The attack suite: threat classes 1 to 13 (docs/threat-model.md), each a table of concrete
 //! requests sent to a real glgate in front of the recording fake GitLab.
 //!
 //! Every row says what the client must get (glgate's refusal and its `reason`
@@ -2826,7 +2826,7 @@ async fn class_11_query_and_body_merge() {
 // ---------------------------------------------------------------------------
 // Class 12: client credentials and impersonation
 
-/// Every credential GitLab accepts (GITLAB.md §2): the headers it would honour
+/// Every credential GitLab accepts (docs/gitlab.md §2): the headers it would honour
 /// are refused by name, in any letter case (`Cookie` is dropped, never
 /// forwarded); Rack's underscore spellings are dropped; the client's own token is
 /// consumed and never forwarded; anything but exactly one valid client token

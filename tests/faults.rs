@@ -1,4 +1,4 @@
-//! Upstream faults (THREATS.md class 15): GitLab refusing, resetting, stalling,
+//! Upstream faults (threat class 19, docs/threat-model.md): GitLab refusing, resetting, stalling,
 //! answering too much, or presenting a certificate glgate must not trust.
 //! The client gets a clear 502/504 (or a cleanly cut stream once headers were
 //! sent), glgate stays up, and no request is sent to GitLab twice.

@@ -141,7 +141,7 @@ const LABELS: &[&str] = &[
     "echoes%252Fx",
 ];
 
-/// Known attack pieces (THREATS.md 1–7) and plain junk.
+/// Known attack pieces (threat classes 1–7, docs/threat-model.md) and plain junk.
 const JUNK: &[&str] = &[
     ".",
     "..",

@@ -9,7 +9,7 @@ use super::raw::{RawParam, RawParamType};
 use crate::canonical::{Param, ParamValue, printable};
 
 /// Parameters GitLab reads as a credential, an impersonation or a method
-/// override (GITLAB.md §2). They are refused on every rule, in any letter case.
+/// override (docs/gitlab.md §2). They are refused on every rule, in any letter case.
 pub const FORBIDDEN_PARAMS: &[&str] = &[
     "private_token",
     "access_token",

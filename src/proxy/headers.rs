@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, header};
 use super::error::ProxyError;
 
 /// Headers GitLab reads as a credential, an impersonation or a method override
-/// (GITLAB.md §2, THREATS.md 10 and 12). A request carrying one is refused.
+/// (docs/gitlab.md §2; docs/threat-model.md classes 10 and 12). A request carrying one is refused.
 /// `Cookie` is not in the list: load balancers add affinity cookies, and the
 /// allowlist below never forwards it.
 const REFUSED: &[&str] = &[

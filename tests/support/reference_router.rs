@@ -6,7 +6,7 @@
 //! of glgate's parsing: only the policy's declared routes, and glgate's
 //! decision and parsed head to compare against.
 //!
-//! The model (GITLAB.md §3, Rack 2.2, Grape):
+//! The model (docs/gitlab.md §3, Rack 2.2, Grape):
 //! - path: split the raw path on literal `/` after `/api/v4/`; a template
 //!   literal matches one raw segment exactly, a `{param}` matches one non-empty
 //!   raw segment (`[^/]+`); among matching templates the most specific wins
@@ -27,7 +27,7 @@ use glgate::canonical::{Param, ParamValue, RequestHead};
 use glgate::policy::{Permit, Policy};
 use serde::de::{Deserializer, MapAccess, Visitor};
 
-/// GitLab credential, impersonation and override parameter names (GITLAB.md §2, THREATS.md 10).
+/// GitLab credential, impersonation and override parameter names (docs/gitlab.md §2, threat class 10).
 pub const FORBIDDEN: &[&str] = &[
     "private_token",
     "access_token",
@@ -88,7 +88,7 @@ pub fn routes_of(policy: &Policy) -> Vec<Route> {
 /// How a template literal is compared with a raw segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Literals {
-    /// Exact raw bytes (the router model GITLAB.md describes).
+    /// Exact raw bytes (the router model docs/gitlab.md §3 describes).
     Raw,
     /// Grape's Mustermann patterns: each literal character also matches its
     /// `%XX` encoding, so `%70rojects` matches `projects`.
