@@ -369,10 +369,7 @@ mod tests {
             }
             assert!(accepted < 20, "the queue is bounded");
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::cli::runtime(crate::cli::Flavour::CurrentThread).unwrap();
         let waited = runtime.block_on(async {
             let room = sink.room();
             tokio::pin!(room);

@@ -6,15 +6,11 @@ use std::process::ExitCode;
 
 use crate::auth::token_digest_hex;
 use crate::canonical::RequestHead;
+use crate::cli::{Exit, Flavour};
 use crate::config::Config;
 use crate::gitlab::UpstreamToken;
 use crate::policy::{Decision, Policy, parse_body};
 use crate::tools::normalize_target;
-
-/// Exit code for a refused request in `policy explain`.
-const EXIT_DENY: u8 = 1;
-/// Exit code for usage and file errors.
-const EXIT_ERROR: u8 = 2;
 
 /// `glgate check`: validate, report every problem, summarize.
 pub fn check(config_path: &Path) -> ExitCode {
@@ -26,7 +22,7 @@ pub fn check(config_path: &Path) -> ExitCode {
                 "\n{} problem(s) found; nothing was started.",
                 problems.0.len()
             );
-            return ExitCode::FAILURE;
+            return Exit::Found.into();
         }
     };
     println!("{}: ok", config_path.display());
@@ -58,7 +54,7 @@ pub fn check(config_path: &Path) -> ExitCode {
     {
         println!("  warning: {error} (serve needs it)");
     }
-    ExitCode::SUCCESS
+    Exit::Ok.into()
 }
 
 /// `glgate policy explain`.
@@ -73,14 +69,14 @@ pub fn explain(
         Ok(policy) => policy,
         Err(problems) => {
             eprintln!("{problems}");
-            return ExitCode::from(EXIT_ERROR);
+            return Exit::Error.into();
         }
     };
     let body = match body_path.map(read_body).transpose() {
         Ok(body) => body.unwrap_or_default(),
         Err(error) => {
             eprintln!("cannot read the body: {error}");
-            return ExitCode::from(EXIT_ERROR);
+            return Exit::Error.into();
         }
     };
     let target = normalize_target(target);
@@ -89,7 +85,7 @@ pub fn explain(
         Err(error) => {
             println!("decision: deny");
             println!("reason:   {}: {error}", error.code());
-            return ExitCode::from(EXIT_DENY);
+            return Exit::Found.into();
         }
     };
     let content_type = content_type.or((!body.is_empty()).then_some("application/json"));
@@ -120,14 +116,14 @@ pub fn explain(
                 println!("then:     list items are relayed only if their {condition}");
             }
             println!("reason:   allowed");
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Decision::Deny(denial) => {
             println!("decision: deny");
             println!("rule:     {}", denial.rule.as_deref().unwrap_or("-"));
             println!("template: {}", denial.template.as_deref().unwrap_or("-"));
             println!("reason:   {}: {}", denial.reason.code(), denial.reason);
-            ExitCode::from(EXIT_DENY)
+            Exit::Found.into()
         }
     }
 }
@@ -146,16 +142,13 @@ fn read_body(path: &Path) -> std::io::Result<Vec<u8>> {
 pub fn probe(url: &str) -> ExitCode {
     let Ok(uri) = url.parse::<http::Uri>() else {
         eprintln!("'{url}' is not a URL");
-        return ExitCode::from(EXIT_ERROR);
+        return Exit::Error.into();
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::cli::runtime(Flavour::CurrentThread) {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
+            eprintln!("{error}");
+            return Exit::Found.into();
         }
     };
     let status = runtime.block_on(async {
@@ -165,18 +158,18 @@ pub fn probe(url: &str) -> ExitCode {
         tokio::time::timeout(std::time::Duration::from_secs(5), client.get(uri)).await
     });
     match status {
-        Ok(Ok(response)) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(Ok(response)) if response.status().is_success() => Exit::Ok.into(),
         Ok(Ok(response)) => {
             eprintln!("{url}: {}", response.status());
-            ExitCode::FAILURE
+            Exit::Found.into()
         }
         Ok(Err(error)) => {
             eprintln!("{url}: {error}");
-            ExitCode::FAILURE
+            Exit::Found.into()
         }
         Err(_) => {
             eprintln!("{url}: no answer within 5 s");
-            ExitCode::FAILURE
+            Exit::Found.into()
         }
     }
 }
@@ -189,12 +182,12 @@ pub fn client_new(name: &str, replacing: Option<&str>) -> ExitCode {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
         eprintln!("invalid client name '{name}': use letters, digits, '-', '_' and '.'");
-        return ExitCode::from(EXIT_ERROR);
+        return Exit::Error.into();
     }
     let mut secret = [0u8; 32];
     if let Err(error) = getrandom::fill(&mut secret) {
         eprintln!("the operating system gave no randomness: {error}");
-        return ExitCode::FAILURE;
+        return Exit::Found.into();
     }
     let token = format!("glg_{}", hex::encode(secret));
     let digest = token_digest_hex(&token);
@@ -202,7 +195,7 @@ pub fn client_new(name: &str, replacing: Option<&str>) -> ExitCode {
         let old = old.trim().trim_matches('"');
         if old.len() != 64 || !old.bytes().all(|b| b.is_ascii_hexdigit()) {
             eprintln!("--replacing takes the current token_sha256 (64 hex characters)");
-            return ExitCode::from(EXIT_ERROR);
+            return Exit::Error.into();
         }
         println!(
             "New client token for '{name}' (shown once: hand it to the client, keep no copy):"
@@ -219,7 +212,7 @@ pub fn client_new(name: &str, replacing: Option<&str>) -> ExitCode {
         println!("2. Once the client uses the new token, keep only the new digest and reload:");
         println!();
         println!("    token_sha256: \"{digest}\"");
-        return ExitCode::SUCCESS;
+        return Exit::Ok.into();
     }
     println!("Client token for '{name}' (shown once: hand it to the client, keep no copy):");
     println!();
@@ -234,5 +227,5 @@ pub fn client_new(name: &str, replacing: Option<&str>) -> ExitCode {
     println!(
         "To rotate an existing client's token instead: glgate client new {name} --replacing <its current token_sha256>"
     );
-    ExitCode::SUCCESS
+    Exit::Ok.into()
 }

@@ -547,14 +547,12 @@ fn access_level_name(level: u64) -> &'static str {
 /// `glgate doctor --config FILE [--group PATH…]`: prints the checklist; exit
 /// 1 when a check failed.
 pub fn command(config_path: &Path, groups: &[String]) -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    use crate::cli::{Exit, Flavour};
+    let runtime = match crate::cli::runtime(Flavour::CurrentThread) {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("glgate: cannot start the async runtime: {error}");
-            return std::process::ExitCode::from(2);
+            eprintln!("glgate: {error}");
+            return Exit::Error.into();
         }
     };
     let report = runtime.block_on(async {
@@ -564,14 +562,14 @@ pub fn command(config_path: &Path, groups: &[String]) -> std::process::ExitCode 
         Ok(report) => {
             print!("{}", report.render());
             if report.failed() {
-                std::process::ExitCode::FAILURE
+                Exit::Found.into()
             } else {
-                std::process::ExitCode::SUCCESS
+                Exit::Ok.into()
             }
         }
         Err(_) => {
             eprintln!("glgate doctor: gave up after 120 s");
-            std::process::ExitCode::FAILURE
+            Exit::Found.into()
         }
     }
 }

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use glgate::cli::{
-    Cli, ClientCommand, Command, LogFormat, OAuthCommand, PolicyCommand, SchemaChoice,
-    ScopeCommand, TokenCommand,
+    Cli, ClientCommand, Command, Exit, Flavour, LogFormat, OAuthCommand, PolicyCommand,
+    SchemaChoice, ScopeCommand, TokenCommand,
 };
 use glgate::commands;
 use glgate::server::Server;
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
                 SchemaChoice::Policy => glgate::schema::SchemaKind::Policy,
             };
             print!("{}", glgate::schema::render(kind));
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Command::Client {
             command: ClientCommand::New { name, replacing },
@@ -108,14 +108,11 @@ fn init_logging(format: LogFormat) {
 
 fn serve(config: &Path, log_format: LogFormat) -> ExitCode {
     init_logging(log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match glgate::cli::runtime(Flavour::MultiThread) {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("glgate: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
+            eprintln!("glgate: {error}");
+            return Exit::Found.into();
         }
     };
     runtime.block_on(async {
@@ -123,7 +120,7 @@ fn serve(config: &Path, log_format: LogFormat) -> ExitCode {
             Ok(server) => server,
             Err(error) => {
                 eprintln!("glgate: cannot start:\n{error}");
-                return ExitCode::FAILURE;
+                return Exit::Found.into();
             }
         };
         tracing::info!(listen = %server.addr, admin = ?server.admin_addr, "glgate is serving");
@@ -131,11 +128,11 @@ fn serve(config: &Path, log_format: LogFormat) -> ExitCode {
             Ok(()) => {
                 tracing::info!("shutting down: draining in-flight requests");
                 server.shutdown().await;
-                ExitCode::SUCCESS
+                Exit::Ok.into()
             }
             Err(error) => {
                 eprintln!("glgate: cannot install signal handlers: {error}");
-                ExitCode::FAILURE
+                Exit::Found.into()
             }
         }
     })

@@ -8,22 +8,15 @@ use super::{
     GitlabApi, LoginOutcome, Secret, check_writable, lock_rotation, login, parse_date,
     rotate_token, write_secret_file,
 };
+use crate::cli::{Exit, Flavour};
 use crate::config::{Config, TokenSource};
 use crate::gitlab::UpstreamToken;
 
-/// Exit code when the command could not even start (config, arguments).
-const EXIT_USAGE: u8 = 2;
-/// Exit code when GitLab issued a new secret that could not be saved.
-const EXIT_NOT_SAVED: u8 = 3;
-
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    match crate::cli::runtime(Flavour::CurrentThread) {
         Ok(runtime) => Some(runtime),
         Err(error) => {
-            eprintln!("glgate: cannot start the async runtime: {error}");
+            eprintln!("glgate: {error}");
             None
         }
     }
@@ -46,25 +39,25 @@ fn load(config_path: &Path) -> Option<Config> {
 /// still fails the new token is printed with what to do.
 pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
     let Some(config) = load(config_path) else {
-        return ExitCode::from(EXIT_USAGE);
+        return Exit::Error.into();
     };
     if let Some(date) = expires_at
         && parse_date(date).is_none()
     {
         eprintln!("--expires-at '{date}' is not a date: use YYYY-MM-DD, e.g. 2026-12-31");
-        return ExitCode::from(EXIT_USAGE);
+        return Exit::Error.into();
     }
     let TokenSource::File(path) = &config.upstream.token else {
         eprintln!(
             "token rotate needs upstream.token_file: the new token must be written somewhere glgate reads it (GitLab revokes the old one at once)"
         );
-        return ExitCode::from(EXIT_USAGE);
+        return Exit::Error.into();
     };
     let token = match UpstreamToken::read(&config.upstream.token) {
         Ok(token) => token,
         Err(error) => {
             eprintln!("{error}");
-            return ExitCode::from(EXIT_USAGE);
+            return Exit::Error.into();
         }
     };
     // One rotation at a time (another `token rotate`, a glgate with
@@ -73,13 +66,13 @@ pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
     // rotating the old one again would make GitLab revoke the whole family.
     let _lock = match lock_rotation(path, true) {
         Ok(Some(lock)) => lock,
-        Ok(None) => return ExitCode::FAILURE,
+        Ok(None) => return Exit::Found.into(),
         Err(error) => {
             eprintln!(
                 "not rotating: cannot take the rotation lock {}.lock: {error}; fix the folder first",
                 path.display()
             );
-            return ExitCode::FAILURE;
+            return Exit::Found.into();
         }
     };
     match UpstreamToken::read(&config.upstream.token) {
@@ -89,21 +82,21 @@ pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
                 "not rotating: the token in {} changed since this command started (another process rotated it); nothing to do.",
                 path.display()
             );
-            return ExitCode::SUCCESS;
+            return Exit::Ok.into();
         }
         Err(error) => {
             eprintln!("not rotating: {error}");
-            return ExitCode::FAILURE;
+            return Exit::Found.into();
         }
     }
     if let Err(error) = check_writable(path, token.expose().len()) {
         eprintln!(
             "not rotating: {error}\nthe new token could not be saved there, and GitLab revokes the old one at once; fix the folder first"
         );
-        return ExitCode::FAILURE;
+        return Exit::Found.into();
     }
     let Some(runtime) = runtime() else {
-        return ExitCode::FAILURE;
+        return Exit::Found.into();
     };
     let rotated = runtime.block_on(async {
         let api = GitlabApi::new(&config.upstream).map_err(|e| e.to_string())?;
@@ -115,7 +108,7 @@ pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
         Ok(rotated) => rotated,
         Err(error) => {
             eprintln!("rotation failed: {error}\nthe current token is unchanged");
-            return ExitCode::FAILURE;
+            return Exit::Found.into();
         }
     };
     let expiry = rotated.expires_at.as_deref().unwrap_or("never");
@@ -126,7 +119,7 @@ pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
                 path.display()
             );
             println!("running glgate instances pick it up within upstream.token_reload_interval.");
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Err(error) => {
             // The one place a token is printed: it exists nowhere else now.
@@ -140,7 +133,7 @@ pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
                 path.display(),
                 path.display()
             );
-            ExitCode::from(EXIT_NOT_SAVED)
+            Exit::NotSaved.into()
         }
     }
 }
@@ -148,14 +141,14 @@ pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
 /// `glgate oauth login --config FILE`: the authorization-code flow with PKCE.
 pub fn oauth_login(config_path: &Path, wait: Duration) -> ExitCode {
     let Some(config) = load(config_path) else {
-        return ExitCode::from(EXIT_USAGE);
+        return Exit::Error.into();
     };
     let TokenSource::OAuth(settings) = &config.upstream.token else {
         eprintln!("oauth login needs upstream.oauth in the config");
-        return ExitCode::from(EXIT_USAGE);
+        return Exit::Error.into();
     };
     let Some(runtime) = runtime() else {
-        return ExitCode::FAILURE;
+        return Exit::Found.into();
     };
     let outcome = runtime.block_on(login(&config.upstream, wait, |url| {
         println!("Open this URL in a browser signed in to GitLab as glgate's service account:");
@@ -173,7 +166,7 @@ pub fn oauth_login(config_path: &Path, wait: Duration) -> ExitCode {
                 "authorized: the refresh token is in {}; start (or restart) glgate.",
                 settings.refresh_token_file.display()
             );
-            ExitCode::SUCCESS
+            Exit::Ok.into()
         }
         Ok(LoginOutcome::NotSaved(error, token)) => {
             eprintln!("authorized, but {error}. This is the refresh token, shown only here:");
@@ -182,11 +175,11 @@ pub fn oauth_login(config_path: &Path, wait: Duration) -> ExitCode {
                 "Save it, mode 0600, as {} before starting glgate.",
                 settings.refresh_token_file.display()
             );
-            ExitCode::from(EXIT_NOT_SAVED)
+            Exit::NotSaved.into()
         }
         Err(error) => {
             eprintln!("oauth login failed: {error}");
-            ExitCode::FAILURE
+            Exit::Found.into()
         }
     }
 }

@@ -250,12 +250,12 @@ fn resolved(kind: Kind, value: &Value) -> Option<Resolved> {
 /// scope entry exists, 1 when one is unknown to GitLab, 2 when the config is
 /// invalid or GitLab cannot be asked.
 pub fn run(config_path: &std::path::Path, client: Option<&str>) -> std::process::ExitCode {
-    use std::process::ExitCode;
+    use crate::cli::{Exit, Flavour};
     let config = match crate::config::Config::load(config_path) {
         Ok(config) => config,
         Err(problems) => {
             eprintln!("{problems}");
-            return ExitCode::from(2);
+            return Exit::Error.into();
         }
     };
     let clients: Vec<&crate::config::ClientConfig> = config
@@ -271,16 +271,13 @@ pub fn run(config_path: &std::path::Path, client: Option<&str>) -> std::process:
             config_path.display(),
             names.join(", ")
         );
-        return ExitCode::from(2);
+        return Exit::Error.into();
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::cli::runtime(Flavour::CurrentThread) {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("cannot start the async runtime: {error}");
-            return ExitCode::from(2);
+            eprintln!("{error}");
+            return Exit::Error.into();
         }
     };
     let bound = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -289,7 +286,7 @@ pub fn run(config_path: &std::path::Path, client: Option<&str>) -> std::process:
         Ok(snapshot) => snapshot,
         Err(error) => {
             eprintln!("{error}");
-            return ExitCode::from(2);
+            return Exit::Error.into();
         }
     };
     println!("Scope as GitLab ({upstream_url}) sees it now, with glgate's token:");
@@ -313,13 +310,13 @@ pub fn run(config_path: &std::path::Path, client: Option<&str>) -> std::process:
                     "client {}: cannot read the scope from GitLab: {error}",
                     client.name
                 );
-                return ExitCode::from(2);
+                return Exit::Error.into();
             }
         }
     }
     if missing {
-        ExitCode::FAILURE
+        Exit::Found.into()
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok.into()
     }
 }

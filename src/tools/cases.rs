@@ -36,10 +36,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::{
-    BODY_TOO_LARGE, EXIT_ERROR, EXIT_FOUND, EXIT_OK, Outcome, POLICY_REASON_CODES,
-    TARGET_REASON_CODES, decide,
-};
+use super::{BODY_TOO_LARGE, Outcome, POLICY_REASON_CODES, TARGET_REASON_CODES, decide};
+use crate::cli::Exit;
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_source};
 use crate::policy::Policy;
 
@@ -194,11 +192,11 @@ pub fn run(paths: &[PathBuf]) -> ExitCode {
     }
     println!("{} passed, {} failed", report.passed, report.failures.len());
     ExitCode::from(if broken {
-        EXIT_ERROR
+        Exit::Error
     } else if report.failures.is_empty() {
-        EXIT_OK
+        Exit::Ok
     } else {
-        EXIT_FOUND
+        Exit::Found
     })
 }
 

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::show::describe_param;
-use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK};
 use crate::canonical::Method;
+use crate::cli::Exit;
 use crate::policy::{Check, FieldMatch, ParamSpec, Policy, Rule};
 
 /// Loads both policies and prints their differences: exit 0 when they allow
@@ -30,12 +30,16 @@ pub fn run(old_path: &Path, new_path: &Path) -> ExitCode {
             for problems in [old.err(), new.err()].into_iter().flatten() {
                 eprintln!("{problems}");
             }
-            return ExitCode::from(EXIT_ERROR);
+            return Exit::Error.into();
         }
     };
     let diff = compare(&old, &new);
     print!("{}", diff.render(&old, &new));
-    ExitCode::from(if diff.is_empty() { EXIT_OK } else { EXIT_FOUND })
+    ExitCode::from(if diff.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Found
+    })
 }
 
 /// One route: a method on a path template.

@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::fmt::{self, Write as _};
 use std::process::ExitCode;
 
-use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK};
+use crate::cli::Exit;
 
 /// The variable GitLab sets in merge request pipelines.
 pub const LABELS_VARIABLE: &str = "CI_MERGE_REQUEST_LABELS";
@@ -240,7 +240,7 @@ pub fn run(value: Option<OsString>, rules: &LabelRules, docs_url: Option<&str>) 
     ] {
         if prefix.trim().is_empty() {
             eprintln!("check-labels: {flag} must not be empty");
-            return ExitCode::from(EXIT_ERROR);
+            return Exit::Error.into();
         }
     }
     let Some(value) = value else {
@@ -249,18 +249,18 @@ pub fn run(value: Option<OsString>, rules: &LabelRules, docs_url: Option<&str>) 
              pipelines (rules: - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"), where \
              GitLab sets it."
         );
-        return ExitCode::from(EXIT_ERROR);
+        return Exit::Error.into();
     };
     let Ok(value) = value.into_string() else {
         eprintln!("check-labels: {LABELS_VARIABLE} is not valid UTF-8");
-        return ExitCode::from(EXIT_ERROR);
+        return Exit::Error.into();
     };
     let verdict = evaluate(&split_labels(&value), rules);
     print!("{}", render(&verdict, docs_url));
     ExitCode::from(if verdict.problems.is_empty() {
-        EXIT_OK
+        Exit::Ok
     } else {
-        EXIT_FOUND
+        Exit::Found
     })
 }
 

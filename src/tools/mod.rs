@@ -16,13 +16,6 @@ pub mod show;
 use crate::canonical::{API_PREFIX, RequestHead};
 use crate::policy::{Decision, Policy, Reason, parse_body};
 
-/// Exit code: nothing to report.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: failing cases, differences or changes were found.
-pub const EXIT_FOUND: u8 = 1;
-/// Exit code: a usage or file error.
-pub const EXIT_ERROR: u8 = 2;
-
 /// Reason codes the policy itself gives ([`Reason::code`]).
 pub const POLICY_REASON_CODES: &[&str] = &[
     "no_rule",

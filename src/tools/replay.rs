@@ -27,8 +27,9 @@ use std::process::ExitCode;
 
 use serde::Deserialize;
 
-use super::{AFTER_ROUTE_CODES, EXIT_ERROR, EXIT_FOUND, EXIT_OK, POLICY_REASON_CODES};
+use super::{AFTER_ROUTE_CODES, POLICY_REASON_CODES};
 use crate::canonical::RequestHead;
+use crate::cli::Exit;
 use crate::policy::Policy;
 
 /// Why replay could not run.
@@ -51,7 +52,7 @@ pub fn run(policy_path: &Path, log_path: &Path, client: Option<&str>) -> ExitCod
         Ok(policy) => policy,
         Err(problems) => {
             eprintln!("{problems}");
-            return ExitCode::from(EXIT_ERROR);
+            return Exit::Error.into();
         }
     };
     let reader: Box<dyn Read> = if log_path == Path::new("-") {
@@ -67,7 +68,7 @@ pub fn run(policy_path: &Path, log_path: &Path, client: Option<&str>) -> ExitCod
                         source
                     }
                 );
-                return ExitCode::from(EXIT_ERROR);
+                return Exit::Error.into();
             }
         }
     };
@@ -81,14 +82,14 @@ pub fn run(policy_path: &Path, log_path: &Path, client: Option<&str>) -> ExitCod
                     source
                 }
             );
-            return ExitCode::from(EXIT_ERROR);
+            return Exit::Error.into();
         }
     };
     print!("{}", replay.render(&policy, log_path, client));
     ExitCode::from(if replay.changes.is_empty() {
-        EXIT_OK
+        Exit::Ok
     } else {
-        EXIT_FOUND
+        Exit::Found
     })
 }
 

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{EXIT_ERROR, EXIT_OK};
 use crate::canonical::Method;
+use crate::cli::Exit;
 use crate::policy::{ParamSpec, Policy, Rule};
 
 /// Width of the left column of a rule's table.
@@ -18,11 +18,11 @@ pub fn run(path: &Path) -> ExitCode {
     match Policy::load(path) {
         Ok(policy) => {
             print!("{}", render(&policy));
-            ExitCode::from(EXIT_OK)
+            Exit::Ok.into()
         }
         Err(problems) => {
             eprintln!("{problems}");
-            ExitCode::from(EXIT_ERROR)
+            Exit::Error.into()
         }
     }
 }
