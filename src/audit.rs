@@ -369,7 +369,10 @@ mod tests {
             }
             assert!(accepted < 20, "the queue is bounded");
         };
-        let runtime = crate::cli::runtime(crate::cli::Flavour::CurrentThread).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let waited = runtime.block_on(async {
             let room = sink.room();
             tokio::pin!(room);

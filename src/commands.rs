@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::auth::token_digest_hex;
 use crate::canonical::RequestHead;
-use crate::cli::{Exit, Flavour};
+use crate::cli::exit::{Exit, Flavour};
 use crate::config::Config;
 use crate::gitlab::UpstreamToken;
 use crate::policy::{Decision, Policy, parse_body};
@@ -144,7 +144,7 @@ pub fn probe(url: &str) -> ExitCode {
         eprintln!("'{url}' is not a URL");
         return Exit::Error.into();
     };
-    let runtime = match crate::cli::runtime(Flavour::CurrentThread) {
+    let runtime = match crate::cli::exit::runtime(Flavour::CurrentThread) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("{error}");

@@ -547,8 +547,8 @@ fn access_level_name(level: u64) -> &'static str {
 /// `glgate doctor --config FILE [--group PATH…]`: prints the checklist; exit
 /// 1 when a check failed.
 pub fn command(config_path: &Path, groups: &[String]) -> std::process::ExitCode {
-    use crate::cli::{Exit, Flavour};
-    let runtime = match crate::cli::runtime(Flavour::CurrentThread) {
+    use crate::cli::exit::{Exit, Flavour};
+    let runtime = match crate::cli::exit::runtime(Flavour::CurrentThread) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("glgate: {error}");

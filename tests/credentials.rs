@@ -590,7 +590,11 @@ async fn an_auto_rotated_token_that_cannot_be_saved_is_kept_and_saved_once_possi
         &std::fs::metadata(&token_path).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
-    assert!(!copy.exists(), "the emergency copy is removed once saved");
+    // The copy is removed just after the token file is renamed into place.
+    wait_until("the emergency copy is removed once saved", || {
+        !copy.exists()
+    })
+    .await;
     // And from then on the file is watched as usual, and served.
     tokio::time::sleep(Duration::from_millis(200)).await;
     sb.fake.clear_requests();

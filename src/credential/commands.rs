@@ -8,12 +8,12 @@ use super::{
     GitlabApi, LoginOutcome, Secret, check_writable, lock_rotation, login, parse_date,
     rotate_token, write_secret_file,
 };
-use crate::cli::{Exit, Flavour};
+use crate::cli::exit::{Exit, Flavour};
 use crate::config::{Config, TokenSource};
 use crate::gitlab::UpstreamToken;
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    match crate::cli::runtime(Flavour::CurrentThread) {
+    match crate::cli::exit::runtime(Flavour::CurrentThread) {
         Ok(runtime) => Some(runtime),
         Err(error) => {
             eprintln!("glgate: {error}");

@@ -250,7 +250,7 @@ fn resolved(kind: Kind, value: &Value) -> Option<Resolved> {
 /// scope entry exists, 1 when one is unknown to GitLab, 2 when the config is
 /// invalid or GitLab cannot be asked.
 pub fn run(config_path: &std::path::Path, client: Option<&str>) -> std::process::ExitCode {
-    use crate::cli::{Exit, Flavour};
+    use crate::cli::exit::{Exit, Flavour};
     let config = match crate::config::Config::load(config_path) {
         Ok(config) => config,
         Err(problems) => {
@@ -273,7 +273,7 @@ pub fn run(config_path: &std::path::Path, client: Option<&str>) -> std::process:
         );
         return Exit::Error.into();
     }
-    let runtime = match crate::cli::runtime(Flavour::CurrentThread) {
+    let runtime = match crate::cli::exit::runtime(Flavour::CurrentThread) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("{error}");

@@ -37,7 +37,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::{BODY_TOO_LARGE, Outcome, POLICY_REASON_CODES, TARGET_REASON_CODES, decide};
-use crate::cli::Exit;
+use crate::cli::exit::Exit;
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_source};
 use crate::policy::Policy;
 

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use super::show::describe_param;
 use crate::canonical::Method;
-use crate::cli::Exit;
+use crate::cli::exit::Exit;
 use crate::policy::{Check, FieldMatch, ParamSpec, Policy, Rule};
 
 /// Loads both policies and prints their differences: exit 0 when they allow

@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::fmt::{self, Write as _};
 use std::process::ExitCode;
 
-use crate::cli::Exit;
+use crate::cli::exit::Exit;
 
 /// The variable GitLab sets in merge request pipelines.
 pub const LABELS_VARIABLE: &str = "CI_MERGE_REQUEST_LABELS";

@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use super::{AFTER_ROUTE_CODES, POLICY_REASON_CODES};
 use crate::canonical::RequestHead;
-use crate::cli::Exit;
+use crate::cli::exit::Exit;
 use crate::policy::Policy;
 
 /// Why replay could not run.

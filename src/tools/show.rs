@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::canonical::Method;
-use crate::cli::Exit;
+use crate::cli::exit::Exit;
 use crate::policy::{ParamSpec, Policy, Rule};
 
 /// Width of the left column of a rule's table.

@@ -242,79 +242,9 @@ pub enum SchemaChoice {
     Policy,
 }
 
-/// The process exit code of every `glgate` command, in one place so that a
-/// script's `case $?` can rely on them. The numbers are a public contract:
-/// never renumber a variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    /// 0: the command did what was asked and has nothing to report (all
-    /// commands; `policy explain`: the request is allowed).
-    Ok = 0,
-    /// 1: the answer is "no" or the command failed after it started:
-    /// `policy test` failing cases, `policy diff` differences, `policy replay`
-    /// changed decisions, `check-labels` problems, `policy explain` a refused
-    /// request, `check` an invalid config, `probe` no 2xx answer, `doctor` a
-    /// failed check or timeout, `scope show` a scope entry unknown to GitLab,
-    /// `client new` no randomness, `serve` a failed start or signal setup,
-    /// `token rotate` / `oauth login` GitLab refused or failed (the current
-    /// credential is unchanged); `probe`, `serve` and `oauth login` also when
-    /// the async runtime cannot start.
-    Found = 1,
-    /// 2: usage, config or file error before any work was done (`policy
-    /// test/show/diff/replay`, `check-labels`, `policy explain`, `probe` a bad
-    /// URL, `client new` a bad name, `doctor` and `scope show` no runtime,
-    /// `scope show` an unknown client or unreadable scope, `token rotate` /
-    /// `oauth login` an unusable config or argument).
-    Error = 2,
-    /// 3: `token rotate` / `oauth login`: GitLab issued a new secret (and
-    /// revoked the old one) but it could not be saved; it was printed instead.
-    NotSaved = 3,
-}
+pub mod exit;
 
-impl From<Exit> for std::process::ExitCode {
-    fn from(exit: Exit) -> Self {
-        // `repr(u8)` makes the discriminant the exit code itself.
-        Self::from(exit as u8)
-    }
-}
-
-/// Which tokio scheduler a command needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavour {
-    /// One thread: enough for the one-shot commands (probe, doctor, …).
-    CurrentThread,
-    /// A worker per core: `serve` handles many connections at once.
-    MultiThread,
-}
-
-/// The async runtime could not be built; its text is the message callers print.
-#[derive(Debug)]
-pub struct RuntimeError(std::io::Error);
-
-impl std::fmt::Display for RuntimeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot start the async runtime: {}", self.0)
-    }
-}
-
-impl std::error::Error for RuntimeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-/// Builds the tokio runtime (I/O and timers enabled) every command runs on.
-///
-/// The error is returned, not printed, because each command reports it with
-/// its own prefix and exit code.
-pub fn runtime(flavour: Flavour) -> Result<tokio::runtime::Runtime, RuntimeError> {
-    let mut builder = match flavour {
-        Flavour::CurrentThread => tokio::runtime::Builder::new_current_thread(),
-        Flavour::MultiThread => tokio::runtime::Builder::new_multi_thread(),
-    };
-    builder.enable_all().build().map_err(RuntimeError)
-}
+pub use exit::{Exit, Flavour, RuntimeError, runtime};
 
 #[cfg(test)]
 mod tests {
