@@ -84,15 +84,7 @@ async fn admin_endpoints_report_liveness_readiness_and_metrics() {
     get(&sb.url("/api/v4/user"), &sb.client_token).await;
     get(&sb.url("/api/v4/projects/101"), "nope").await;
     sb.audit_events(2).await;
-    let metrics = send(
-        Version::HTTP_11,
-        "GET",
-        &format!("{admin}/metrics"),
-        &[],
-        b"",
-    )
-    .await;
-    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let text = metrics_text(&admin).await;
     assert!(
         text.contains(r#"glgate_requests_total{client="echoes",rule="self.read",decision="allow",reason="allowed",status="200"} 1"#),
         "{text}"
@@ -203,15 +195,7 @@ async fn reload_applies_a_valid_policy_and_keeps_the_old_one_otherwise() {
         "old policy kept"
     );
     let admin = format!("http://{}", sb.server.admin_addr.unwrap());
-    let metrics = send(
-        Version::HTTP_11,
-        "GET",
-        &format!("{admin}/metrics"),
-        &[],
-        b"",
-    )
-    .await;
-    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let text = metrics_text(&admin).await;
     assert!(
         text.contains(r#"glgate_policy_reloads_total{result="success"} 1"#),
         "{text}"
@@ -343,25 +327,22 @@ async fn the_gitlab_token_never_reaches_a_client_or_the_audit_log() {
 async fn reload_of_a_start_only_setting_says_a_restart_is_pending() {
     let sb = Sandbox::start().await;
     let admin = format!("http://{}", sb.server.admin_addr.unwrap());
-    let metrics = || async {
-        let reply = send(
-            Version::HTTP_11,
-            "GET",
-            &format!("{admin}/metrics"),
-            &[],
-            b"",
-        )
-        .await;
-        String::from_utf8_lossy(&reply.body).into_owned()
-    };
-    assert!(metrics().await.contains("glgate_restart_pending 0\n"));
+    assert!(
+        metrics_text(&admin)
+            .await
+            .contains("glgate_restart_pending 0\n")
+    );
 
     // A policy change alone is applied: nothing pending.
     let narrower =
         "version: 1\nname: narrow\nrules:\n  - {id: me, methods: [GET], paths: [/user]}\n";
     std::fs::write(&sb.policy_path, narrower).unwrap();
     sb.server.reload().unwrap();
-    assert!(metrics().await.contains("glgate_restart_pending 0\n"));
+    assert!(
+        metrics_text(&admin)
+            .await
+            .contains("glgate_restart_pending 0\n")
+    );
 
     // The connection limits are read at start: the reload succeeds, applies
     // the rest, and says a restart is pending.
@@ -372,10 +353,23 @@ async fn reload_of_a_start_only_setting_says_a_restart_is_pending() {
     )
     .unwrap();
     sb.server.reload().unwrap();
-    let text = metrics().await;
+    let text = metrics_text(&admin).await;
     assert!(text.contains("glgate_restart_pending 1\n"), "{text}");
     assert_eq!(
         get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
         200
     );
+}
+
+/// The admin listener's `/metrics` text (`admin` is its base URL).
+async fn metrics_text(admin: &str) -> String {
+    let reply = send(
+        Version::HTTP_11,
+        "GET",
+        &format!("{admin}/metrics"),
+        &[],
+        b"",
+    )
+    .await;
+    String::from_utf8_lossy(&reply.body).into_owned()
 }
