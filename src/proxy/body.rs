@@ -47,8 +47,9 @@ pub async fn read_limited(
     }
 }
 
-/// What is needed to record a request once its response is finished.
-pub struct Finish {
+/// A request's audit event before its response body has ended, with what
+/// it takes to complete and record it then.
+pub struct AuditDraft {
     /// The event, complete but for duration, bytes out and stream errors.
     pub event: AuditEvent,
     /// When the request arrived.
@@ -57,7 +58,7 @@ pub struct Finish {
     pub gateway: Arc<Gateway>,
 }
 
-impl Finish {
+impl AuditDraft {
     /// Completes the event and counts it in the metrics; the event is then
     /// for the audit sink.
     fn complete(
@@ -125,28 +126,28 @@ pub fn millis(duration: Duration) -> f64 {
 pub struct AuditedBody {
     inner: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>,
     sent: u64,
-    finish: Option<Finish>,
+    draft: Option<AuditDraft>,
     pending: Option<Pending>,
 }
 
 impl AuditedBody {
-    /// Wraps `inner`; `finish` runs exactly once.
+    /// Wraps `inner`; `draft` is completed and recorded exactly once.
     pub fn new(
         inner: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>,
-        finish: Finish,
+        draft: AuditDraft,
     ) -> AuditedBody {
         AuditedBody {
             inner,
             sent: 0,
-            finish: Some(finish),
+            draft: Some(draft),
             pending: None,
         }
     }
 
     /// Records the event: queued at once, or kept to wait for room.
     fn done(&mut self, error: Option<&'static str>) {
-        if let Some(finish) = self.finish.take() {
-            let (event, gateway) = finish.complete(self.sent, error);
+        if let Some(draft) = self.draft.take() {
+            let (event, gateway) = draft.complete(self.sent, error);
             if let Err(event) = gateway.audit.try_record(event) {
                 let room = Box::pin(gateway.audit.room());
                 self.pending = Some(Pending {
@@ -232,8 +233,8 @@ impl Body for AuditedBody {
 impl Drop for AuditedBody {
     fn drop(&mut self) {
         let error = (!self.inner.is_end_stream()).then_some("client_gone");
-        if let Some(finish) = self.finish.take() {
-            let (event, gateway) = finish.complete(self.sent, error);
+        if let Some(draft) = self.draft.take() {
+            let (event, gateway) = draft.complete(self.sent, error);
             gateway.audit.record(event);
         }
         // The client is gone: what waited for room cannot wait any longer.

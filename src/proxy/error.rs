@@ -11,6 +11,7 @@ use crate::auth::AuthError;
 use crate::canonical::TargetError;
 use crate::policy::Denial;
 use crate::scope::Kind;
+use crate::scope::guard::ScopeRefusal;
 use crate::upstream::UpstreamError;
 
 /// Everything that can end a request before (or instead of) GitLab's answer.
@@ -77,6 +78,15 @@ pub enum ProxyError {
     /// GitLab's answer should be filtered but is not the JSON expected.
     #[error("GitLab's answer could not be checked, so it is not relayed")]
     Unfilterable,
+}
+
+impl From<ScopeRefusal> for ProxyError {
+    fn from(refusal: ScopeRefusal) -> ProxyError {
+        match refusal {
+            ScopeRefusal::OutOfScope { kind, exists } => ProxyError::OutOfScope { kind, exists },
+            ScopeRefusal::Unavailable => ProxyError::ScopeUnavailable,
+        }
+    }
 }
 
 impl ProxyError {

@@ -1,5 +1,6 @@
-//! Scope applied to GitLab's answers: which project or group a JSON object
-//! belongs to, and the removal of what lies outside a client's scope.
+//! Scope on the way out: which project or group a JSON object in GitLab's
+//! answer belongs to, and the removal of what lies outside a client's scope
+//! (the [`ScopeGuard`] methods for answers).
 //!
 //! An object is tied to a project or group by GitLab's own fields: a project
 //! has `path_with_namespace`, a group `full_path`, a namespace `kind` and
@@ -13,9 +14,9 @@ use std::collections::HashMap;
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
 
-use super::resolve::{Freshness, Lookup, ResolveError, Resolver, Source};
-use super::{FullPath, Kind, Scope};
-use crate::upstream::Upstream;
+use super::guard::{LookupCounts, ScopeGuard};
+use super::resolve::{Freshness, Lookup, ResolveError};
+use super::{FullPath, Kind};
 
 /// What a JSON object belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,66 +89,14 @@ pub enum Filtered {
     OutOfScope(Kind),
 }
 
-/// Decides on objects for one client's scope, resolving ids through the cache.
-pub struct Judge<'a> {
-    /// The client's scope.
-    pub scope: &'a Scope,
-    /// The resolution cache.
-    pub resolver: &'a Resolver,
-    /// GitLab, for resolutions.
-    pub upstream: &'a Upstream,
-    /// Whether the route's answers are projects, groups or namespaces
-    /// ([`lists_objects`]): only those tell the cache about moves.
-    pub lists_objects: bool,
-}
-
 /// Most lookups one answer starts at once.
 const MAX_CONCURRENT_LOOKUPS: usize = 8;
 
-/// Whether a template's answers are projects, groups or namespaces: a
-/// collection of them (`/projects`, `/groups/{group}/descendant_groups`), or
-/// one of them (`/projects/{project}`).
-pub fn lists_objects(template: &str) -> bool {
-    let mut segments = template.rsplit('/');
-    let last = segments.next().unwrap_or_default();
-    let before = segments.next().unwrap_or_default();
-    matches!(
-        last,
-        "projects"
-            | "groups"
-            | "namespaces"
-            | "descendant_groups"
-            | "subgroups"
-            | "shared_projects"
-    ) || matches!(
-        (before, last),
-        ("projects", "{project}") | ("groups", "{group}") | ("namespaces", "{namespace}")
-    )
-}
-
-/// Counts resolutions by outcome, for metrics.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LookupCounts {
-    /// Answers from the cache.
-    pub hits: u64,
-    /// Answers fetched from GitLab.
-    pub misses: u64,
-}
-
-impl LookupCounts {
-    fn add(&mut self, source: Source) {
-        match source {
-            Source::Hit => self.hits += 1,
-            Source::Miss => self.misses += 1,
-        }
-    }
-}
-
-impl Judge<'_> {
+impl ScopeGuard<'_> {
     /// Filters GitLab's JSON answer: a list loses its out-of-scope items; an
     /// object out of scope is refused whole; an object in scope loses
     /// out-of-scope entries of its nested lists.
-    pub async fn filter(
+    pub async fn filter_answer(
         &self,
         value: Value,
         counts: &mut LookupCounts,
@@ -297,12 +246,12 @@ impl Judge<'_> {
     }
 }
 
-impl Judge<'_> {
+impl ScopeGuard<'_> {
     /// Tells the cache what GitLab just said about a project or group, on
     /// routes whose answers are projects, groups or namespaces (never on
     /// routes that could relay JSON someone else wrote).
     fn observe(&self, item: &Value, tie: &Tie) {
-        if !self.lists_objects {
+        if !self.answers_are_objects {
             return;
         }
         if let (Tie::Object(kind, path), Some(id)) = (tie, item.get("id").and_then(Value::as_u64))
@@ -353,31 +302,6 @@ fn tie_kind(tie: &Tie) -> Kind {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn routes_that_answer_projects_or_groups() {
-        for template in [
-            "/projects",
-            "/groups",
-            "/namespaces",
-            "/groups/{group}/descendant_groups",
-            "/groups/{group}/projects",
-            "/users/{user_id}/projects",
-            "/projects/{project}",
-            "/groups/{group}",
-            "/namespaces/{namespace}",
-        ] {
-            assert!(lists_objects(template), "{template}");
-        }
-        for template in [
-            "/projects/{project}/merge_requests",
-            "/projects/{project}/hooks",
-            "/user",
-            "/groups/{group}/labels",
-        ] {
-            assert!(!lists_objects(template), "{template}");
-        }
-    }
 
     #[test]
     fn ties_come_from_gitlab_field_names() {

@@ -4,11 +4,14 @@
 //! A scope is decided on GitLab's canonical objects, never on the spelling in
 //! a request: [`resolve`] turns an id or an encoded path into the object's
 //! numeric id and canonical full path (cached, one upstream call per id at a
-//! time), [`Scope`] decides on that path, and [`filter`] removes out-of-scope
-//! items from GitLab's answers. Everything fails closed: an object that cannot
-//! be resolved is refused, never forwarded unchecked.
+//! time), [`Scope`] decides on that path, and a [`guard::ScopeGuard`] applies
+//! one client's scope to one request: it checks every object the request names
+//! ([`guard`]) and removes out-of-scope items from GitLab's answer
+//! ([`filter`]). Everything fails closed: an object that cannot be resolved
+//! is refused, never forwarded unchecked.
 
 pub mod filter;
+pub mod guard;
 pub mod resolve;
 pub mod show;
 

@@ -1,0 +1,157 @@
+//! The answer phase: GitLab's answer is read and checked before it is
+//! relayed when the rule has a `response_filter` or the client has a scope.
+//! List items that fail either are removed; an object outside the scope is
+//! refused whole; counts that would reveal what was removed are dropped.
+//! Fails closed: an answer that should be checked but cannot be is refused.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, header};
+use http_body_util::BodyExt;
+
+use super::error::ProxyError;
+use super::{BoxError, ProxyBody};
+use crate::policy::FieldMatch;
+use crate::scope::filter::Filtered;
+use crate::scope::guard::{LookupCounts, ScopeGuard};
+use crate::upstream::BoundedBody;
+
+/// What to check in GitLab's answer before relaying it.
+pub struct AnswerChecks<'a> {
+    /// The rule's `response_filter`: list items must meet it.
+    pub response_filter: Option<&'a FieldMatch>,
+    /// The client's scope, when it has one.
+    pub scope: Option<&'a ScopeGuard<'a>>,
+    /// Largest answer read whole (`limits.max_filtered_response_bytes`).
+    pub max_bytes: usize,
+}
+
+impl AnswerChecks<'_> {
+    /// Whether anything is to be checked (otherwise the answer streams through).
+    pub fn any(&self) -> bool {
+        self.response_filter.is_some() || self.scope.is_some()
+    }
+}
+
+/// Relays GitLab's answer once `checks` hold: list items that fail the
+/// rule's `response_filter` or lie outside the client's scope are removed;
+/// an object outside the scope is answered as GitLab answers for an object
+/// the caller cannot see. Totals that would count removed items are dropped;
+/// pagination links stay. An answer that should be checked but cannot be is
+/// refused (fail closed). Removed items are counted in `hidden` (also when
+/// the answer is then refused), scope resolutions in `lookups`.
+pub async fn filter_answer(
+    response: Response<BoundedBody>,
+    checks: &AnswerChecks<'_>,
+    hidden: &mut usize,
+    lookups: &mut LookupCounts,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (mut parts, body) = response.into_parts();
+    // Counts and the last page would tell how many items are hidden, on
+    // every answer (HEAD included).
+    parts.headers.remove("x-total");
+    parts.headers.remove("x-total-pages");
+    drop_last_link(&mut parts.headers);
+    if parts.status.is_redirection()
+        && let Some(guard) = checks.scope
+        && let Some(location) = parts
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    {
+        match guard.redirect_allowed(location, lookups).await {
+            Ok(Some((kind, false))) => {
+                return Err(ProxyError::OutOfScope { kind, exists: true });
+            }
+            Ok(Some((_, true))) => {}
+            // A redirect that names no project or group cannot be checked.
+            Ok(None) => return Err(ProxyError::Unfilterable),
+            Err(_) => return Err(ProxyError::ScopeUnavailable),
+        }
+    }
+    // An answer that does not say what it is gets checked as JSON (and is
+    // refused if it is not): only a declared non-JSON type passes unread.
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.to_ascii_lowercase().starts_with("application/json"));
+    // Errors are GitLab's own words; a non-JSON answer (a raw file, say) is
+    // about the object the request named, already checked. A hook list must
+    // be JSON, so only scope lets such answers through.
+    if !parts.status.is_success() || (!json && checks.response_filter.is_none()) {
+        let body = body.map_err(BoxError::from).boxed_unsync();
+        return Ok(Response::from_parts(parts, body));
+    }
+    let bytes = http_body_util::Limited::new(body, checks.max_bytes)
+        .collect()
+        .await
+        .map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                ProxyError::TooLargeToFilter(checks.max_bytes)
+            } else {
+                ProxyError::Upstream(crate::upstream::UpstreamError::Truncated)
+            }
+        })?
+        .to_bytes();
+    if bytes.is_empty() {
+        return Ok(Response::from_parts(parts, super::full_body(bytes)));
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| ProxyError::Unfilterable)?;
+    let mut removed = 0;
+    if let Some(condition) = checks.response_filter {
+        // A successful answer that is not a JSON list cannot be filtered:
+        // refuse it rather than relay it unchecked.
+        let serde_json::Value::Array(items) = &mut value else {
+            return Err(ProxyError::Unfilterable);
+        };
+        let before = items.len();
+        items.retain(|item| condition.matches(item));
+        removed += before - items.len();
+        *hidden += before - items.len();
+    }
+    if let Some(scope) = checks.scope {
+        match scope.filter_answer(value, lookups).await {
+            Ok(Filtered::Visible {
+                value: kept,
+                hidden: out_of_scope,
+            }) => {
+                removed += out_of_scope;
+                *hidden += out_of_scope;
+                value = kept;
+            }
+            Ok(Filtered::OutOfScope(kind)) => {
+                return Err(ProxyError::OutOfScope { kind, exists: true });
+            }
+            Err(_) => return Err(ProxyError::ScopeUnavailable),
+        }
+    }
+    let relayed = if removed == 0 {
+        bytes
+    } else {
+        Bytes::from(value.to_string())
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(relayed.len()));
+    parts.headers.remove(header::CONTENT_ENCODING);
+    Ok(Response::from_parts(parts, super::full_body(relayed)))
+}
+
+/// Removes `rel="last"` entries from `Link` (the last page number counts the hidden items).
+fn drop_last_link(headers: &mut http::HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(", "))
+        .filter(|entry| !entry.contains("rel=\"last\""))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::LINK);
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join(", "))
+    {
+        headers.insert(header::LINK, value);
+    }
+}

@@ -1,0 +1,206 @@
+//! One client's scope at work on one request: on the way in, every project,
+//! group or namespace the request names is checked before anything is
+//! forwarded ([`ScopeGuard::check_request`], here); on the way out, GitLab's
+//! answer loses what lies outside ([`ScopeGuard::filter_answer`] and
+//! [`ScopeGuard::check_redirect`], in [`super::filter`]).
+//!
+//! Both directions decide on GitLab's canonical objects through the same
+//! resolution cache, and both fail closed: an object that cannot be resolved
+//! is refused, never let through unchecked.
+
+use super::resolve::{Freshness, Lookup, Resolver, Source};
+use super::{Kind, OBJECT_PARAMS, Scope};
+use crate::canonical::{FORMAT_SUFFIXES, Param, ParamValue, RequestHead};
+use crate::policy::Permit;
+use crate::upstream::Upstream;
+
+/// Decides on objects for one client's scope, resolving ids through the cache.
+pub struct ScopeGuard<'a> {
+    /// The client's scope.
+    pub(super) scope: &'a Scope,
+    /// The resolution cache.
+    pub(super) resolver: &'a Resolver,
+    /// GitLab, for resolutions.
+    pub(super) upstream: &'a Upstream,
+    /// Whether the route's answers are projects, groups or namespaces
+    /// ([`lists_objects`]): only those tell the cache about moves.
+    pub(super) answers_are_objects: bool,
+}
+
+/// Why the scope refuses a request (before anything is forwarded) or an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeRefusal {
+    /// The object lies outside the scope, or does not exist: the client is
+    /// answered exactly as GitLab answers for an object it cannot see.
+    #[error("{kind} outside the scope (exists: {exists})")]
+    OutOfScope {
+        /// Project, group or namespace.
+        kind: Kind,
+        /// Whether GitLab knows it (for the audit only).
+        exists: bool,
+    },
+    /// GitLab could not say what the object is.
+    #[error("scope check failed")]
+    Unavailable,
+}
+
+/// Counts resolutions by outcome, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LookupCounts {
+    /// Answers from the cache.
+    pub hits: u64,
+    /// Answers fetched from GitLab.
+    pub misses: u64,
+}
+
+impl LookupCounts {
+    pub(super) fn add(&mut self, source: Source) {
+        match source {
+            Source::Hit => self.hits += 1,
+            Source::Miss => self.misses += 1,
+        }
+    }
+}
+
+impl<'a> ScopeGuard<'a> {
+    /// The guard of `scope` for a request that matched `template`.
+    pub fn new(
+        scope: &'a Scope,
+        resolver: &'a Resolver,
+        upstream: &'a Upstream,
+        template: &str,
+    ) -> ScopeGuard<'a> {
+        ScopeGuard {
+            scope,
+            resolver,
+            upstream,
+            answers_are_objects: lists_objects(template),
+        }
+    }
+
+    /// Refuses the request unless every object it names is in scope: a
+    /// template param `{project}`, `{group}` or `{namespace}`, or a query or
+    /// body parameter such as `target_project_id`. Writes are checked on a
+    /// fresh resolution, so a transfer out of scope is never missed by one.
+    pub async fn check_request(
+        &self,
+        permit: &Permit,
+        head: &RequestHead,
+        body: &[Param],
+        counts: &mut LookupCounts,
+    ) -> Result<(), ScopeRefusal> {
+        let freshness = if head.method().is_read() {
+            Freshness::Cached
+        } else {
+            Freshness::Fresh
+        };
+        for binding in permit.bindings() {
+            if let Some(kind) = Kind::from_param(&binding.name) {
+                self.check_named(kind, &binding.value, freshness, counts)
+                    .await?;
+            }
+        }
+        for param in head.query().iter().chain(body) {
+            let Some(&(_, kind)) = OBJECT_PARAMS.iter().find(|(name, _)| *name == param.name)
+            else {
+                continue;
+            };
+            let values: &[String] = match &param.value {
+                ParamValue::Scalar(value) => std::slice::from_ref(value),
+                ParamValue::List(values) => values,
+                ParamValue::Null => &[],
+            };
+            for value in values.iter().filter(|v| !v.is_empty()) {
+                self.check_named(kind, value, freshness, counts).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_named(
+        &self,
+        kind: Kind,
+        id: &str,
+        freshness: Freshness,
+        counts: &mut LookupCounts,
+    ) -> Result<(), ScopeRefusal> {
+        // GitLab may read a trailing `.json` as a response format when the id
+        // ends the path (as in glgate's own lookup) but not when it does not
+        // (as in the forwarded request): the two would name different objects.
+        let lower = id.to_ascii_lowercase();
+        if FORMAT_SUFFIXES.iter().any(|suffix| lower.ends_with(suffix)) {
+            return Err(ScopeRefusal::OutOfScope {
+                kind,
+                exists: false,
+            });
+        }
+        let (lookup, source) = self
+            .resolver
+            .resolve(self.upstream, kind, id, freshness)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%kind, %error, "scope check failed");
+                ScopeRefusal::Unavailable
+            })?;
+        counts.add(source);
+        match lookup {
+            Lookup::Found(object) if self.scope.allows(kind, &object.path) => Ok(()),
+            Lookup::Found(_) => Err(ScopeRefusal::OutOfScope { kind, exists: true }),
+            Lookup::NotFound => Err(ScopeRefusal::OutOfScope {
+                kind,
+                exists: false,
+            }),
+        }
+    }
+}
+
+/// Whether a template's answers are projects, groups or namespaces: a
+/// collection of them (`/projects`, `/groups/{group}/descendant_groups`), or
+/// one of them (`/projects/{project}`).
+pub fn lists_objects(template: &str) -> bool {
+    let mut segments = template.rsplit('/');
+    let last = segments.next().unwrap_or_default();
+    let before = segments.next().unwrap_or_default();
+    matches!(
+        last,
+        "projects"
+            | "groups"
+            | "namespaces"
+            | "descendant_groups"
+            | "subgroups"
+            | "shared_projects"
+    ) || matches!(
+        (before, last),
+        ("projects", "{project}") | ("groups", "{group}") | ("namespaces", "{namespace}")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lists_objects;
+
+    #[test]
+    fn routes_that_answer_projects_or_groups() {
+        for template in [
+            "/projects",
+            "/groups",
+            "/namespaces",
+            "/groups/{group}/descendant_groups",
+            "/groups/{group}/projects",
+            "/users/{user_id}/projects",
+            "/projects/{project}",
+            "/groups/{group}",
+            "/namespaces/{namespace}",
+        ] {
+            assert!(lists_objects(template), "{template}");
+        }
+        for template in [
+            "/projects/{project}/merge_requests",
+            "/projects/{project}/hooks",
+            "/user",
+            "/groups/{group}/labels",
+        ] {
+            assert!(!lists_objects(template), "{template}");
+        }
+    }
+}
