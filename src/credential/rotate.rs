@@ -184,6 +184,10 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
     let new_expiry = format_date(now_unix() + lifetime);
     match rotate_token(&shared.api, &secret, Some(&new_expiry)).await {
         Ok(rotated) => {
+            // GitLab revoked the old token with this answer: the new one goes
+            // into use before the file is written, or requests in between
+            // would be sent with a dead token.
+            credential.install(ready_personal(rotated.token.clone()));
             let saved = write_secret_file(path, rotated.token.expose());
             shared.set_expires_at(rotated.expires_at.as_deref().and_then(parse_date));
             match saved {
@@ -223,7 +227,6 @@ pub(super) async fn auto_rotate(credential: &Credential, path: &Path, before: Du
                     });
                 }
             }
-            credential.install(ready_personal(rotated.token));
         }
         Err(error) => tracing::error!("auto_rotate: rotation failed: {error}"),
     }
