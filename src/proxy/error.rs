@@ -29,6 +29,12 @@ pub enum ProxyError {
     /// A header that must appear once appears more than once.
     #[error("header '{0}' is sent more than once")]
     RepeatedHeader(String),
+    /// `Connection` names an end-to-end header glgate checked or GitLab
+    /// reads as a credential: dropping it would change what GitLab reads.
+    #[error(
+        "header 'Connection' names '{0}', which is end-to-end here: send Connection with keep-alive or close only"
+    )]
+    EndToEndInConnection(String),
     /// The policy refused the request.
     #[error("{0}")]
     Denied(Denial),
@@ -99,6 +105,7 @@ impl ProxyError {
             ProxyError::Target(_)
             | ProxyError::ForbiddenHeader(_)
             | ProxyError::RepeatedHeader(_)
+            | ProxyError::EndToEndInConnection(_)
             | ProxyError::BodyRead => StatusCode::BAD_REQUEST,
             ProxyError::Unauthenticated(AuthError::SourceNotAllowed) => StatusCode::FORBIDDEN,
             ProxyError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
@@ -144,6 +151,7 @@ impl ProxyError {
             ProxyError::Unauthenticated(error) => error.code(),
             ProxyError::ForbiddenHeader(_) => "forbidden_header",
             ProxyError::RepeatedHeader(_) => "repeated_header",
+            ProxyError::EndToEndInConnection(_) => "end_to_end_header_in_connection",
             ProxyError::Denied(denial) => denial.reason.code(),
             ProxyError::BodyTooLarge(_) => "body_too_large",
             ProxyError::NotOwned(_) => "not_owned",

@@ -78,32 +78,63 @@ const RELAYED: &[&str] = &[
 /// glgate and GitLab could each read a different one.
 const SINGLE_VALUED: &[HeaderName] = &[header::CONTENT_TYPE, header::CONTENT_LENGTH, header::HOST];
 
+/// End-to-end headers a client may not name in `Connection`: how the body is
+/// framed and typed (what glgate parsed and checked it as), where it goes, and
+/// credentials. Named there, they would be dropped as hop-by-hop on the way to
+/// GitLab, which could then read the checked bytes as something else (a form
+/// with other fields, say) (docs/threat-model.md class 10).
+const NOT_HOP_BY_HOP: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "host",
+    "private-token",
+    "authorization",
+    "cookie",
+];
+
 /// Refuses requests carrying a credential or override header GitLab would
-/// honour, or a repeated header that glgate and GitLab could read differently.
+/// honour, a repeated header that glgate and GitLab could read differently,
+/// or a `Connection` header that names an end-to-end header that matters.
 pub fn refuse_forbidden(headers: &HeaderMap) -> Result<(), ProxyError> {
     if let Some(name) = REFUSED.iter().find(|name| headers.contains_key(**name)) {
         return Err(ProxyError::ForbiddenHeader(name));
     }
-    match SINGLE_VALUED
+    if let Some(name) = SINGLE_VALUED
         .iter()
         .find(|name| headers.get_all(*name).iter().nth(1).is_some())
     {
-        Some(name) => Err(ProxyError::RepeatedHeader(name.as_str().to_owned())),
+        return Err(ProxyError::RepeatedHeader(name.as_str().to_owned()));
+    }
+    match connection_options(headers).find(|option| {
+        NOT_HOP_BY_HOP.contains(&option.as_str()) || REFUSED.contains(&option.as_str())
+    }) {
+        Some(option) => Err(ProxyError::EndToEndInConnection(option)),
         None => Ok(()),
     }
+}
+
+/// The header names listed in `Connection`, lowercase. A value that is not
+/// visible ASCII is read as the bytes it is, so that it cannot hide a name.
+fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
+        .flat_map(|value| {
+            value
+                .split(',')
+                .map(|name| name.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
 }
 
 /// The headers to send to GitLab: the allowlist only. `with_body` keeps
 /// `Content-Type` only when a body is forwarded.
 pub fn forwarded(headers: &HeaderMap, with_body: bool) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(FORWARDED.len() + 3);
-    let hop_by_hop: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
+    let hop_by_hop: Vec<String> = connection_options(headers).collect();
     for name in FORWARDED {
         // A header the client names in `Connection` is hop-by-hop: it ends here.
         if (*name == header::CONTENT_TYPE && !with_body)
@@ -163,5 +194,77 @@ mod tests {
         let out = forwarded(&headers, false);
         assert!(out.get(header::ACCEPT).is_none());
         assert!(out.get(header::USER_AGENT).is_some());
+    }
+
+    #[test]
+    fn connection_may_not_name_what_was_checked() {
+        for value in [
+            "Content-Type",
+            "keep-alive, content-type",
+            " CONTENT-LENGTH ",
+            "Transfer-Encoding",
+            "content-encoding",
+            "Host",
+            "Private-Token",
+            "authorization",
+            "Sudo",
+            "x-http-method-override",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+            headers.insert(header::CONNECTION, value.parse().unwrap());
+            let refused = refuse_forbidden(&headers);
+            assert!(
+                matches!(refused, Err(ProxyError::EndToEndInConnection(_))),
+                "{value}: {refused:?}"
+            );
+        }
+        for value in [
+            "keep-alive",
+            "close",
+            "Keep-Alive, TE",
+            "upgrade",
+            "x-anything",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONNECTION, value.parse().unwrap());
+            assert!(refuse_forbidden(&headers).is_ok(), "{value}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a client names in `Connection`, a request glgate accepts
+        /// reaches GitLab typed as glgate parsed it: the one `Content-Type`
+        /// it read, and no framing header of the client's.
+        #[test]
+        fn an_accepted_request_reaches_gitlab_typed_as_checked(
+            options in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "keep-alive", "close", "te", "upgrade", "accept", "user-agent",
+                    "content-type", "Content-Type", "content-length", "transfer-encoding",
+                    "content-encoding", "host", "private-token", "authorization", "cookie",
+                    "if-match", "x-foo", " CONTENT-TYPE ", "sudo",
+                ]),
+                0..4,
+            ),
+            content_type in proptest::sample::select(vec![
+                "application/json", "application/x-www-form-urlencoded", "text/plain",
+            ]),
+        ) {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+            headers.insert(header::CONTENT_LENGTH, "2".parse().unwrap());
+            headers.insert(header::CONNECTION, options.join(", ").parse().unwrap());
+            if refuse_forbidden(&headers).is_ok() {
+                let out = forwarded(&headers, true);
+                proptest::prop_assert_eq!(
+                    out.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+                    Some(content_type)
+                );
+                for framing in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::CONTENT_ENCODING, header::HOST] {
+                    proptest::prop_assert!(out.get(&framing).is_none());
+                }
+            }
+        }
     }
 }
