@@ -375,13 +375,6 @@ async fn reload_reopens_the_audit_file_for_log_rotation_and_applies_a_new_path()
             .map(|e| e["path"].as_str().unwrap().to_owned())
             .collect()
     };
-    let read = |path: &std::path::Path| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    };
     get(&sb.url("/api/v4/user"), &sb.client_token).await;
     sb.audit_events(1).await;
 
@@ -397,7 +390,7 @@ async fn reload_reopens_the_audit_file_for_log_rotation_and_applies_a_new_path()
         "a new file at the path"
     );
     assert_eq!(
-        paths(&read(&rotated)),
+        paths(&audit_file(&rotated, 1).await),
         ["/api/v4/user"],
         "the moved file keeps its lines"
     );
@@ -416,14 +409,8 @@ async fn reload_reopens_the_audit_file_for_log_rotation_and_applies_a_new_path()
         &sb.client_token,
     )
     .await;
-    for _ in 0..200 {
-        if !read(&moved).is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     assert_eq!(
-        paths(&read(&moved)),
+        paths(&audit_file(&moved, 1).await),
         ["/api/v4/projects/101/repository/tags"]
     );
     assert_eq!(
@@ -451,13 +438,27 @@ async fn reload_reopens_the_audit_file_for_log_rotation_and_applies_a_new_path()
         "{error}"
     );
     get(&sb.url("/api/v4/user"), &sb.client_token).await;
+    let events = audit_file(&moved, 2).await;
+    assert_eq!(events.len(), 2, "still written to the running output");
+}
+
+/// The audit events in the file at `path`, waiting (a while) until there
+/// are at least `count`.
+async fn audit_file(path: &std::path::Path, count: usize) -> Vec<serde_json::Value> {
+    let read = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
     for _ in 0..200 {
-        if read(&moved).len() == 2 {
+        if read().len() >= count {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(read(&moved).len(), 2, "still written to the running output");
+    read()
 }
 
 /// The admin listener's `/metrics` text (`admin` is its base URL).
