@@ -78,6 +78,8 @@ async fn answer(
                 "ready": readiness.ready,
                 "upstream": readiness.detail,
                 "token_expires_at": expires_at,
+                // Still ready: the running settings serve; a restart applies the new ones.
+                "restart_pending": gateway.restart_pending(),
             });
             text(status, "application/json", body.to_string())
         }

@@ -4,7 +4,8 @@
 //! `policy explain`). An event never holds a credential, a query string or a
 //! body. Lines are written by a dedicated thread through a bounded queue, so
 //! a slow disk never blocks request handling and never grows memory; an event
-//! that does not fit is counted and reported, never lost silently.
+//! that does not fit is counted and reported, never lost silently. A reload
+//! reopens the output, so log rotation needs no restart.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,10 +125,44 @@ struct Shared {
 #[derive(Debug, Default)]
 struct Queue {
     events: Vec<AuditEvent>,
+    /// A freshly opened output ([`AuditSink::switch_to`]) and how many of
+    /// the queued events were recorded before it, which still go to the old one.
+    reopened: Option<(usize, OpenOutput)>,
     /// The writer waits on `wake` and must be signalled.
     parked: bool,
     /// Every sink is gone: write what is left and stop.
     closed: bool,
+}
+
+/// An audit output, opened: what the writer thread writes to.
+///
+/// A reload opens the configured output first ([`OpenOutput::open`], which
+/// may fail and then changes nothing) and hands it to the sink
+/// ([`AuditSink::switch_to`], which cannot fail) only once the rest of the
+/// new config is ready too.
+pub struct OpenOutput(Box<dyn Write + Send>);
+
+impl std::fmt::Debug for OpenOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenOutput")
+    }
+}
+
+impl OpenOutput {
+    /// Opens `output`; a file is created if missing and appended to, so a
+    /// file moved away by log rotation is replaced by a new one.
+    pub fn open(output: &AuditOutput) -> std::io::Result<OpenOutput> {
+        Ok(OpenOutput(match output {
+            AuditOutput::Stdout => Box::new(std::io::stdout()),
+            AuditOutput::Stderr => Box::new(std::io::stderr()),
+            AuditOutput::File(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+        }))
+    }
 }
 
 /// Owned by every clone of a sink; the last one dropped stops the writer.
@@ -163,17 +198,28 @@ impl AuditSink {
     /// one has every line on disk as soon as it is recorded. It ends, after a
     /// last flush, when every sink is dropped.
     pub fn start(output: &AuditOutput) -> std::io::Result<AuditSink> {
-        let writer: Box<dyn Write + Send> = match output {
-            AuditOutput::Stdout => Box::new(std::io::stdout()),
-            AuditOutput::Stderr => Box::new(std::io::stderr()),
-            AuditOutput::File(path) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ),
+        AuditSink::with_writer(OpenOutput::open(output)?.0, QUEUE_DEPTH)
+    }
+
+    /// Has the writer thread write to `output` from now on (a reload: the
+    /// file may have been moved away by log rotation, or the config may name
+    /// another output). Events recorded before this call still go to the old
+    /// output, every later one to the new; the old one is flushed and closed.
+    pub fn switch_to(&self, output: OpenOutput) {
+        let shared = &self.handle.0;
+        let mut queue = lock(&shared.queue);
+        // A switch the writer has not made yet keeps its split point: the
+        // events between the two reopens go to the newest output.
+        let before = match queue.reopened.take() {
+            Some((before, _superseded)) => before,
+            None => queue.events.len(),
         };
-        AuditSink::with_writer(writer, QUEUE_DEPTH)
+        queue.reopened = Some((before, output));
+        let wake = std::mem::take(&mut queue.parked);
+        drop(queue);
+        if wake {
+            shared.wake.notify_one();
+        }
     }
 
     fn with_writer(writer: Box<dyn Write + Send>, depth: usize) -> std::io::Result<AuditSink> {
@@ -267,13 +313,14 @@ impl AuditSink {
 /// The writer thread's loop: take the whole queue, write it, flush, pause;
 /// park when the queue is empty; stop when it is empty and closed.
 fn write_events(shared: &Shared, writer: Box<dyn Write + Send>) {
-    let mut writer = std::io::BufWriter::with_capacity(64 * 1024, writer);
+    let buffered = |writer| std::io::BufWriter::with_capacity(64 * 1024, writer);
+    let mut writer = buffered(writer);
     let mut line = Vec::with_capacity(1024);
     let mut batch = Vec::new();
     loop {
-        {
+        let reopened = {
             let mut queue = lock(&shared.queue);
-            while queue.events.is_empty() {
+            while queue.events.is_empty() && queue.reopened.is_none() {
                 if queue.closed {
                     let _ = writer.flush();
                     return;
@@ -285,21 +332,38 @@ fn write_events(shared: &Shared, writer: Box<dyn Write + Send>) {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
             std::mem::swap(&mut queue.events, &mut batch);
-        }
+            queue.reopened.take()
+        };
         shared.room.notify_waiters();
-        for event in batch.drain(..) {
-            line.clear();
-            // Serializing a struct of strings and numbers into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut line, &event);
-            line.push(b'\n');
-            if let Err(error) = writer.write_all(&line) {
-                tracing::error!(%error, "cannot write the audit log");
-            }
+        let mut events = batch.drain(..);
+        if let Some((before, OpenOutput(next))) = reopened {
+            write_lines(&mut writer, events.by_ref().take(before), &mut line);
+            // Dropping the old writer closes the moved-away file.
+            writer = buffered(next);
         }
-        if let Err(error) = writer.flush() {
+        write_lines(&mut writer, events, &mut line);
+        std::thread::sleep(BATCH_PAUSE);
+    }
+}
+
+/// Writes `events` as JSON lines and flushes; errors are logged, the writer
+/// keeps going (the next batch may succeed).
+fn write_lines(
+    writer: &mut impl Write,
+    events: impl Iterator<Item = AuditEvent>,
+    line: &mut Vec<u8>,
+) {
+    for event in events {
+        line.clear();
+        // Serializing a struct of strings and numbers into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *line, &event);
+        line.push(b'\n');
+        if let Err(error) = writer.write_all(line) {
             tracing::error!(%error, "cannot write the audit log");
         }
-        std::thread::sleep(BATCH_PAUSE);
+    }
+    if let Err(error) = writer.flush() {
+        tracing::error!(%error, "cannot write the audit log");
     }
 }
 
@@ -417,6 +481,44 @@ mod tests {
             100,
             "every event is written or counted"
         );
+    }
+
+    /// The request ids of the lines a writer has let through.
+    fn ids(out: &Mutex<Vec<u8>>) -> Vec<String> {
+        String::from_utf8_lossy(&out.lock().unwrap())
+            .lines()
+            .map(|line| {
+                let event: serde_json::Value = serde_json::from_str(line).unwrap();
+                event["request_id"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_switched_output_gets_exactly_the_events_recorded_after_the_switch() {
+        let (sink, gate, old) = gated_sink(16);
+        // Stall the old output so the events before the switch are still
+        // queued (or being written) when it happens.
+        let stalled = gate.lock().unwrap();
+        sink.record(event(0));
+        sink.record(event(1));
+        let new = Arc::new(Mutex::new(Vec::new()));
+        let writer = Gated {
+            gate: Arc::new(Mutex::new(())),
+            out: new.clone(),
+        };
+        sink.switch_to(OpenOutput(Box::new(writer)));
+        sink.record(event(2));
+        drop(stalled);
+        drop(sink);
+        for _ in 0..200 {
+            if lines(&old) == 2 && lines(&new) == 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(ids(&old), ["r0", "r1"], "recorded before: the old output");
+        assert_eq!(ids(&new), ["r2"], "recorded after: the new output");
     }
 
     #[test]

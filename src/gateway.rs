@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::audit::AuditSink;
+use crate::audit::{AuditSink, OpenOutput};
 use crate::auth::ClientTable;
-use crate::config::{BaseUrl, Config, StartupSettings};
+use crate::config::{AuditOutput, BaseUrl, Config, StartupSettings};
 use crate::credential::{Credential, CredentialError};
 use crate::diagnostic::Diagnostics;
 use crate::gitlab::{SetupError, http_client};
@@ -51,6 +51,14 @@ pub enum SnapshotError {
     /// The upstream client could not be set up.
     #[error("{0}")]
     Upstream(#[from] SetupError),
+    /// The audit output named by the config cannot be opened (at reload).
+    #[error("cannot open the audit log {path}: {source}")]
+    Audit {
+        /// The output: a file's path, `stdout` or `stderr`.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl Snapshot {
@@ -140,13 +148,31 @@ impl Gateway {
 
     /// Re-reads the config file; swaps in the new snapshot only if it is
     /// entirely valid, otherwise keeps the current one and returns why.
+    ///
+    /// The audit output is reopened (a file moved away by log rotation is
+    /// created anew at the configured path, which may itself have changed).
+    /// It is opened before the snapshot is built, so a snapshot whose
+    /// credential task has started is never thrown away for it, and switched
+    /// to only once the snapshot is ready.
     pub fn reload(&self) -> Result<(), SnapshotError> {
         let current = self.snapshot();
         let result = Config::load(&current.config.source)
             .map_err(SnapshotError::from)
-            .and_then(|config| Snapshot::build_after(config, self.bound, Some(&current)));
+            .and_then(|config| {
+                let audit = OpenOutput::open(&config.audit).map_err(|source| {
+                    let path = match &config.audit {
+                        AuditOutput::File(path) => path.display().to_string(),
+                        AuditOutput::Stdout => "stdout".into(),
+                        AuditOutput::Stderr => "stderr".into(),
+                    };
+                    SnapshotError::Audit { path, source }
+                })?;
+                let next = Snapshot::build_after(config, self.bound, Some(&current))?;
+                Ok((next, audit))
+            });
         self.metrics.reloaded(result.is_ok());
-        let next = result?;
+        let (next, audit) = result?;
+        self.audit.switch_to(audit);
         let changes = self.startup.changes(&StartupSettings::of(&next.config));
         for change in &changes {
             tracing::warn!(
@@ -162,5 +188,11 @@ impl Gateway {
             .set(i64::from(!changes.is_empty()));
         self.snapshot.store(Arc::new(next));
         Ok(())
+    }
+
+    /// Whether the last reload found a start-only setting changed (and so a
+    /// restart is needed to apply it); `glgate_restart_pending` says the same.
+    pub fn restart_pending(&self) -> bool {
+        self.metrics.restart_pending.get() != 0
     }
 }

@@ -143,7 +143,7 @@ impl Metrics {
         let restart_pending = Gauge::default();
         registry.register(
             "restart_pending",
-            "1 when the config file changes a setting only a restart applies (listen, admin.listen, audit, tls, connection limits)",
+            "1 when the config file changes a setting only a restart applies (listen, admin.listen, tls, connection limits)",
             restart_pending.clone(),
         );
         Metrics {

@@ -359,6 +359,106 @@ async fn reload_of_a_start_only_setting_says_a_restart_is_pending() {
         get(&sb.url("/api/v4/user"), &sb.client_token).await.status,
         200
     );
+    // Still ready (the running settings serve), and /ready says so too.
+    let ready = send(Version::HTTP_11, "GET", &format!("{admin}/ready"), &[], b"").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["restart_pending"], true);
+}
+
+#[tokio::test]
+async fn reload_reopens_the_audit_file_for_log_rotation_and_applies_a_new_path() {
+    let sb = Sandbox::start().await;
+    let admin = format!("http://{}", sb.server.admin_addr.unwrap());
+    let paths = |events: &[serde_json::Value]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    get(&sb.url("/api/v4/user"), &sb.client_token).await;
+    sb.audit_events(1).await;
+
+    // Log rotation: the file is moved away, then glgate reloads.
+    let rotated = sb.audit_path.with_extension("log.1");
+    std::fs::rename(&sb.audit_path, &rotated).unwrap();
+    sb.server.reload().unwrap();
+    get(&sb.url("/api/v4/version"), &sb.client_token).await;
+    let events = sb.audit_events(1).await;
+    assert_eq!(
+        paths(&events),
+        ["/api/v4/version"],
+        "a new file at the path"
+    );
+    assert_eq!(
+        paths(&audit_file(&rotated, 1).await),
+        ["/api/v4/user"],
+        "the moved file keeps its lines"
+    );
+
+    // A new path is applied too: the audit output is not a start-only setting.
+    let moved = sb.audit_path.with_file_name("audit-2.log");
+    let config = std::fs::read_to_string(&sb.config_path).unwrap();
+    std::fs::write(
+        &sb.config_path,
+        config.replace("output: audit.log", "output: audit-2.log"),
+    )
+    .unwrap();
+    sb.server.reload().unwrap();
+    get(
+        &sb.url("/api/v4/projects/101/repository/tags"),
+        &sb.client_token,
+    )
+    .await;
+    assert_eq!(
+        paths(&audit_file(&moved, 1).await),
+        ["/api/v4/projects/101/repository/tags"]
+    );
+    assert_eq!(
+        sb.audit_events(1).await.len(),
+        1,
+        "nothing more at the old path"
+    );
+    assert!(
+        metrics_text(&admin)
+            .await
+            .contains("glgate_restart_pending 0\n")
+    );
+    let ready = send(Version::HTTP_11, "GET", &format!("{admin}/ready"), &[], b"").await;
+    assert_eq!(ready.json()["restart_pending"], false);
+
+    // An output that cannot be opened refuses the reload; the running one stays.
+    std::fs::write(
+        &sb.config_path,
+        config.replace("output: audit.log", "output: missing-folder/audit.log"),
+    )
+    .unwrap();
+    let error = sb.server.reload().unwrap_err().to_string();
+    assert!(
+        error.starts_with("cannot open the audit log ") && error.contains("missing-folder"),
+        "{error}"
+    );
+    get(&sb.url("/api/v4/user"), &sb.client_token).await;
+    let events = audit_file(&moved, 2).await;
+    assert_eq!(events.len(), 2, "still written to the running output");
+}
+
+/// The audit events in the file at `path`, waiting (a while) until there
+/// are at least `count`.
+async fn audit_file(path: &std::path::Path, count: usize) -> Vec<serde_json::Value> {
+    let read = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    for _ in 0..200 {
+        if read().len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    read()
 }
 
 /// The admin listener's `/metrics` text (`admin` is its base URL).

@@ -1,20 +1,20 @@
-//! The settings a running glgate reads once, at start: its listeners, the
-//! audit output, inbound TLS and the connection-level limits. A reload
-//! (`SIGHUP`) swaps in everything else; for these it can only say, field by
-//! field, what it did not apply, so an operator is never silently ignored.
+//! The settings a running glgate reads once, at start: its listeners,
+//! inbound TLS and the connection-level limits. A reload (`SIGHUP`) swaps in
+//! everything else (and reopens the audit output, wherever it now points);
+//! for these it can only say, field by field, what it did not apply, so an
+//! operator is never silently ignored.
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{AuditOutput, Config, TlsSettings};
+use super::{Config, TlsSettings};
 
 /// What needs a restart to change.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartupSettings {
     listen: SocketAddr,
     admin_listen: Option<SocketAddr>,
-    audit: AuditOutput,
     tls: Option<TlsSettings>,
     max_connections: usize,
     max_header_bytes: usize,
@@ -43,7 +43,6 @@ impl StartupSettings {
         StartupSettings {
             listen: config.listen,
             admin_listen: config.admin_listen,
-            audit: config.audit.clone(),
             tls: config.tls.clone(),
             max_connections: limits.max_connections,
             max_header_bytes: limits.max_header_bytes,
@@ -71,7 +70,6 @@ impl StartupSettings {
         };
         compare("listen", &self.listen, &in_file.listen);
         compare("admin.listen", &self.admin_listen, &in_file.admin_listen);
-        compare("audit", &self.audit, &in_file.audit);
         compare("tls", &self.tls, &in_file.tls);
         compare(
             "limits.max_connections",
