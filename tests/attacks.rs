@@ -2517,10 +2517,17 @@ fn class_10() -> Vec<Row> {
             .h1()
             .absent("cache-control")
             .ok(200),
+        // Named in Connection, a credential, framing or typing header would
+        // be dropped on the way to GitLab: refused.
         get("/api/v4/user")
             .header("Connection", "private-token")
             .h1()
-            .ok(200),
+            .refused(400, "end_to_end_header_in_connection"),
+        req("PUT", "/api/v4/projects/101/merge_requests/1")
+            .json(r#"{"add_labels":"echoes/a"}"#)
+            .header("Connection", "content-type")
+            .h1()
+            .refused(400, "end_to_end_header_in_connection"),
         get("/api/v4/user")
             .header("Connection", "x-request-id")
             .header("X-Request-Id", "client-chosen")
@@ -2667,14 +2674,14 @@ fn class_10_h2() -> Vec<H2Row> {
 async fn class_10_hop_by_hop_and_overrides() {
     let rows = class_10();
     let h2rows = class_10_h2();
-    assert_eq!((count(&rows), count(&h2rows)), (51, 5), "class 10 tables");
+    assert_eq!((count(&rows), count(&h2rows)), (52, 5), "class 10 tables");
     let sb = Sandbox::start().await;
     let env = Env::of(&sb);
     let mut failures = Vec::new();
     let ran = run_rows(&sb, &env, &rows, &mut failures).await
         + run_h2raws(&sb, &env, &h2rows, &mut failures).await;
     report("class 10", &failures);
-    assert_eq!(ran, 93, "class 10 exchanges");
+    assert_eq!(ran, 94, "class 10 exchanges");
 }
 
 // ---------------------------------------------------------------------------
