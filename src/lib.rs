@@ -13,7 +13,6 @@ pub mod audit;
 pub mod auth;
 pub mod canonical;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod credential;
 pub mod diagnostic;

@@ -7,7 +7,6 @@
 //! flight. The secret never appears in `Debug`, errors, logs or metrics.
 
 mod atomic_write;
-pub mod commands;
 mod expiry;
 mod file_watch;
 mod oauth;

@@ -1,19 +1,20 @@
-//! `glgate token rotate` and `glgate oauth login`.
+//! `glgate token rotate` and `glgate oauth login`: the commands that obtain a
+//! new GitLab secret (the exchanges themselves are in `crate::credential`).
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{
+use super::exit::{Exit, Flavour};
+use crate::config::{Config, TokenSource};
+use crate::credential::{
     GitlabApi, LoginOutcome, Secret, check_writable, lock_rotation, login, parse_date,
     rotate_token, write_secret_file,
 };
-use crate::cli::exit::{Exit, Flavour};
-use crate::config::{Config, TokenSource};
 use crate::gitlab::UpstreamToken;
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    match crate::cli::exit::runtime(Flavour::CurrentThread) {
+    match super::exit::runtime(Flavour::CurrentThread) {
         Ok(runtime) => Some(runtime),
         Err(error) => {
             eprintln!("glgate: {error}");
@@ -37,7 +38,7 @@ fn load(config_path: &Path) -> Option<Config> {
 /// GitLab revokes the old token as it answers, so the new one is never
 /// lost: the folder is checked for writability first, and if the write
 /// still fails the new token is printed with what to do.
-pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
+pub fn token_rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
     let Some(config) = load(config_path) else {
         return Exit::Error.into();
     };
