@@ -1,6 +1,6 @@
 //! `glgate doctor`: a checklist of everything glgate needs from GitLab, one
 //! line per check (✓ ok, ! warning, ✗ failure), each failure saying what to
-//! do. The process exits non-zero when any check fails.
+//! do. `src/cli/doctor.rs` prints it and exits non-zero when a check fails.
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -87,13 +87,13 @@ pub enum Command {
     /// CI_MERGE_REQUEST_LABELS (exit 0 ok, 1 missing or invalid, 2 not a merge request pipeline).
     CheckLabels {
         /// Prefix of intent labels (at least one intent or initiative label is required).
-        #[arg(long, default_value = crate::tools::labels::DEFAULT_INTENT_PREFIX)]
+        #[arg(long, default_value = crate::labels::DEFAULT_INTENT_PREFIX)]
         intent_prefix: String,
         /// Prefix of initiative labels.
-        #[arg(long, default_value = crate::tools::labels::DEFAULT_INITIATIVE_PREFIX)]
+        #[arg(long, default_value = crate::labels::DEFAULT_INITIATIVE_PREFIX)]
         initiative_prefix: String,
         /// Prefix of effort labels, whose value must be XS, S, M, L or XL (e.g. `echoes/effort: S`).
-        #[arg(long, default_value = crate::tools::labels::DEFAULT_EFFORT_PREFIX)]
+        #[arg(long, default_value = crate::labels::DEFAULT_EFFORT_PREFIX)]
         effort_prefix: String,
         /// Require exactly one effort label (`--require-effort` or `--require-effort=true|false`).
         #[arg(

@@ -1,16 +1,16 @@
 //! `glgate check-labels`: the CI job that checks a merge request's labels
-//! (the check itself is `crate::tools::labels`).
+//! (the check itself is `crate::labels`).
 
-use std::ffi::OsString;
 use std::process::ExitCode;
 
 use super::exit::Exit;
-use crate::tools::labels::{LABELS_VARIABLE, LabelRules, evaluate, render, split_labels};
+use crate::labels::{LABELS_VARIABLE, LabelRules, evaluate, render, split_labels};
 
-/// Runs the check on the value of `CI_MERGE_REQUEST_LABELS` (`None` when it
-/// is unset). Exit 0 when the labels pass, 1 when they do not, 2 when the
-/// variable is unset (not a merge request pipeline) or a prefix is empty.
-pub fn run(value: Option<OsString>, rules: &LabelRules, docs_url: Option<&str>) -> ExitCode {
+/// Runs the check on the value of `CI_MERGE_REQUEST_LABELS`. Exit 0 when the
+/// labels pass, 1 when they do not, 2 when the variable is unset (not a merge
+/// request pipeline) or a prefix is empty.
+pub fn run(rules: &LabelRules, docs_url: Option<&str>) -> ExitCode {
+    let value = std::env::var_os(LABELS_VARIABLE);
     for (flag, prefix) in [
         ("--intent-prefix", &rules.intent_prefix),
         ("--initiative-prefix", &rules.initiative_prefix),

@@ -60,8 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
             require_effort,
             docs_url,
         } => labels::run(
-            std::env::var_os(crate::tools::labels::LABELS_VARIABLE),
-            &crate::tools::labels::LabelRules {
+            &crate::labels::LabelRules {
                 intent_prefix,
                 initiative_prefix,
                 effort_prefix,

@@ -1,6 +1,6 @@
 //! `glgate policy …`: `explain` one request, `test` case files, `show` a
 //! policy's rules, `diff` two policies, `replay` an audit log. The reports
-//! are built in `crate::tools`; here they are printed and become exit codes
+//! are built in `crate::review`; here they are printed and become exit codes
 //! (0 nothing to report, 1 something to report, 2 a usage or file error).
 
 use std::io::{BufReader, Read};
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use super::exit::Exit;
 use crate::canonical::RequestHead;
 use crate::policy::{Decision, Policy, parse_body};
-use crate::tools::{cases, diff, normalize_target, replay, show};
+use crate::review::{cases, diff, normalize_target, replay, show};
 
 /// `glgate policy explain --policy FILE METHOD TARGET`: prints the decision,
 /// its rule and reason; exit 0 allow, 1 deny, 2 when the policy or the body
