@@ -5,8 +5,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::exit::{Exit, Flavour, runtime};
-use crate::config::{ClientConfig, Config};
-use crate::scope::show::{reach, render};
+use crate::config::{ClientConfig, Config, TokenSource};
+use crate::credential::Credential;
+use crate::gitlab::http_client;
+use crate::scope::show::{ShowError, reach, render};
+use crate::upstream::{Upstream, UpstreamError};
+
+/// Why an OAuth credential cannot be used here. glgate keeps its OAuth
+/// access token in memory only, so this command would have to refresh one.
+const OAUTH_UNSUPPORTED: &str = "glgate keeps its OAuth access token in memory only, and scope show never refreshes one: a refresh replaces the refresh token the running glgate holds, which then could no longer renew its own";
 
 /// `glgate scope show --config FILE [--client NAME]`: exit 0 when every
 /// scope entry exists, 1 when one is unknown to GitLab, 2 when the config is
@@ -41,15 +48,25 @@ pub fn show(config_path: &Path, client: Option<&str>) -> ExitCode {
             return Exit::Error.into();
         }
     };
-    let bound = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    // Only what the lookups need: a connection pool and the token read once.
+    // No `Snapshot`, no credential task: this command changes nothing (an
+    // OAuth refresh would replace the refresh token a running glgate holds).
     let upstream_url = config.upstream.url.to_string();
-    let snapshot = match crate::gateway::Snapshot::build(config.clone(), bound) {
-        Ok(snapshot) => snapshot,
+    let pool = match http_client(&config.upstream) {
+        Ok(pool) => pool,
         Err(error) => {
             eprintln!("{error}");
             return Exit::Error.into();
         }
     };
+    let credential = match Credential::read_once(&config.upstream, pool.clone()) {
+        Ok(credential) => credential,
+        Err(error) => {
+            eprintln!("{error}");
+            return Exit::Error.into();
+        }
+    };
+    let upstream = Upstream::with_client(&config.upstream, credential, pool);
     println!("Scope as GitLab ({upstream_url}) sees it now, with glgate's token:");
     let mut missing = false;
     for client in clients {
@@ -61,10 +78,19 @@ pub fn show(config_path: &Path, client: Option<&str>) -> ExitCode {
             );
             continue;
         };
-        match runtime.block_on(reach(&snapshot.upstream, scope)) {
+        match runtime.block_on(reach(&upstream, scope)) {
             Ok(reach) => {
                 missing |= !reach.missing.is_empty();
                 print!("{}", render(&client.name, scope, &reach));
+            }
+            Err(ShowError::Upstream(UpstreamError::CredentialUnavailable(_)))
+                if matches!(config.upstream.token, TokenSource::OAuth(_)) =>
+            {
+                eprintln!(
+                    "client {}: cannot read the scope from GitLab: {OAUTH_UNSUPPORTED}",
+                    client.name
+                );
+                return Exit::Error.into();
             }
             Err(error) => {
                 eprintln!(
