@@ -1,4 +1,4 @@
-//! The command line: the clap tree ([`args`]), [`run`] which dispatches a
+//! The command line: the clap tree (`args.rs`), [`run`] which dispatches a
 //! parsed command line, and one file per command or command group that
 //! reads the arguments, prints, and returns the exit code ([`exit`]). What a
 //! command computes lives in its domain module; the files here only turn it
