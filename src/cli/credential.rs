@@ -13,26 +13,6 @@ use crate::credential::{
 };
 use crate::gitlab::UpstreamToken;
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    match super::exit::runtime(Flavour::CurrentThread) {
-        Ok(runtime) => Some(runtime),
-        Err(error) => {
-            eprintln!("glgate: {error}");
-            None
-        }
-    }
-}
-
-fn load(config_path: &Path) -> Option<Config> {
-    match Config::load(config_path) {
-        Ok(config) => Some(config),
-        Err(problems) => {
-            eprintln!("{problems}");
-            None
-        }
-    }
-}
-
 /// `glgate token rotate --config FILE [--expires-at YYYY-MM-DD]`.
 ///
 /// GitLab revokes the old token as it answers, so the new one is never
@@ -181,6 +161,28 @@ pub fn oauth_login(config_path: &Path, wait: Duration) -> ExitCode {
         Err(error) => {
             eprintln!("oauth login failed: {error}");
             Exit::Found.into()
+        }
+    }
+}
+
+/// The one-thread runtime, or `None` once its error is printed.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match super::exit::runtime(Flavour::CurrentThread) {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            eprintln!("glgate: {error}");
+            None
+        }
+    }
+}
+
+/// The config, or `None` once its problems are printed.
+fn load(config_path: &Path) -> Option<Config> {
+    match Config::load(config_path) {
+        Ok(config) => Some(config),
+        Err(problems) => {
+            eprintln!("{problems}");
+            None
         }
     }
 }

@@ -95,8 +95,8 @@ fn read_body(path: &Path) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// Runs every file, prints one line per failing case, then `N passed, M failed`.
-/// Exit 0 when all pass, 1 when a case fails, 2 when a file cannot be used
+/// `glgate policy test FILE…`: runs every file, prints one line per failing
+/// case, then `N passed, M failed`. Exit 0 when all pass, 1 when a case fails, 2 when a file cannot be used
 /// (its problems are printed, located, and its cases are not run).
 pub fn test(paths: &[PathBuf]) -> ExitCode {
     let mut report = cases::Report::default();
@@ -123,7 +123,8 @@ pub fn test(paths: &[PathBuf]) -> ExitCode {
     })
 }
 
-/// Loads `path` and prints its rules; exit 0, or 2 when the policy does not load.
+/// `glgate policy show FILE`: prints the policy's rules; exit 0, or 2 when it
+/// does not load.
 pub fn show(path: &Path) -> ExitCode {
     match Policy::load(path) {
         Ok(policy) => {
@@ -137,8 +138,8 @@ pub fn show(path: &Path) -> ExitCode {
     }
 }
 
-/// Loads both policies and prints their differences: exit 0 when they allow
-/// the same, 1 when they differ, 2 when either does not load.
+/// `glgate policy diff OLD NEW`: prints the differences of two policies: exit
+/// 0 when they allow the same, 1 when they differ, 2 when either does not load.
 pub fn diff(old_path: &Path, new_path: &Path) -> ExitCode {
     let old = Policy::load(old_path);
     let new = Policy::load(new_path);
@@ -160,8 +161,8 @@ pub fn diff(old_path: &Path, new_path: &Path) -> ExitCode {
     })
 }
 
-/// Loads the policy, replays the log (`-` for standard input) and prints the
-/// report. Exit 0 when no decision changes, 1 when one does, 2 on an error.
+/// `glgate policy replay --policy FILE AUDIT_LOG`: replays the log (`-` for
+/// standard input) against the policy and prints the report. Exit 0 when no decision changes, 1 when one does, 2 on an error.
 pub fn replay(policy_path: &Path, log_path: &Path, client: Option<&str>) -> ExitCode {
     let policy = match Policy::load(policy_path) {
         Ok(policy) => policy,
