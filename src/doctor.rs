@@ -1,11 +1,10 @@
 //! `glgate doctor`: a checklist of everything glgate needs from GitLab, one
 //! line per check (✓ ok, ! warning, ✗ failure), each failure saying what to
-//! do. The process exits non-zero when any check fails.
+//! do. `src/cli/doctor.rs` prints it and exits non-zero when a check fails.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::{Config, TokenSource, UpstreamConfig};
 use crate::credential::{GitlabApi, Secret, format_date, now_unix, parse_date};
@@ -541,35 +540,5 @@ fn access_level_name(level: u64) -> &'static str {
         10..15 => "Guest",
         5..10 => "Minimal access",
         _ => "No access",
-    }
-}
-
-/// `glgate doctor --config FILE [--group PATH…]`: prints the checklist; exit
-/// 1 when a check failed.
-pub fn command(config_path: &Path, groups: &[String]) -> std::process::ExitCode {
-    use crate::cli::exit::{Exit, Flavour};
-    let runtime = match crate::cli::exit::runtime(Flavour::CurrentThread) {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("glgate: {error}");
-            return Exit::Error.into();
-        }
-    };
-    let report = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(120), run(config_path, groups)).await
-    });
-    match report {
-        Ok(report) => {
-            print!("{}", report.render());
-            if report.failed() {
-                Exit::Found.into()
-            } else {
-                Exit::Ok.into()
-            }
-        }
-        Err(_) => {
-            eprintln!("glgate doctor: gave up after 120 s");
-            Exit::Found.into()
-        }
     }
 }

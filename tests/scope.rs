@@ -694,6 +694,98 @@ async fn scope_show_lists_what_each_client_reaches_via_gitlab() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("clients: echoes"));
 }
 
+/// `scope show` changes nothing: it reads the token once and starts no task
+/// that keeps a credential current (no expiry check, no reload, no
+/// rotation), and it never refreshes an OAuth token, since a refresh
+/// replaces the refresh token the running glgate holds.
+#[tokio::test]
+async fn scope_show_reads_the_token_once_and_never_refreshes_an_oauth_token() {
+    let sb = scoped("").await;
+    let config = sb.config_path.to_str().unwrap().to_owned();
+    sb.fake.clear_requests();
+    let out = glgate(&["scope", "show", "--config", &config, "--client", "echoes"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = sb.fake.requests();
+    assert!(!requests.is_empty(), "scope show asked GitLab nothing");
+    for request in &requests {
+        assert_eq!(request.method, "GET", "{}", request.target);
+        assert!(
+            request
+                .header("user-agent")
+                .is_some_and(|ua| ua.starts_with("glgate/")),
+            "only scope lookups, nothing from a credential task: {} {}",
+            request.method,
+            request.target
+        );
+    }
+
+    // The same config on OAuth, with an application GitLab would refresh for.
+    sb.fake.oauth_client(
+        "glgate-app",
+        "app-secret-123",
+        "http://127.0.0.1:7171/callback",
+    );
+    let (access, refresh) = sb.fake.oauth_grant();
+    for secret in [&access, &refresh] {
+        sb.remember_secret(secret);
+    }
+    std::fs::write(sb.dir.path().join("oauth-secret"), "app-secret-123\n").unwrap();
+    let refresh_path = sb.dir.path().join("oauth-refresh");
+    std::fs::write(&refresh_path, format!("{refresh}\n")).unwrap();
+    let oauth_config = sb.dir.path().join("oauth.yaml");
+    std::fs::write(
+        &oauth_config,
+        std::fs::read_to_string(&sb.config_path).unwrap().replace(
+            "  token_file: gitlab-token\n",
+            "  oauth:\n    client_id: glgate-app\n    client_secret_file: oauth-secret\n    refresh_token_file: oauth-refresh\n",
+        ),
+    )
+    .unwrap();
+    sb.fake.clear_requests();
+    let started = std::time::Instant::now();
+    let out = glgate(&[
+        "scope",
+        "show",
+        "--config",
+        oauth_config.to_str().unwrap(),
+        "--client",
+        "echoes",
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("client echoes: cannot read the scope from GitLab")
+            && stderr.contains("never refreshes"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "no wait for a token that will not come: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sb.fake.oauth_refresh_calls(), 0);
+    assert!(
+        sb.fake.requests().is_empty(),
+        "{:?}",
+        sb.fake
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&refresh_path).unwrap(),
+        format!("{refresh}\n"),
+        "the refresh token is untouched"
+    );
+    assert!(sb.fake.valid_refresh_tokens().contains(&refresh));
+}
+
 #[tokio::test]
 async fn answers_too_large_to_filter_are_refused_not_relayed_unchecked() {
     let sb = scoped("limits:\n  max_filtered_response_bytes: 2000\n").await;

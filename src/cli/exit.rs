@@ -1,7 +1,5 @@
 //! How a command ends (one exit-code type for every command) and the one
-//! way commands build their async runtime. Kept apart from the clap
-//! definitions so that the commands' modules can use it without importing
-//! the command line itself.
+//! way commands build their async runtime.
 
 /// The process exit code of every `glgate` command, in one place so that a
 /// script's `case $?` can rely on them. The numbers are a public contract:
@@ -75,4 +73,30 @@ pub fn runtime(flavour: Flavour) -> Result<tokio::runtime::Runtime, RuntimeError
         Flavour::MultiThread => tokio::runtime::Builder::new_multi_thread(),
     };
     builder.enable_all().build().map_err(RuntimeError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scripts match on these numbers; a renumbering must fail here first.
+    #[test]
+    fn exit_codes_are_the_documented_numbers() {
+        assert_eq!(Exit::Ok as u8, 0);
+        assert_eq!(Exit::Found as u8, 1);
+        assert_eq!(Exit::Error as u8, 2);
+        assert_eq!(Exit::NotSaved as u8, 3);
+        assert_eq!(
+            std::process::ExitCode::from(Exit::NotSaved),
+            std::process::ExitCode::from(3)
+        );
+    }
+
+    #[test]
+    fn both_runtime_flavours_run_a_future() {
+        for flavour in [Flavour::CurrentThread, Flavour::MultiThread] {
+            let runtime = runtime(flavour).unwrap();
+            assert_eq!(runtime.block_on(async { 7 }), 7);
+        }
+    }
 }

@@ -7,7 +7,6 @@
 //! flight. The secret never appears in `Debug`, errors, logs or metrics.
 
 mod atomic_write;
-pub mod commands;
 mod expiry;
 mod file_watch;
 mod oauth;
@@ -210,19 +209,7 @@ impl Credential {
                 Some(oauth::Refresher::new(settings.clone())?),
             ),
         };
-        let shared = Arc::new(Shared {
-            key: Key::of(config),
-            state: ArcSwap::from_pointee(state),
-            changed: Notify::new(),
-            wake: Arc::new(Notify::new()),
-            generation: AtomicU64::new(0),
-            expires_at: AtomicI64::new(i64::MIN),
-            api,
-            oauth,
-            unsaved: Mutex::new(inherited),
-            recheck: tokio::sync::Mutex::new(()),
-            dead: Mutex::new(None),
-        });
+        let shared = Arc::new(Shared::new(config, api, state, oauth, inherited));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let plan = Plan {
                 file: match &config.token {
@@ -235,6 +222,26 @@ impl Credential {
             runtime.spawn(maintain(Arc::downgrade(&shared), shared.wake.clone(), plan));
         }
         Ok(Credential { shared })
+    }
+
+    /// The credential as configured, read once, with no task to keep it
+    /// current and no way to renew it: for a one-shot command that must
+    /// change nothing (`scope show`). A token (file or variable) is read now.
+    /// An OAuth credential is left unavailable: glgate keeps no access token
+    /// on disk, and getting one means a refresh, which replaces the refresh
+    /// token a running glgate holds (its next refresh would then fail).
+    pub fn read_once(
+        config: &UpstreamConfig,
+        client: HttpClient,
+    ) -> Result<Credential, CredentialError> {
+        let state = match &config.token {
+            TokenSource::OAuth(_) => State::Unavailable,
+            source => ready_personal(UpstreamToken::read(source)?),
+        };
+        let api = GitlabApi::with_client(config, client);
+        Ok(Credential {
+            shared: Arc::new(Shared::new(config, api, state, None, None)),
+        })
     }
 
     /// This credential when `config` reads it the same way, so a config
@@ -416,6 +423,28 @@ impl Credential {
 }
 
 impl Shared {
+    fn new(
+        config: &UpstreamConfig,
+        api: GitlabApi,
+        state: State,
+        oauth: Option<oauth::Refresher>,
+        unsaved: Option<rotate::Unsaved>,
+    ) -> Shared {
+        Shared {
+            key: Key::of(config),
+            state: ArcSwap::from_pointee(state),
+            changed: Notify::new(),
+            wake: Arc::new(Notify::new()),
+            generation: AtomicU64::new(0),
+            expires_at: AtomicI64::new(i64::MIN),
+            api,
+            oauth,
+            unsaved: Mutex::new(unsaved),
+            recheck: tokio::sync::Mutex::new(()),
+            dead: Mutex::new(None),
+        }
+    }
+
     fn install(&self, state: State) {
         self.install_arc(Arc::new(state));
     }

@@ -10,11 +10,7 @@
 //!
 //! (Writing to a `String` cannot fail, hence the `let _ = writeln!`.)
 
-use std::ffi::OsString;
 use std::fmt::{self, Write as _};
-use std::process::ExitCode;
-
-use crate::cli::exit::Exit;
 
 /// The variable GitLab sets in merge request pipelines.
 pub const LABELS_VARIABLE: &str = "CI_MERGE_REQUEST_LABELS";
@@ -227,41 +223,6 @@ pub fn render(verdict: &Verdict, docs_url: Option<&str>) -> String {
         "labels are read when the pipeline is created: after changing them, run a new pipeline.\n",
     );
     out
-}
-
-/// Runs the check on the value of `CI_MERGE_REQUEST_LABELS` (`None` when it
-/// is unset). Exit 0 when the labels pass, 1 when they do not, 2 when the
-/// variable is unset (not a merge request pipeline) or a prefix is empty.
-pub fn run(value: Option<OsString>, rules: &LabelRules, docs_url: Option<&str>) -> ExitCode {
-    for (flag, prefix) in [
-        ("--intent-prefix", &rules.intent_prefix),
-        ("--initiative-prefix", &rules.initiative_prefix),
-        ("--effort-prefix", &rules.effort_prefix),
-    ] {
-        if prefix.trim().is_empty() {
-            eprintln!("check-labels: {flag} must not be empty");
-            return Exit::Error.into();
-        }
-    }
-    let Some(value) = value else {
-        eprintln!(
-            "check-labels: {LABELS_VARIABLE} is not set. This check runs only in merge request \
-             pipelines (rules: - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"), where \
-             GitLab sets it."
-        );
-        return Exit::Error.into();
-    };
-    let Ok(value) = value.into_string() else {
-        eprintln!("check-labels: {LABELS_VARIABLE} is not valid UTF-8");
-        return Exit::Error.into();
-    };
-    let verdict = evaluate(&split_labels(&value), rules);
-    print!("{}", render(&verdict, docs_url));
-    ExitCode::from(if verdict.problems.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Found
-    })
 }
 
 #[cfg(test)]

@@ -21,15 +21,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufRead;
 use std::path::Path;
-use std::process::ExitCode;
 
 use serde::Deserialize;
 
 use super::{AFTER_ROUTE_CODES, POLICY_REASON_CODES};
 use crate::canonical::RequestHead;
-use crate::cli::exit::Exit;
 use crate::policy::Policy;
 
 /// Why replay could not run.
@@ -43,54 +41,6 @@ pub enum ReplayError {
         /// The I/O error.
         source: std::io::Error,
     },
-}
-
-/// Loads the policy, replays the log (`-` for standard input) and prints the
-/// report. Exit 0 when no decision changes, 1 when one does, 2 on an error.
-pub fn run(policy_path: &Path, log_path: &Path, client: Option<&str>) -> ExitCode {
-    let policy = match Policy::load(policy_path) {
-        Ok(policy) => policy,
-        Err(problems) => {
-            eprintln!("{problems}");
-            return Exit::Error.into();
-        }
-    };
-    let reader: Box<dyn Read> = if log_path == Path::new("-") {
-        Box::new(std::io::stdin())
-    } else {
-        match std::fs::File::open(log_path) {
-            Ok(file) => Box::new(file),
-            Err(source) => {
-                eprintln!(
-                    "{}",
-                    ReplayError::Read {
-                        path: log_path.display().to_string(),
-                        source
-                    }
-                );
-                return Exit::Error.into();
-            }
-        }
-    };
-    let replay = match replay(&policy, BufReader::new(reader), client) {
-        Ok(replay) => replay,
-        Err(source) => {
-            eprintln!(
-                "{}",
-                ReplayError::Read {
-                    path: log_path.display().to_string(),
-                    source
-                }
-            );
-            return Exit::Error.into();
-        }
-    };
-    print!("{}", replay.render(&policy, log_path, client));
-    ExitCode::from(if replay.changes.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Found
-    })
 }
 
 /// The fields of a glgate audit line that replay reads.

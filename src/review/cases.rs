@@ -30,14 +30,12 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::{BODY_TOO_LARGE, Outcome, POLICY_REASON_CODES, TARGET_REASON_CODES, decide};
-use crate::cli::exit::Exit;
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_source};
 use crate::policy::Policy;
 
@@ -170,34 +168,6 @@ pub struct Report {
     pub passed: usize,
     /// Cases that failed, in file order.
     pub failures: Vec<Failure>,
-}
-
-/// Runs every file, prints one line per failing case, then `N passed, M failed`.
-/// Exit 0 when all pass, 1 when a case fails, 2 when a file cannot be used
-/// (its problems are printed, located, and its cases are not run).
-pub fn run(paths: &[PathBuf]) -> ExitCode {
-    let mut report = Report::default();
-    let mut broken = false;
-    for path in paths {
-        match TestFile::load(path) {
-            Ok(file) => file.run(&mut report),
-            Err(problems) => {
-                eprintln!("{problems}");
-                broken = true;
-            }
-        }
-    }
-    for failure in &report.failures {
-        println!("{failure}");
-    }
-    println!("{} passed, {} failed", report.passed, report.failures.len());
-    ExitCode::from(if broken {
-        Exit::Error
-    } else if report.failures.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Found
-    })
 }
 
 impl TestFile {

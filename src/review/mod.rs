@@ -1,15 +1,15 @@
-//! Operator tooling around policies: `policy test`, `policy show`,
-//! `policy diff`, `policy replay`, and the CI helper `check-labels`.
+//! Reviewing a policy offline, without GitLab: how it decides one request
+//! ([`decide`], as the proxy does), its test case files ([`cases`]), its
+//! rules as a table ([`show`]), what changes between two versions
+//! ([`diff`]) and which past requests it would decide differently
+//! ([`replay`]).
 //!
-//! Every command returns its exit code; the report itself is built by pure
-//! functions (no printing, no environment) so that it can be tested, and the
-//! thin `run` wrappers print it. Exit codes follow `diff`: 0 nothing to
-//! report, 1 something to report (a failing case, a difference, a change),
-//! 2 a usage or file error.
+//! Everything here builds a report (no printing, no environment, no exit
+//! code) so that it can be tested directly; `src/cli/policy.rs` prints the
+//! reports for `glgate policy test/show/diff/replay`.
 
 pub mod cases;
 pub mod diff;
-pub mod labels;
 pub mod replay;
 pub mod show;
 

@@ -3,29 +3,12 @@
 //! (Writing to a `String` cannot fail, hence the `let _ = writeln!`.)
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::ExitCode;
 
 use crate::canonical::Method;
-use crate::cli::exit::Exit;
 use crate::policy::{ParamSpec, Policy, Rule};
 
 /// Width of the left column of a rule's table.
 const LABEL_WIDTH: usize = 17;
-
-/// Loads `path` and prints its rules; exit 0, or 2 when the policy does not load.
-pub fn run(path: &Path) -> ExitCode {
-    match Policy::load(path) {
-        Ok(policy) => {
-            print!("{}", render(&policy));
-            Exit::Ok.into()
-        }
-        Err(problems) => {
-            eprintln!("{problems}");
-            Exit::Error.into()
-        }
-    }
-}
 
 /// The whole listing, one table per rule in file order.
 pub fn render(policy: &Policy) -> String {
@@ -196,7 +179,7 @@ mod tests {
     #[test]
     fn renders_every_part_of_a_rule() {
         let policy = Policy::compile(
-            Path::new("inline.yaml"),
+            std::path::Path::new("inline.yaml"),
             r#"version: 1
 name: inline
 rules:

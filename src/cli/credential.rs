@@ -1,43 +1,24 @@
-//! `glgate token rotate` and `glgate oauth login`.
+//! `glgate token rotate` and `glgate oauth login`: the commands that obtain a
+//! new GitLab secret (the exchanges themselves are in `crate::credential`).
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{
+use super::exit::{Exit, Flavour};
+use crate::config::{Config, TokenSource};
+use crate::credential::{
     GitlabApi, LoginOutcome, Secret, check_writable, lock_rotation, login, parse_date,
     rotate_token, write_secret_file,
 };
-use crate::cli::exit::{Exit, Flavour};
-use crate::config::{Config, TokenSource};
 use crate::gitlab::UpstreamToken;
-
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    match crate::cli::exit::runtime(Flavour::CurrentThread) {
-        Ok(runtime) => Some(runtime),
-        Err(error) => {
-            eprintln!("glgate: {error}");
-            None
-        }
-    }
-}
-
-fn load(config_path: &Path) -> Option<Config> {
-    match Config::load(config_path) {
-        Ok(config) => Some(config),
-        Err(problems) => {
-            eprintln!("{problems}");
-            None
-        }
-    }
-}
 
 /// `glgate token rotate --config FILE [--expires-at YYYY-MM-DD]`.
 ///
 /// GitLab revokes the old token as it answers, so the new one is never
 /// lost: the folder is checked for writability first, and if the write
 /// still fails the new token is printed with what to do.
-pub fn rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
+pub fn token_rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
     let Some(config) = load(config_path) else {
         return Exit::Error.into();
     };
@@ -180,6 +161,28 @@ pub fn oauth_login(config_path: &Path, wait: Duration) -> ExitCode {
         Err(error) => {
             eprintln!("oauth login failed: {error}");
             Exit::Found.into()
+        }
+    }
+}
+
+/// The one-thread runtime, or `None` once its error is printed.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match super::exit::runtime(Flavour::CurrentThread) {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            eprintln!("glgate: {error}");
+            None
+        }
+    }
+}
+
+/// The config, or `None` once its problems are printed.
+fn load(config_path: &Path) -> Option<Config> {
+    match Config::load(config_path) {
+        Ok(config) => Some(config),
+        Err(problems) => {
+            eprintln!("{problems}");
+            None
         }
     }
 }

@@ -11,36 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::ExitCode;
 
 use super::show::describe_param;
 use crate::canonical::Method;
-use crate::cli::exit::Exit;
 use crate::policy::{Check, FieldMatch, ParamSpec, Policy, Rule};
-
-/// Loads both policies and prints their differences: exit 0 when they allow
-/// the same, 1 when they differ, 2 when either does not load.
-pub fn run(old_path: &Path, new_path: &Path) -> ExitCode {
-    let old = Policy::load(old_path);
-    let new = Policy::load(new_path);
-    let (old, new) = match (old, new) {
-        (Ok(old), Ok(new)) => (old, new),
-        (old, new) => {
-            for problems in [old.err(), new.err()].into_iter().flatten() {
-                eprintln!("{problems}");
-            }
-            return Exit::Error.into();
-        }
-    };
-    let diff = compare(&old, &new);
-    print!("{}", diff.render(&old, &new));
-    ExitCode::from(if diff.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Found
-    })
-}
 
 /// One route: a method on a path template.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -401,7 +375,7 @@ mod tests {
 
     fn policy(rules: &str) -> Policy {
         Policy::compile(
-            Path::new("p.yaml"),
+            std::path::Path::new("p.yaml"),
             &format!("version: 1\nname: p\nrules:\n{rules}"),
         )
         .unwrap()

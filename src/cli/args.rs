@@ -1,0 +1,243 @@
+//! The command tree: every command and flag, as clap parses them. What each
+//! command does is in its own file beside this one.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// glgate: a security proxy for the GitLab REST API.
+#[derive(Debug, Parser)]
+#[command(name = "glgate", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy.
+    Serve {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Log format on standard error (audit lines go where the config says).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Validate a config file and every policy it names; print all errors at once.
+    Check {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Work with policy files.
+    Policy {
+        /// What to do with the policy.
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Print the JSON Schema of the config or policy file format (for editors).
+    Schema {
+        /// Which format.
+        #[arg(value_enum)]
+        kind: SchemaChoice,
+    },
+    /// Health probe for containers without curl: exit 0 when URL answers 2xx.
+    Probe {
+        /// An http:// URL, e.g. http://127.0.0.1:9090/live.
+        url: String,
+    },
+    /// Review client scopes against GitLab.
+    Scope {
+        /// What to do.
+        #[command(subcommand)]
+        command: ScopeCommand,
+    },
+    /// Check everything glgate needs from GitLab: a checklist, exit 1 if a check fails.
+    Doctor {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A group the token's user must manage (Maintainer or above), by full path, beyond
+        /// the groups of every client's scope (always checked); repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// Manage the GitLab token.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Obtain OAuth credentials.
+    Oauth {
+        /// What to do.
+        #[command(subcommand)]
+        command: OAuthCommand,
+    },
+    /// Manage client credentials.
+    Client {
+        /// What to do.
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// CI job: check that a merge request carries the labels Echoes reads, from
+    /// CI_MERGE_REQUEST_LABELS (exit 0 ok, 1 missing or invalid, 2 not a merge request pipeline).
+    CheckLabels {
+        /// Prefix of intent labels (at least one intent or initiative label is required).
+        #[arg(long, default_value = crate::labels::DEFAULT_INTENT_PREFIX)]
+        intent_prefix: String,
+        /// Prefix of initiative labels.
+        #[arg(long, default_value = crate::labels::DEFAULT_INITIATIVE_PREFIX)]
+        initiative_prefix: String,
+        /// Prefix of effort labels, whose value must be XS, S, M, L or XL (e.g. `echoes/effort: S`).
+        #[arg(long, default_value = crate::labels::DEFAULT_EFFORT_PREFIX)]
+        effort_prefix: String,
+        /// Require exactly one effort label (`--require-effort` or `--require-effort=true|false`).
+        #[arg(
+            long,
+            num_args = 0..=1,
+            default_value_t = false,
+            default_missing_value = "true",
+            action = clap::ArgAction::Set
+        )]
+        require_effort: bool,
+        /// Where the failure message points for what the labels mean
+        /// [default: https://docs.echoeshq.com/].
+        #[arg(long)]
+        docs_url: Option<String>,
+    },
+}
+
+/// `glgate policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show what a policy decides for one request (exit 0 allow, 1 deny, 2 error).
+    Explain {
+        /// The policy file.
+        #[arg(long, short)]
+        policy: PathBuf,
+        /// The request method, e.g. GET.
+        method: String,
+        /// The request target, e.g. /api/v4/projects/acme%2Fbackend (the /api/v4 prefix may be left out).
+        target: String,
+        /// A file holding the request body (`-` for standard input).
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// The body's content type (default: application/json when a body is given).
+        #[arg(long)]
+        content_type: Option<String>,
+    },
+    /// Run policy test files: print each failing case, then `N passed, M failed`
+    /// (exit 0 all pass, 1 failures, 2 a file error).
+    Test {
+        /// Test files (e.g. policies/echoes.tests.yaml); each names its policy.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print every rule of a policy as a table: methods, paths, params and their
+    /// constraints, conditions.
+    Show {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Compare two policies by (method, path template): what becomes allowed, what
+    /// becomes refused, what changes (exit 0 same, 1 different, 2 error).
+    Diff {
+        /// The policy in force.
+        old: PathBuf,
+        /// The candidate policy.
+        new: PathBuf,
+    },
+    /// Evaluate the requests of a glgate audit log (method and path only) against a
+    /// policy; report the decisions that would change (exit 0 none, 1 some, 2 error).
+    Replay {
+        /// The policy to evaluate.
+        #[arg(long, short)]
+        policy: PathBuf,
+        /// The audit log: one JSON line per request (`-` for standard input).
+        audit_log: PathBuf,
+        /// Only the requests of this client (others are counted as skipped).
+        #[arg(long)]
+        client: Option<String>,
+    },
+}
+
+/// `glgate scope …`
+#[derive(Debug, Subcommand)]
+pub enum ScopeCommand {
+    /// List, via GitLab, the groups and projects each client's scope reaches
+    /// (and those excluded), so they can be reviewed before going live.
+    Show {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this client.
+        #[arg(long)]
+        client: Option<String>,
+    },
+}
+
+/// `glgate client …`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Generate a client token; print it once, with the config lines holding its digest.
+    New {
+        /// The client's name, e.g. echoes.
+        name: String,
+        /// The digest of the client's current token, when this new token replaces
+        /// it: both are printed, to list during the rotation.
+        #[arg(long, value_name = "SHA256")]
+        replacing: Option<String>,
+    },
+}
+
+/// `glgate token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Rotate the personal access token in upstream.token_file (GitLab revokes
+    /// the old one at once); the new one is written to the file atomically.
+    Rotate {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The new token's expiry date, YYYY-MM-DD (GitLab's default: one week).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        expires_at: Option<String>,
+    },
+}
+
+/// `glgate oauth …`
+#[derive(Debug, Subcommand)]
+pub enum OAuthCommand {
+    /// Authorize glgate with the OAuth application (authorization code + PKCE,
+    /// loopback redirect) and save the refresh token.
+    Login {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How long to wait for the browser's redirect, e.g. 5m.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
+    },
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which file format's schema to print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaChoice {
+    /// The config file (`glgate.yaml`).
+    Config,
+    /// A policy file.
+    Policy,
+}
