@@ -30,7 +30,7 @@ struct Readiness {
 }
 
 /// Serves the admin endpoints until `stopped` changes.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     mut stopped: watch::Receiver<bool>,

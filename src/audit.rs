@@ -21,7 +21,7 @@ use crate::config::AuditOutput;
 const MAX_PATH_CHARS: usize = 512;
 /// Events queued for the writer thread; beyond this they are dropped and
 /// counted. At a few hundred bytes each, a full queue holds a few MiB.
-pub const QUEUE_DEPTH: usize = 8192;
+pub(crate) const QUEUE_DEPTH: usize = 8192;
 
 /// One request's audit event.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -140,7 +140,7 @@ struct Queue {
 /// may fail and then changes nothing) and hands it to the sink
 /// ([`AuditSink::switch_to`], which cannot fail) only once the rest of the
 /// new config is ready too.
-pub struct OpenOutput(Box<dyn Write + Send>);
+pub(crate) struct OpenOutput(Box<dyn Write + Send>);
 
 impl std::fmt::Debug for OpenOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,7 +151,7 @@ impl std::fmt::Debug for OpenOutput {
 impl OpenOutput {
     /// Opens `output`; a file is created if missing and appended to, so a
     /// file moved away by log rotation is replaced by a new one.
-    pub fn open(output: &AuditOutput) -> std::io::Result<OpenOutput> {
+    pub(crate) fn open(output: &AuditOutput) -> std::io::Result<OpenOutput> {
         Ok(OpenOutput(match output {
             AuditOutput::Stdout => Box::new(std::io::stdout()),
             AuditOutput::Stderr => Box::new(std::io::stderr()),
@@ -197,7 +197,7 @@ impl AuditSink {
     /// gather: a busy proxy makes a few large writes a second while an idle
     /// one has every line on disk as soon as it is recorded. It ends, after a
     /// last flush, when every sink is dropped.
-    pub fn start(output: &AuditOutput) -> std::io::Result<AuditSink> {
+    pub(crate) fn start(output: &AuditOutput) -> std::io::Result<AuditSink> {
         AuditSink::with_writer(OpenOutput::open(output)?.0, QUEUE_DEPTH)
     }
 
@@ -205,7 +205,7 @@ impl AuditSink {
     /// file may have been moved away by log rotation, or the config may name
     /// another output). Events recorded before this call still go to the old
     /// output, every later one to the new; the old one is flushed and closed.
-    pub fn switch_to(&self, output: OpenOutput) {
+    pub(crate) fn switch_to(&self, output: OpenOutput) {
         let shared = &self.handle.0;
         let mut queue = lock(&shared.queue);
         // A switch the writer has not made yet keeps its split point: the
@@ -242,14 +242,14 @@ impl AuditSink {
 
     /// Queues an event if the queue has room; otherwise gives it back, and
     /// the caller waits for [`AuditSink::room`] and tries again.
-    pub fn try_record(&self, event: AuditEvent) -> Result<(), Box<AuditEvent>> {
+    pub(crate) fn try_record(&self, event: AuditEvent) -> Result<(), Box<AuditEvent>> {
         self.push(event, self.handle.0.depth)
     }
 
     /// Queues an event that cannot wait (its client went away): it may go
     /// over the bound up to twice [`QUEUE_DEPTH`]; past that it is dropped,
     /// counted and reported.
-    pub fn record(&self, event: AuditEvent) {
+    pub(crate) fn record(&self, event: AuditEvent) {
         if self.push(event, self.handle.0.depth * 2).is_err() {
             self.lost("the audit queue is full (slow audit output)");
         }
@@ -272,7 +272,7 @@ impl AuditSink {
 
     /// Resolves once the queue has room for an event (it may fill again
     /// before the caller pushes: [`AuditSink::try_record`] says).
-    pub fn room(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub(crate) fn room(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let shared = Arc::clone(&self.handle.0);
         async move {
             loop {
@@ -289,7 +289,7 @@ impl AuditSink {
     }
 
     /// Events dropped so far (queue full).
-    pub fn dropped(&self) -> &Counter {
+    pub(crate) fn dropped(&self) -> &Counter {
         &self.dropped
     }
 

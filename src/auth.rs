@@ -24,7 +24,7 @@ const MAX_TOKEN_BYTES: usize = 512;
 
 /// An authenticated client and the policy bound to it.
 #[derive(Clone, Debug)]
-pub struct Principal {
+pub(crate) struct Principal {
     /// The client's configured name.
     pub name: Arc<str>,
     /// Its policy.
@@ -39,7 +39,7 @@ pub struct Principal {
 
 /// Why a request is not authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No client token (and no certificate that identifies a client) was sent.
     #[error(
         "no client token: send it as 'PRIVATE-TOKEN: <token>' or 'Authorization: Bearer <token>'"
@@ -61,7 +61,7 @@ pub enum AuthError {
 
 impl AuthError {
     /// A stable short code for audit lines and metrics.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             AuthError::Missing => "missing_token",
             AuthError::Unknown => "unknown_token",
@@ -75,7 +75,7 @@ impl AuthError {
 /// A refused authentication: why, and which client it was when the token
 /// (or certificate) named one, so the audit line can say so.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rejection {
+pub(crate) struct Rejection {
     /// Why.
     pub error: AuthError,
     /// The client the credential belongs to, when it names one.
@@ -93,7 +93,7 @@ impl From<AuthError> for Rejection {
 
 /// What the connection says about the caller, beyond its headers.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Peer<'a> {
+pub(crate) struct Peer<'a> {
     /// The verified client certificate's identity (mutual TLS).
     pub identity: Option<&'a ClientIdentity>,
     /// The caller's address (behind trusted proxies, the one they report).
@@ -108,14 +108,14 @@ pub struct ClientTable {
 
 impl ClientTable {
     /// A table of `clients`.
-    pub fn new(clients: Vec<ClientConfig>) -> ClientTable {
+    pub(crate) fn new(clients: Vec<ClientConfig>) -> ClientTable {
         ClientTable { clients }
     }
 
     /// Authenticates the request: its client token (or, for a
     /// certificate-only client, its client certificate), then the
     /// certificate and source network the client's config requires.
-    pub fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         headers: &HeaderMap,
         peer: Peer<'_>,
@@ -204,7 +204,7 @@ fn certificate_matches(required: &CertMatch, identity: &ClientIdentity) -> bool 
 /// Only `X-Forwarded-For` is read: it is what proxies append to; a
 /// `Forwarded` header is usually passed through from the client unchanged,
 /// so believing it would let a client choose its own address.
-pub fn client_ip(remote: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+pub(crate) fn client_ip(remote: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&remote) {
         return Some(remote);

@@ -12,24 +12,24 @@
 use std::fmt;
 
 /// Every API path starts with this prefix; policy templates are relative to it.
-pub const API_PREFIX: &str = "/api/v4";
+pub(crate) const API_PREFIX: &str = "/api/v4";
 
 /// Longest request target accepted, in bytes.
-pub const MAX_TARGET_BYTES: usize = 8192;
+pub(crate) const MAX_TARGET_BYTES: usize = 8192;
 /// Most path segments accepted below `/api/v4`.
-pub const MAX_SEGMENTS: usize = 32;
+pub(crate) const MAX_SEGMENTS: usize = 32;
 /// Most query parameters accepted.
-pub const MAX_QUERY_PARAMS: usize = 256;
+pub(crate) const MAX_QUERY_PARAMS: usize = 256;
 
 /// Extensions GitLab's API router reads as a response format on the last
 /// segment (it declares json, txt and binary), plus the suffixes GitLab
 /// refuses in project paths anyway.
-pub const FORMAT_SUFFIXES: &[&str] = &[".json", ".txt", ".binary", ".atom", ".git"];
+pub(crate) const FORMAT_SUFFIXES: &[&str] = &[".json", ".txt", ".binary", ".atom", ".git"];
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so that
 /// `text` stays one path segment or one form value (`acme/backend` →
 /// `acme%2Fbackend`). For targets glgate builds itself, never for forwarding.
-pub fn encode_component(text: &str) -> String {
+pub(crate) fn encode_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -60,7 +60,7 @@ pub enum Method {
 
 impl Method {
     /// All methods, in a stable order (used for bit sets and listings).
-    pub const ALL: [Method; 6] = [
+    pub(crate) const ALL: [Method; 6] = [
         Method::Get,
         Method::Head,
         Method::Post,
@@ -70,7 +70,7 @@ impl Method {
     ];
 
     /// Parses a method name exactly as sent on the wire (upper case).
-    pub fn parse(name: &str) -> Option<Method> {
+    pub(crate) fn parse(name: &str) -> Option<Method> {
         Some(match name {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
@@ -95,7 +95,7 @@ impl Method {
     }
 
     /// Whether the method only reads (GitLab changes nothing for it).
-    pub fn is_read(self) -> bool {
+    pub(crate) fn is_read(self) -> bool {
         matches!(self, Method::Get | Method::Head)
     }
 
@@ -112,7 +112,7 @@ impl fmt::Display for Method {
 
 /// Where a parameter came from. GitLab merges both, so policy checks the union.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParamSource {
+pub(crate) enum ParamSource {
     /// The URL query string.
     Query,
     /// The request body (JSON or form encoded).
@@ -138,7 +138,7 @@ pub struct Param {
     /// The decoded value.
     pub value: ParamValue,
     /// Query or body.
-    pub source: ParamSource,
+    pub(crate) source: ParamSource,
 }
 
 /// One path segment below `/api/v4`: the raw bytes and their single decoding.
@@ -188,7 +188,7 @@ pub enum TargetError {
 
 impl TargetError {
     /// A stable short code for audit lines, metrics and JSON errors.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             TargetError::UnsupportedMethod(_) => "unsupported_method",
             TargetError::NotOriginForm => "not_origin_form",
@@ -274,7 +274,7 @@ impl RequestHead {
     }
 
     /// Whether this is the API root probe (`/api/v4` or `/api/v4/`).
-    pub fn is_api_root(&self) -> bool {
+    pub(crate) fn is_api_root(&self) -> bool {
         self.segments.is_empty()
     }
 }
@@ -384,7 +384,7 @@ fn is_path_byte(byte: u8) -> bool {
 }
 
 /// Parses an `application/x-www-form-urlencoded` string (a query or a form body).
-pub fn parse_query(query: &str, source: ParamSource) -> Result<Vec<Param>, TargetError> {
+pub(crate) fn parse_query(query: &str, source: ParamSource) -> Result<Vec<Param>, TargetError> {
     let mut params: Vec<Param> = Vec::new();
     for piece in query.split('&') {
         if piece.is_empty() {
@@ -530,7 +530,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 
 /// Makes attacker-supplied text safe to quote in a message: printable ASCII
 /// only, bounded length.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     const LIMIT: usize = 64;
     let mut out: String = text
         .chars()

@@ -20,7 +20,7 @@ pub struct Position {
 
 impl Position {
     /// The position where a spanned YAML value was written.
-    pub fn of<T>(spanned: &Spanned<T>) -> Position {
+    pub(crate) fn of<T>(spanned: &Spanned<T>) -> Position {
         Position {
             line: spanned.referenced.line(),
             column: spanned.referenced.column(),
@@ -47,7 +47,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A problem at `position` under `key`.
-    pub fn new(
+    pub(crate) fn new(
         file: &Path,
         position: Position,
         key: impl Into<String>,
@@ -64,13 +64,13 @@ impl Diagnostic {
     }
 
     /// Adds what would be valid.
-    pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(hint.into());
         self
     }
 
     /// A YAML syntax or shape error, as reported by the parser.
-    pub fn from_yaml(file: &Path, error: &serde_saphyr::Error) -> Diagnostic {
+    pub(crate) fn from_yaml(file: &Path, error: &serde_saphyr::Error) -> Diagnostic {
         let position = error
             .location()
             .map(|l| Position {
@@ -142,7 +142,7 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Reads a file that glgate compiles; `what` names its role ("config").
-pub fn read_source(path: &Path, what: &str) -> Result<String, Diagnostics> {
+pub(crate) fn read_source(path: &Path, what: &str) -> Result<String, Diagnostics> {
     std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic::new(
             path,
@@ -154,7 +154,7 @@ pub fn read_source(path: &Path, what: &str) -> Result<String, Diagnostics> {
 }
 
 /// Parses YAML `text` from `source` into `T`, as one located diagnostic on error.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     source: &Path,
     text: &str,
 ) -> Result<T, Diagnostics> {
@@ -167,17 +167,17 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
     /// Adds one problem.
-    pub fn push(&mut self, diagnostic: Diagnostic) {
+    pub(crate) fn push(&mut self, diagnostic: Diagnostic) {
         self.0.push(diagnostic);
     }
 
     /// Whether no problem was found.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// Attaches the source line to every diagnostic located in `file`.
-    pub fn with_source(mut self, file: &Path, text: &str) -> Diagnostics {
+    pub(crate) fn with_source(mut self, file: &Path, text: &str) -> Diagnostics {
         let lines: Vec<&str> = text.lines().collect();
         for diagnostic in &mut self.0 {
             if diagnostic.file == file
@@ -192,7 +192,7 @@ impl Diagnostics {
     }
 
     /// `Ok(value)` when no problem was found.
-    pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
+    pub(crate) fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
         if self.is_empty() {
             Ok(value)
         } else {
@@ -214,7 +214,10 @@ impl fmt::Display for Diagnostics {
 }
 
 /// The closest candidate to `given` by edit distance, when close enough to be a typo.
-pub fn nearest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(given, c), c))

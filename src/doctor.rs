@@ -17,7 +17,7 @@ const MAINTAINER: u64 = 40;
 
 /// How a check ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mark {
+pub(crate) enum Mark {
     /// Fine.
     Pass,
     /// Works, but should be looked at.
@@ -38,7 +38,7 @@ impl Mark {
 
 /// One line of the checklist.
 #[derive(Clone, Debug)]
-pub struct Check {
+pub(crate) struct Check {
     /// The outcome.
     pub mark: Mark,
     /// What was checked and what was found.
@@ -49,7 +49,7 @@ pub struct Check {
 
 /// The whole checklist.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// The checks, in order.
     pub checks: Vec<Check>,
 }
@@ -72,12 +72,12 @@ impl Report {
     }
 
     /// Whether any check failed.
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.checks.iter().any(|c| c.mark == Mark::Fail)
     }
 
     /// The checklist as printed.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         for check in &self.checks {
             let _ = writeln!(out, "{} {}", check.mark.symbol(), check.line);
@@ -101,7 +101,7 @@ impl Report {
 /// Runs every check for the config at `config_path`; the token must manage
 /// (webhooks need Maintainer) every group of every client's `scope.groups`,
 /// plus `extra_groups`.
-pub async fn run(config_path: &Path, extra_groups: &[String]) -> Report {
+pub(crate) async fn run(config_path: &Path, extra_groups: &[String]) -> Report {
     let mut report = Report::default();
     let config = match Config::load(config_path) {
         Ok(config) => {
@@ -490,7 +490,7 @@ fn user_checks(user: &serde_json::Value, report: &mut Report) {
 }
 
 /// The user's access level in each group (Maintainer or above registers webhooks).
-pub async fn group_checks(
+pub(crate) async fn group_checks(
     api: &GitlabApi,
     secret: &Secret,
     user_id: u64,

@@ -65,13 +65,13 @@ impl Snapshot {
     /// Builds a snapshot from a compiled config: reads the token and sets up
     /// the upstream client. `bound` is the proxy's actual listen address, used
     /// as the public URL when none is configured.
-    pub fn build(config: Config, bound: SocketAddr) -> Result<Snapshot, SnapshotError> {
+    pub(crate) fn build(config: Config, bound: SocketAddr) -> Result<Snapshot, SnapshotError> {
         Snapshot::build_after(config, bound, None)
     }
 
     /// Like [`Snapshot::build`], keeping `previous`'s live credential (and
     /// the task that maintains it) when the new config reads it the same way.
-    pub fn build_after(
+    pub(crate) fn build_after(
         config: Config,
         bound: SocketAddr,
         previous: Option<&Snapshot>,
@@ -105,11 +105,6 @@ impl Snapshot {
             config,
         })
     }
-
-    /// Loads the config file and builds a snapshot.
-    pub fn load(path: &std::path::Path, bound: SocketAddr) -> Result<Snapshot, SnapshotError> {
-        Snapshot::build(Config::load(path)?, bound)
-    }
 }
 
 /// The gateway's shared state.
@@ -130,7 +125,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// A gateway serving `snapshot`.
-    pub fn new(snapshot: Snapshot, audit: AuditSink, bound: SocketAddr) -> Gateway {
+    pub(crate) fn new(snapshot: Snapshot, audit: AuditSink, bound: SocketAddr) -> Gateway {
         Gateway {
             startup: StartupSettings::of(&snapshot.config),
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -154,7 +149,7 @@ impl Gateway {
     /// It is opened before the snapshot is built, so a snapshot whose
     /// credential task has started is never thrown away for it, and switched
     /// to only once the snapshot is ready.
-    pub fn reload(&self) -> Result<(), SnapshotError> {
+    pub(crate) fn reload(&self) -> Result<(), SnapshotError> {
         let current = self.snapshot();
         let result = Config::load(&current.config.source)
             .map_err(SnapshotError::from)
@@ -192,7 +187,7 @@ impl Gateway {
 
     /// Whether the last reload found a start-only setting changed (and so a
     /// restart is needed to apply it); `glgate_restart_pending` says the same.
-    pub fn restart_pending(&self) -> bool {
+    pub(crate) fn restart_pending(&self) -> bool {
         self.metrics.restart_pending.get() != 0
     }
 }

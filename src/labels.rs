@@ -13,21 +13,21 @@
 use std::fmt::{self, Write as _};
 
 /// The variable GitLab sets in merge request pipelines.
-pub const LABELS_VARIABLE: &str = "CI_MERGE_REQUEST_LABELS";
+pub(crate) const LABELS_VARIABLE: &str = "CI_MERGE_REQUEST_LABELS";
 /// Where the failure message points when no `--docs-url` is given.
-pub const DEFAULT_DOCS_URL: &str = "https://docs.echoeshq.com/";
+pub(crate) const DEFAULT_DOCS_URL: &str = "https://docs.echoeshq.com/";
 /// Default prefix of intent labels.
-pub const DEFAULT_INTENT_PREFIX: &str = "echoes/intent";
+pub(crate) const DEFAULT_INTENT_PREFIX: &str = "echoes/intent";
 /// Default prefix of initiative labels.
-pub const DEFAULT_INITIATIVE_PREFIX: &str = "echoes/initiative";
+pub(crate) const DEFAULT_INITIATIVE_PREFIX: &str = "echoes/initiative";
 /// Default prefix of effort labels.
-pub const DEFAULT_EFFORT_PREFIX: &str = "echoes/effort";
+pub(crate) const DEFAULT_EFFORT_PREFIX: &str = "echoes/effort";
 /// The effort values Echoes knows.
-pub const EFFORT_VALUES: &[&str] = &["XS", "S", "M", "L", "XL"];
+pub(crate) const EFFORT_VALUES: &[&str] = &["XS", "S", "M", "L", "XL"];
 
 /// What a merge request's labels must hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LabelRules {
+pub(crate) struct LabelRules {
     /// Prefix of intent labels, e.g. `echoes/intent`.
     pub intent_prefix: String,
     /// Prefix of initiative labels, e.g. `echoes/initiative`.
@@ -51,7 +51,7 @@ impl Default for LabelRules {
 
 /// One thing wrong with the labels.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Problem {
+pub(crate) enum Problem {
     /// No label starts with the intent or the initiative prefix.
     NoPurpose {
         /// The intent prefix.
@@ -107,7 +107,7 @@ impl fmt::Display for Problem {
 
 /// The labels read, and what they lack.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Every label, as GitLab listed them.
     pub labels: Vec<String>,
     /// The intent and initiative labels found.
@@ -119,7 +119,7 @@ pub struct Verdict {
 }
 
 /// Splits `CI_MERGE_REQUEST_LABELS` (comma-separated; names cannot hold a comma).
-pub fn split_labels(value: &str) -> Vec<String> {
+pub(crate) fn split_labels(value: &str) -> Vec<String> {
     value
         .split(',')
         .map(str::trim)
@@ -130,7 +130,7 @@ pub fn split_labels(value: &str) -> Vec<String> {
 
 /// The value of an effort label: what follows the prefix and an optional
 /// separator (`: `, `::`, `/`, `=`), trimmed.
-pub fn effort_value<'a>(label: &'a str, effort_prefix: &str) -> Option<&'a str> {
+pub(crate) fn effort_value<'a>(label: &'a str, effort_prefix: &str) -> Option<&'a str> {
     let rest = label.strip_prefix(effort_prefix)?;
     Some(
         rest.trim_start_matches(|c: char| matches!(c, ':' | '/' | '=') || c.is_whitespace())
@@ -139,7 +139,7 @@ pub fn effort_value<'a>(label: &'a str, effort_prefix: &str) -> Option<&'a str> 
 }
 
 /// Checks `labels` against `rules`.
-pub fn evaluate(labels: &[String], rules: &LabelRules) -> Verdict {
+pub(crate) fn evaluate(labels: &[String], rules: &LabelRules) -> Verdict {
     let purpose: Vec<String> = labels
         .iter()
         .filter(|l| l.starts_with(&rules.intent_prefix) || l.starts_with(&rules.initiative_prefix))
@@ -186,7 +186,7 @@ pub fn evaluate(labels: &[String], rules: &LabelRules) -> Verdict {
 
 /// The report for a verdict: one line on success; what is missing, the
 /// labels seen and where to read more on failure.
-pub fn render(verdict: &Verdict, docs_url: Option<&str>) -> String {
+pub(crate) fn render(verdict: &Verdict, docs_url: Option<&str>) -> String {
     if verdict.problems.is_empty() {
         let effort = verdict
             .effort

@@ -7,26 +7,27 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod audit;
 pub mod auth;
 pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod credential;
-pub mod diagnostic;
-pub mod doctor;
-pub mod gateway;
-pub mod gitlab;
-pub mod labels;
-pub mod metrics;
+pub(crate) mod diagnostic;
+pub(crate) mod doctor;
+pub(crate) mod gateway;
+pub(crate) mod gitlab;
+pub(crate) mod labels;
+pub(crate) mod metrics;
 pub mod policy;
 pub mod proxy;
-pub mod ratelimit;
-pub mod review;
-pub mod schema;
-pub mod scope;
+pub(crate) mod ratelimit;
+pub(crate) mod review;
+pub(crate) mod schema;
+pub(crate) mod scope;
 pub mod server;
-pub mod tls;
-pub mod upstream;
+pub(crate) mod tls;
+pub(crate) mod upstream;

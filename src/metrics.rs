@@ -88,7 +88,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// A fresh registry with every metric registered.
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("glgate");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -162,7 +162,7 @@ impl Metrics {
 
     /// Every metric, plus the count of audit events `audit` had to drop
     /// (`glgate_audit_events_dropped_total`).
-    pub fn with_audit(audit: &crate::audit::AuditSink) -> Metrics {
+    pub(crate) fn with_audit(audit: &crate::audit::AuditSink) -> Metrics {
         let mut metrics = Metrics::new();
         metrics.registry.register(
             "audit_events_dropped",
@@ -173,7 +173,7 @@ impl Metrics {
     }
 
     /// Counts a reload.
-    pub fn reloaded(&self, success: bool) {
+    pub(crate) fn reloaded(&self, success: bool) {
         let result = if success { "success" } else { "failure" };
         self.reloads
             .get_or_create(&ReloadLabels {
@@ -183,7 +183,7 @@ impl Metrics {
     }
 
     /// Counts `count` scope resolutions with `result` (`hit` or `miss`).
-    pub fn record_scope_lookups(&self, result: &str, count: u64) {
+    pub(crate) fn record_scope_lookups(&self, result: &str, count: u64) {
         self.scope_lookups
             .get_or_create(&LookupLabels {
                 result: result.into(),
@@ -192,7 +192,7 @@ impl Metrics {
     }
 
     /// Counts items hidden from `client`.
-    pub fn record_hidden_items(&self, client: &str, count: u64) {
+    pub(crate) fn record_hidden_items(&self, client: &str, count: u64) {
         self.hidden_items
             .get_or_create(&ClientLabels {
                 client: client.into(),
@@ -201,7 +201,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

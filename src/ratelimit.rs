@@ -26,7 +26,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// Takes one token for `client` at `now`, or says how long to wait for one.
-    pub fn acquire(
+    pub(crate) fn acquire(
         &self,
         client: &Arc<str>,
         limit: RateLimit,
@@ -58,7 +58,7 @@ impl RateLimiter {
 }
 
 /// `Retry-After` in whole seconds, never 0.
-pub fn retry_after_seconds(wait: Duration) -> u64 {
+pub(crate) fn retry_after_seconds(wait: Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
 }
 

@@ -4,7 +4,7 @@
 
 /// Which file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SchemaKind {
+pub(crate) enum SchemaKind {
     /// `glgate.yaml`
     Config,
     /// A policy file.
@@ -12,7 +12,7 @@ pub enum SchemaKind {
 }
 
 /// The schema, pretty-printed, with a trailing newline (as shipped).
-pub fn render(kind: SchemaKind) -> String {
+pub(crate) fn render(kind: SchemaKind) -> String {
     let schema = match kind {
         SchemaKind::Config => crate::config::json_schema(),
         SchemaKind::Policy => crate::policy::json_schema(),

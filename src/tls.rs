@@ -52,7 +52,7 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The identity a client certificate carries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClientIdentity {
+pub(crate) struct ClientIdentity {
     /// Subject common names.
     pub common_names: Vec<String>,
     /// DNS and URI subject alternative names.
@@ -61,7 +61,7 @@ pub struct ClientIdentity {
 
 impl ClientIdentity {
     /// Reads the identity of a (verified) DER certificate.
-    pub fn of(cert: &CertificateDer<'_>) -> Option<ClientIdentity> {
+    pub(crate) fn of(cert: &CertificateDer<'_>) -> Option<ClientIdentity> {
         let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
         let common_names = parsed
             .subject()
@@ -159,7 +159,7 @@ impl ReloadingCert {
 
 /// A TLS acceptor whose certificate follows its files.
 #[derive(Clone)]
-pub struct TlsServer {
+pub(crate) struct TlsServer {
     acceptor: tokio_rustls::TlsAcceptor,
     cert: Arc<ReloadingCert>,
     reload_interval: Duration,
@@ -175,7 +175,7 @@ impl std::fmt::Debug for TlsServer {
 
 impl TlsServer {
     /// Loads the pair (and the client CA) and builds the acceptor.
-    pub fn new(settings: &TlsSettings) -> Result<TlsServer, TlsError> {
+    pub(crate) fn new(settings: &TlsSettings) -> Result<TlsServer, TlsError> {
         let pair = load_pair(&settings.cert_file, &settings.key_file)?;
         let cert = Arc::new(ReloadingCert {
             current: ArcSwap::from_pointee(pair),
@@ -222,12 +222,12 @@ impl TlsServer {
     }
 
     /// The acceptor for new connections.
-    pub fn acceptor(&self) -> &tokio_rustls::TlsAcceptor {
+    pub(crate) fn acceptor(&self) -> &tokio_rustls::TlsAcceptor {
         &self.acceptor
     }
 
     /// Checks the files every `reload_interval` until `stopped` changes.
-    pub async fn watch_files(self, mut stopped: watch::Receiver<bool>) {
+    pub(crate) async fn watch_files(self, mut stopped: watch::Receiver<bool>) {
         let mut ticks = tokio::time::interval(self.reload_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -11,12 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the proxy.
     Serve {
         /// The config file.
@@ -113,7 +113,7 @@ pub enum Command {
 
 /// `glgate policy …`
 #[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
+pub(crate) enum PolicyCommand {
     /// Show what a policy decides for one request (exit 0 allow, 1 deny, 2 error).
     Explain {
         /// The policy file.
@@ -167,7 +167,7 @@ pub enum PolicyCommand {
 
 /// `glgate scope …`
 #[derive(Debug, Subcommand)]
-pub enum ScopeCommand {
+pub(crate) enum ScopeCommand {
     /// List, via GitLab, the groups and projects each client's scope reaches
     /// (and those excluded), so they can be reviewed before going live.
     Show {
@@ -182,7 +182,7 @@ pub enum ScopeCommand {
 
 /// `glgate client …`
 #[derive(Debug, Subcommand)]
-pub enum ClientCommand {
+pub(crate) enum ClientCommand {
     /// Generate a client token; print it once, with the config lines holding its digest.
     New {
         /// The client's name, e.g. echoes.
@@ -196,7 +196,7 @@ pub enum ClientCommand {
 
 /// `glgate token …`
 #[derive(Debug, Subcommand)]
-pub enum TokenCommand {
+pub(crate) enum TokenCommand {
     /// Rotate the personal access token in upstream.token_file (GitLab revokes
     /// the old one at once); the new one is written to the file atomically.
     Rotate {
@@ -211,7 +211,7 @@ pub enum TokenCommand {
 
 /// `glgate oauth …`
 #[derive(Debug, Subcommand)]
-pub enum OAuthCommand {
+pub(crate) enum OAuthCommand {
     /// Authorize glgate with the OAuth application (authorization code + PKCE,
     /// loopback redirect) and save the refresh token.
     Login {
@@ -226,7 +226,7 @@ pub enum OAuthCommand {
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -235,7 +235,7 @@ pub enum LogFormat {
 
 /// Which file format's schema to print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SchemaChoice {
+pub(crate) enum SchemaChoice {
     /// The config file (`glgate.yaml`).
     Config,
     /// A policy file.

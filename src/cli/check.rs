@@ -9,7 +9,7 @@ use crate::config::{Config, TokenSource};
 use crate::gitlab::UpstreamToken;
 
 /// `glgate check`: validate, report every problem, summarize.
-pub fn run(config_path: &Path) -> ExitCode {
+pub(super) fn run(config_path: &Path) -> ExitCode {
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(problems) => {

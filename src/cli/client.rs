@@ -7,7 +7,7 @@ use super::exit::Exit;
 use crate::auth::token_digest_hex;
 
 /// `glgate client new NAME [--replacing DIGEST]`.
-pub fn new(name: &str, replacing: Option<&str>) -> ExitCode {
+pub(super) fn new(name: &str, replacing: Option<&str>) -> ExitCode {
     if name.is_empty()
         || !name
             .bytes()

@@ -18,7 +18,7 @@ use crate::gitlab::UpstreamToken;
 /// GitLab revokes the old token as it answers, so the new one is never
 /// lost: the folder is checked for writability first, and if the write
 /// still fails the new token is printed with what to do.
-pub fn token_rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
+pub(super) fn token_rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
     let Some(config) = load(config_path) else {
         return Exit::Error.into();
     };
@@ -120,7 +120,7 @@ pub fn token_rotate(config_path: &Path, expires_at: Option<&str>) -> ExitCode {
 }
 
 /// `glgate oauth login --config FILE`: the authorization-code flow with PKCE.
-pub fn oauth_login(config_path: &Path, wait: Duration) -> ExitCode {
+pub(super) fn oauth_login(config_path: &Path, wait: Duration) -> ExitCode {
     let Some(config) = load(config_path) else {
         return Exit::Error.into();
     };

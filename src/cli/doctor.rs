@@ -10,7 +10,7 @@ use crate::doctor;
 
 /// `glgate doctor --config FILE [--group PATH…]`: prints the checklist; exit
 /// 1 when a check failed.
-pub fn run(config_path: &Path, groups: &[String]) -> ExitCode {
+pub(super) fn run(config_path: &Path, groups: &[String]) -> ExitCode {
     let runtime = match runtime(Flavour::CurrentThread) {
         Ok(runtime) => runtime,
         Err(error) => {

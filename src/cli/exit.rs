@@ -40,7 +40,7 @@ impl From<Exit> for std::process::ExitCode {
 
 /// Which tokio scheduler a command needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavour {
+pub(crate) enum Flavour {
     /// One thread: enough for the one-shot commands (probe, doctor, …).
     CurrentThread,
     /// A worker per core: `serve` handles many connections at once.
@@ -49,7 +49,7 @@ pub enum Flavour {
 
 /// The async runtime could not be built; its text is the message callers print.
 #[derive(Debug)]
-pub struct RuntimeError(std::io::Error);
+pub(crate) struct RuntimeError(std::io::Error);
 
 impl std::fmt::Display for RuntimeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,7 +67,7 @@ impl std::error::Error for RuntimeError {
 ///
 /// The error is returned, not printed, because each command reports it with
 /// its own prefix and exit code.
-pub fn runtime(flavour: Flavour) -> Result<tokio::runtime::Runtime, RuntimeError> {
+pub(crate) fn runtime(flavour: Flavour) -> Result<tokio::runtime::Runtime, RuntimeError> {
     let mut builder = match flavour {
         Flavour::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Flavour::MultiThread => tokio::runtime::Builder::new_multi_thread(),

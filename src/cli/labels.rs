@@ -9,7 +9,7 @@ use crate::labels::{LABELS_VARIABLE, LabelRules, evaluate, render, split_labels}
 /// `glgate check-labels`: checks the labels in `CI_MERGE_REQUEST_LABELS`.
 /// Exit 0 when the labels pass, 1 when they do not, 2 when the variable is unset (not a merge
 /// request pipeline) or a prefix is empty.
-pub fn run(rules: &LabelRules, docs_url: Option<&str>) -> ExitCode {
+pub(super) fn run(rules: &LabelRules, docs_url: Option<&str>) -> ExitCode {
     let value = std::env::var_os(LABELS_VARIABLE);
     for (flag, prefix) in [
         ("--intent-prefix", &rules.intent_prefix),

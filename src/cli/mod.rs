@@ -9,7 +9,7 @@ mod check;
 mod client;
 mod credential;
 mod doctor;
-pub mod exit;
+pub(crate) mod exit;
 mod labels;
 mod policy;
 mod probe;
@@ -19,11 +19,10 @@ mod serve;
 
 use std::process::ExitCode;
 
-pub use args::{
-    Cli, ClientCommand, Command, LogFormat, OAuthCommand, PolicyCommand, SchemaChoice,
-    ScopeCommand, TokenCommand,
+pub use args::Cli;
+pub(crate) use args::{
+    ClientCommand, Command, OAuthCommand, PolicyCommand, ScopeCommand, TokenCommand,
 };
-pub use exit::{Exit, Flavour, RuntimeError, runtime};
 
 /// Runs a parsed command line; the result is the process exit code.
 pub fn run(cli: Cli) -> ExitCode {

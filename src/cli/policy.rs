@@ -15,7 +15,7 @@ use crate::review::{cases, diff, normalize_target, replay, show};
 /// `glgate policy explain --policy FILE METHOD TARGET`: prints the decision,
 /// its rule and reason; exit 0 allow, 1 deny, 2 when the policy or the body
 /// cannot be read.
-pub fn explain(
+pub(super) fn explain(
     policy_path: &Path,
     method: &str,
     target: &str,
@@ -98,7 +98,7 @@ fn read_body(path: &Path) -> std::io::Result<Vec<u8>> {
 /// `glgate policy test FILE…`: runs every file, prints one line per failing
 /// case, then `N passed, M failed`. Exit 0 when all pass, 1 when a case fails, 2 when a file cannot be used
 /// (its problems are printed, located, and its cases are not run).
-pub fn test(paths: &[PathBuf]) -> ExitCode {
+pub(super) fn test(paths: &[PathBuf]) -> ExitCode {
     let mut report = cases::Report::default();
     let mut broken = false;
     for path in paths {
@@ -125,7 +125,7 @@ pub fn test(paths: &[PathBuf]) -> ExitCode {
 
 /// `glgate policy show FILE`: prints the policy's rules; exit 0, or 2 when it
 /// does not load.
-pub fn show(path: &Path) -> ExitCode {
+pub(super) fn show(path: &Path) -> ExitCode {
     match Policy::load(path) {
         Ok(policy) => {
             print!("{}", show::render(&policy));
@@ -140,7 +140,7 @@ pub fn show(path: &Path) -> ExitCode {
 
 /// `glgate policy diff OLD NEW`: prints the differences of two policies: exit
 /// 0 when they allow the same, 1 when they differ, 2 when either does not load.
-pub fn diff(old_path: &Path, new_path: &Path) -> ExitCode {
+pub(super) fn diff(old_path: &Path, new_path: &Path) -> ExitCode {
     let old = Policy::load(old_path);
     let new = Policy::load(new_path);
     let (old, new) = match (old, new) {
@@ -163,7 +163,7 @@ pub fn diff(old_path: &Path, new_path: &Path) -> ExitCode {
 
 /// `glgate policy replay --policy FILE AUDIT_LOG`: replays the log (`-` for
 /// standard input) against the policy and prints the report. Exit 0 when no decision changes, 1 when one does, 2 on an error.
-pub fn replay(policy_path: &Path, log_path: &Path, client: Option<&str>) -> ExitCode {
+pub(super) fn replay(policy_path: &Path, log_path: &Path, client: Option<&str>) -> ExitCode {
     let policy = match Policy::load(policy_path) {
         Ok(policy) => policy,
         Err(problems) => {

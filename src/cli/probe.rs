@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use super::exit::{Exit, Flavour, runtime};
 
 /// `glgate probe URL`: GET the URL (plain HTTP, 5 s); exit 0 on a 2xx answer.
-pub fn run(url: &str) -> ExitCode {
+pub(super) fn run(url: &str) -> ExitCode {
     let Ok(uri) = url.parse::<http::Uri>() else {
         eprintln!("'{url}' is not a URL");
         return Exit::Error.into();

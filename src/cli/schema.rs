@@ -7,7 +7,7 @@ use super::exit::Exit;
 use crate::schema::{SchemaKind, render};
 
 /// `glgate schema config|policy`: prints the schema; always exit 0.
-pub fn run(kind: SchemaChoice) -> ExitCode {
+pub(super) fn run(kind: SchemaChoice) -> ExitCode {
     let kind = match kind {
         SchemaChoice::Config => SchemaKind::Config,
         SchemaChoice::Policy => SchemaKind::Policy,

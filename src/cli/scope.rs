@@ -18,7 +18,7 @@ const OAUTH_UNSUPPORTED: &str = "glgate keeps its OAuth access token in memory o
 /// `glgate scope show --config FILE [--client NAME]`: exit 0 when every
 /// scope entry exists, 1 when one is unknown to GitLab, 2 when the config is
 /// invalid or GitLab cannot be asked.
-pub fn show(config_path: &Path, client: Option<&str>) -> ExitCode {
+pub(super) fn show(config_path: &Path, client: Option<&str>) -> ExitCode {
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(problems) => {

@@ -11,7 +11,7 @@ use crate::server::Server;
 
 /// `glgate serve --config FILE [--log-format text|json]`: runs until SIGTERM
 /// or SIGINT, then drains in-flight requests; exit 1 when it cannot start.
-pub fn run(config: &Path, log_format: LogFormat) -> ExitCode {
+pub(super) fn run(config: &Path, log_format: LogFormat) -> ExitCode {
     init_logging(log_format);
     let runtime = match runtime(Flavour::MultiThread) {
         Ok(runtime) => runtime,

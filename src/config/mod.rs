@@ -14,19 +14,20 @@ mod url;
 
 use std::path::Path;
 
-pub use model::{
-    AuditOutput, CONFIG_VERSION, CacheSettings, CertMatch, ClientConfig, Config,
+pub use model::Config;
+pub(crate) use model::{
+    AuditOutput, CONFIG_VERSION, CacheSettings, CertMatch, ClientConfig,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OAUTH_REDIRECT_URI, DEFAULT_TOKEN_RELOAD_INTERVAL, Limits,
     OAuthSettings, RateLimit, TlsSettings, TokenSource, UpstreamConfig,
 };
-pub use startup::{StartupChange, StartupSettings};
+pub(crate) use startup::StartupSettings;
 pub use url::BaseUrl;
 
 use crate::diagnostic::{Diagnostics, parse_yaml, read_source};
 use raw::RawConfig;
 
 /// The JSON Schema of config files, generated from the types that read them.
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(RawConfig).to_value();
     schema["title"] = "glgate config".into();
     schema
@@ -34,7 +35,7 @@ pub fn json_schema() -> serde_json::Value {
 
 impl Config {
     /// Reads and compiles a config file and every policy it names.
-    pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    pub(crate) fn load(path: &Path) -> Result<Config, Diagnostics> {
         let text = read_source(path, "config")?;
         Config::compile(path, &text)
     }

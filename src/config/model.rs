@@ -13,10 +13,10 @@ use crate::policy::Policy;
 use crate::scope::Scope;
 
 /// The config file format version this build reads.
-pub const CONFIG_VERSION: u32 = 1;
+pub(crate) const CONFIG_VERSION: u32 = 1;
 
 /// Default cap on a response body relayed from GitLab (large MR diffs fit).
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Where the GitLab token is read from. The token itself is never in the YAML.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,10 +30,10 @@ pub enum TokenSource {
 }
 
 /// The redirect URI `glgate oauth login` listens on when none is configured.
-pub const DEFAULT_OAUTH_REDIRECT_URI: &str = "http://127.0.0.1:7171/callback";
+pub(crate) const DEFAULT_OAUTH_REDIRECT_URI: &str = "http://127.0.0.1:7171/callback";
 
 /// How often `token_file` is checked for a new token by default.
-pub const DEFAULT_TOKEN_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TOKEN_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The compiled `upstream.oauth:` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub struct UpstreamConfig {
 
 /// The compiled `tls:` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsSettings {
+pub(crate) struct TlsSettings {
     /// PEM certificate chain.
     pub cert_file: PathBuf,
     /// PEM private key.
@@ -93,7 +93,7 @@ pub struct TlsSettings {
 /// Bounds of the scope lookup cache (`scope_cache`); the cache itself lives in
 /// `scope::resolve`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CacheSettings {
+pub(crate) struct CacheSettings {
     /// How long an answer is reused.
     pub ttl: Duration,
     /// Most ids kept; the oldest go first.
@@ -111,7 +111,7 @@ impl Default for CacheSettings {
 
 /// Which client certificate identifies a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CertMatch {
+pub(crate) enum CertMatch {
     /// A subject common name.
     SubjectCn(String),
     /// A DNS or URI subject alternative name.
@@ -120,7 +120,7 @@ pub enum CertMatch {
 
 /// One compiled client.
 #[derive(Clone, Debug)]
-pub struct ClientConfig {
+pub(crate) struct ClientConfig {
     /// Its name.
     pub name: Arc<str>,
     /// SHA-256 digests of its tokens: usually one, two while its token
@@ -142,7 +142,7 @@ pub struct ClientConfig {
 
 /// A token-bucket rate limit: `per_second` sustained, `burst` above it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     /// Sustained requests per second.
     pub per_second: f64,
     /// Extra requests allowed at once.
@@ -160,7 +160,7 @@ impl Default for RateLimit {
 
 /// Where audit lines go.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AuditOutput {
+pub(crate) enum AuditOutput {
     /// Standard output.
     Stdout,
     /// Standard error.
@@ -171,7 +171,7 @@ pub enum AuditOutput {
 
 /// Size and time bounds.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Largest request body read for any rule.
     pub max_body_bytes: u64,
     /// Largest request head.
@@ -226,24 +226,24 @@ pub struct Config {
     /// The GitLab behind glgate.
     pub upstream: UpstreamConfig,
     /// The clients.
-    pub clients: Vec<ClientConfig>,
+    pub(crate) clients: Vec<ClientConfig>,
     /// The admin listener, if any.
     pub admin_listen: Option<SocketAddr>,
     /// Audit destination.
-    pub audit: AuditOutput,
+    pub(crate) audit: AuditOutput,
     /// Bounds.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Inbound TLS, if configured.
-    pub tls: Option<TlsSettings>,
+    pub(crate) tls: Option<TlsSettings>,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
     /// How scope resolutions are cached.
-    pub scope_cache: CacheSettings,
+    pub(crate) scope_cache: CacheSettings,
 }
 
 impl Config {
     /// The distinct policies in use, in client order.
-    pub fn policies(&self) -> Vec<&Arc<Policy>> {
+    pub(crate) fn policies(&self) -> Vec<&Arc<Policy>> {
         let mut seen: Vec<&Arc<Policy>> = Vec::new();
         for client in &self.clients {
             if !seen.iter().any(|p| Arc::ptr_eq(p, &client.policy)) {

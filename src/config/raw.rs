@@ -7,7 +7,7 @@ use serde_saphyr::Spanned;
 /// The whole config file.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     /// Format version; must be 1.
     #[schemars(with = "u32")]
     pub version: Spanned<u32>,
@@ -52,7 +52,7 @@ pub struct RawConfig {
 /// `tls:`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawTls {
+pub(super) struct RawTls {
     /// PEM certificate chain.
     #[schemars(with = "String")]
     pub cert_file: Spanned<String>,
@@ -75,7 +75,7 @@ pub struct RawTls {
 /// A client certificate identity: exactly one of the two.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawClientCert {
+pub(super) struct RawClientCert {
     /// The subject common name.
     #[serde(default)]
     pub subject_cn: Option<String>,
@@ -87,7 +87,7 @@ pub struct RawClientCert {
 /// `upstream:`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawUpstream {
+pub(super) struct RawUpstream {
     /// GitLab's base URL, possibly with a relative-URL prefix.
     #[schemars(with = "String")]
     pub url: Spanned<String>,
@@ -153,7 +153,7 @@ pub struct RawUpstream {
 /// `upstream.auto_rotate:`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawAutoRotate {
+pub(super) struct RawAutoRotate {
     /// Rotate when the token expires within this long, e.g. `7d`.
     #[schemars(with = "String")]
     pub before_expiry: Spanned<String>,
@@ -162,7 +162,7 @@ pub struct RawAutoRotate {
 /// `upstream.oauth:`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawOAuth {
+pub(super) struct RawOAuth {
     /// The OAuth application's id.
     #[schemars(with = "String")]
     pub client_id: Spanned<String>,
@@ -183,7 +183,7 @@ pub struct RawOAuth {
 /// One or several SHA-256 digests (several while a client token rotates).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum RawDigests {
+pub(super) enum RawDigests {
     /// One digest.
     One(String),
     /// Several digests, e.g. the old and the new token during a rotation.
@@ -193,7 +193,7 @@ pub enum RawDigests {
 /// One entry of `clients:`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawClient {
+pub(super) struct RawClient {
     /// The client's name (audit lines, metrics).
     #[schemars(with = "String")]
     pub name: Spanned<String>,
@@ -233,7 +233,7 @@ pub struct RawClient {
 /// A client's `scope:`. Full paths, any letter case.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawScope {
+pub(super) struct RawScope {
     /// Groups in scope, each with its subgroups and their projects, e.g. `acme`.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -251,7 +251,7 @@ pub struct RawScope {
 /// `scope_cache:`, how long and how many scope resolutions are kept.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawScopeCache {
+pub(super) struct RawScopeCache {
     /// How long a resolved project or group is reused, e.g. `60s`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -265,7 +265,7 @@ pub struct RawScopeCache {
 /// A token-bucket rate limit.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawRateLimit {
+pub(super) struct RawRateLimit {
     /// Sustained requests per second.
     pub per_second: f64,
     /// Requests allowed in a burst above the sustained rate.
@@ -275,7 +275,7 @@ pub struct RawRateLimit {
 /// `admin:`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawAdmin {
+pub(super) struct RawAdmin {
     /// Address of the admin listener.
     #[schemars(with = "String")]
     pub listen: Spanned<String>,
@@ -284,7 +284,7 @@ pub struct RawAdmin {
 /// `audit:`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawAudit {
+pub(super) struct RawAudit {
     /// `stdout` (default), `stderr`, or a file path (appended to).
     #[schemars(with = "String")]
     pub output: Spanned<String>,
@@ -293,7 +293,7 @@ pub struct RawAudit {
 /// `limits:`
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawLimits {
+pub(super) struct RawLimits {
     /// Largest request body read for any rule, in bytes.
     #[serde(default)]
     #[schemars(with = "Option<u64>")]

@@ -12,7 +12,7 @@ use super::{Config, TlsSettings};
 
 /// What needs a restart to change.
 #[derive(Clone, Debug, PartialEq)]
-pub struct StartupSettings {
+pub(crate) struct StartupSettings {
     listen: SocketAddr,
     admin_listen: Option<SocketAddr>,
     tls: Option<TlsSettings>,
@@ -27,7 +27,7 @@ pub struct StartupSettings {
 
 /// One start-only setting a reload found changed and did not apply.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StartupChange {
+pub(crate) struct StartupChange {
     /// The config key, as written in the file (`admin.listen`, `limits.idle_timeout`).
     pub key: &'static str,
     /// The running value.
@@ -38,7 +38,7 @@ pub struct StartupChange {
 
 impl StartupSettings {
     /// The start-only part of `config`.
-    pub fn of(config: &Config) -> StartupSettings {
+    pub(crate) fn of(config: &Config) -> StartupSettings {
         let limits = &config.limits;
         StartupSettings {
             listen: config.listen,
@@ -56,7 +56,7 @@ impl StartupSettings {
 
     /// Every setting that differs between these (running) settings and
     /// `in_file`'s, in the order the config reference lists them.
-    pub fn changes(&self, in_file: &StartupSettings) -> Vec<StartupChange> {
+    pub(crate) fn changes(&self, in_file: &StartupSettings) -> Vec<StartupChange> {
         let mut changes = Vec::new();
         let mut compare = |key: &'static str, running: &dyn Debug, new: &dyn Debug| {
             let (running, in_file) = (format!("{running:?}"), format!("{new:?}"));

@@ -44,7 +44,7 @@ impl BaseUrl {
     }
 
     /// `http(s)://127.0.0.1:PORT` for a bound address.
-    pub fn for_address(addr: std::net::SocketAddr, https: bool) -> BaseUrl {
+    pub(crate) fn for_address(addr: std::net::SocketAddr, https: bool) -> BaseUrl {
         // A socket address always renders as a valid authority.
         #[allow(clippy::expect_used)]
         let authority = addr
@@ -62,28 +62,23 @@ impl BaseUrl {
         }
     }
 
-    /// The scheme.
-    pub fn scheme(&self) -> &http::uri::Scheme {
-        &self.scheme
-    }
-
     /// Host and port.
-    pub fn authority(&self) -> &http::uri::Authority {
+    pub(crate) fn authority(&self) -> &http::uri::Authority {
         &self.authority
     }
 
     /// The path prefix without a trailing slash (empty for none).
-    pub fn prefix(&self) -> &str {
+    pub(crate) fn prefix(&self) -> &str {
         &self.prefix
     }
 
     /// Whether the URL is `https`.
-    pub fn is_https(&self) -> bool {
+    pub(crate) fn is_https(&self) -> bool {
         self.scheme == http::uri::Scheme::HTTPS
     }
 
     /// Whether the host is this machine (`localhost` or a loopback address).
-    pub fn is_loopback(&self) -> bool {
+    pub(crate) fn is_loopback(&self) -> bool {
         let host = self
             .authority
             .host()

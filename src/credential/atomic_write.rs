@@ -19,7 +19,7 @@ pub struct WriteError {
 
 /// Replaces `path` with `secret` and a newline, atomically, mode 0600. A
 /// symbolic link is followed: its target is replaced, the link stays.
-pub fn write_secret_file(path: &Path, secret: &str) -> Result<(), WriteError> {
+pub(crate) fn write_secret_file(path: &Path, secret: &str) -> Result<(), WriteError> {
     let error = |source| WriteError {
         path: path.to_path_buf(),
         source,
@@ -38,7 +38,7 @@ pub fn write_secret_file(path: &Path, secret: &str) -> Result<(), WriteError> {
 /// now: creates a temporary file there, writes and syncs a placeholder of
 /// that length (so a full disk shows), and removes it. Checked before asking
 /// GitLab for a new token, because GitLab revokes the old one at once.
-pub fn check_writable(path: &Path, len: usize) -> Result<(), WriteError> {
+pub(crate) fn check_writable(path: &Path, len: usize) -> Result<(), WriteError> {
     let error = |source| WriteError {
         path: path.to_path_buf(),
         source,
@@ -63,7 +63,7 @@ fn real_path(path: &Path) -> PathBuf {
 /// Writes `secret` to a new file `<path>.unsaved` (or `<path>.unsaved.<n>`
 /// when that exists), created exclusively with mode 0600 and synced: an
 /// emergency copy when `path` itself cannot be replaced. Returns its path.
-pub fn write_emergency_copy(path: &Path, secret: &str) -> Result<PathBuf, WriteError> {
+pub(crate) fn write_emergency_copy(path: &Path, secret: &str) -> Result<PathBuf, WriteError> {
     let error = |source| WriteError {
         path: path.to_path_buf(),
         source,

@@ -2,10 +2,10 @@
 //! the date comes near (30, 7 and 1 days before).
 
 /// Seconds in a day.
-pub const DAY: i64 = 86_400;
+pub(super) const DAY: i64 = 86_400;
 
 /// The days before expiry at which a warning is logged.
-pub const WARN_DAYS: [i64; 3] = [30, 7, 1];
+pub(super) const WARN_DAYS: [i64; 3] = [30, 7, 1];
 
 /// Seconds since the epoch, now.
 pub fn now_unix() -> i64 {
@@ -60,7 +60,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// The smallest warning threshold (in days) the expiry has crossed, if any.
-pub fn warning_level(expires_at: i64, now: i64) -> Option<i64> {
+pub(super) fn warning_level(expires_at: i64, now: i64) -> Option<i64> {
     let left = expires_at - now;
     WARN_DAYS
         .iter()
@@ -72,13 +72,13 @@ pub fn warning_level(expires_at: i64, now: i64) -> Option<i64> {
 /// Remembers which warning was logged, so each threshold is logged once per
 /// token (and again after a restart, which is what an operator wants).
 #[derive(Debug, Default)]
-pub struct Warnings {
+pub(super) struct Warnings {
     logged: Option<(i64, i64)>,
 }
 
 impl Warnings {
     /// Logs a warning when `expires_at` crossed a new threshold.
-    pub fn check(&mut self, expires_at: i64, now: i64) {
+    pub(super) fn check(&mut self, expires_at: i64, now: i64) {
         let Some(level) = warning_level(expires_at, now) else {
             return;
         };

@@ -22,14 +22,16 @@ use arc_swap::ArcSwap;
 use http::HeaderValue;
 use tokio::sync::Notify;
 
-pub use crate::gitlab::{Answer, ApiError, GitlabApi, Secret};
-pub use atomic_write::{WriteError, check_writable, write_emergency_copy, write_secret_file};
+pub(crate) use crate::gitlab::{ApiError, GitlabApi, Secret};
+pub(crate) use atomic_write::{
+    WriteError, check_writable, write_emergency_copy, write_secret_file,
+};
 pub use expiry::{format_date, now_unix, parse_date};
-pub use oauth::{LoginOutcome, OAuthError, TokenGrant, login, pkce_challenge};
-pub use rotate::{RotateError, Rotated, RotationLock, lock_rotation, rotate_token};
+pub use oauth::{LoginOutcome, OAuthError, login};
+pub(crate) use rotate::{lock_rotation, rotate_token};
 
 use crate::config::{TokenSource, UpstreamConfig};
-use crate::gitlab::{HttpClient, SetupError, TokenError, UpstreamToken, http_client};
+use crate::gitlab::{HttpClient, SetupError, TokenError, UpstreamToken};
 
 /// How long a request waits for the first OAuth access token at start.
 const PENDING_WAIT: Duration = Duration::from_secs(10);
@@ -51,7 +53,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 #[error(
     "glgate has no valid GitLab credential right now (it is being renewed); retry later, and tell the operator if this lasts"
 )]
-pub struct SecretUnavailable;
+pub(crate) struct SecretUnavailable;
 
 /// What the credential is right now.
 enum State {
@@ -71,7 +73,7 @@ enum State {
 
 /// Whether the credential can be used, for `/ready`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Health {
+pub(crate) enum Health {
     /// A valid credential is loaded.
     Usable,
     /// The first OAuth access token is not there yet.
@@ -160,18 +162,13 @@ impl fmt::Debug for Credential {
 }
 
 impl Credential {
-    /// Reads the credential and, inside a tokio runtime, starts the task
-    /// that keeps it current (it stops when the last clone is dropped).
-    pub fn start(config: &UpstreamConfig) -> Result<Credential, CredentialError> {
-        Credential::start_after(config, None, http_client(config)?)
-    }
-
-    /// Like [`Credential::start`] for a config reload that cannot keep
-    /// `previous`: if `previous` holds a rotated token not saved yet to the
+    /// Loads the credential `config` names and starts its background task
+    /// (file reload, expiry watch, refresh or rotation). On a config reload
+    /// that cannot keep `previous`: if `previous` holds a rotated token not saved yet to the
     /// token file `config` still reads, the new credential takes it over (the
     /// file holds the revoked token) and goes on trying to save it. Its own
     /// GitLab calls go over `client`, the pool the proxy uses too.
-    pub fn start_after(
+    pub(crate) fn start_after(
         config: &UpstreamConfig,
         previous: Option<&Credential>,
         client: HttpClient,
@@ -230,7 +227,7 @@ impl Credential {
     /// An OAuth credential is left unavailable: glgate keeps no access token
     /// on disk, and getting one means a refresh, which replaces the refresh
     /// token a running glgate holds (its next refresh would then fail).
-    pub fn read_once(
+    pub(crate) fn read_once(
         config: &UpstreamConfig,
         client: HttpClient,
     ) -> Result<Credential, CredentialError> {
@@ -248,7 +245,7 @@ impl Credential {
     /// reload keeps the running credential and its task. A token file is
     /// re-read at once, as an operator who sends SIGHUP expects; an unusable
     /// file keeps the current token (and is logged).
-    pub fn reuse_for(&self, config: &UpstreamConfig) -> Option<Credential> {
+    pub(crate) fn reuse_for(&self, config: &UpstreamConfig) -> Option<Credential> {
         if self.shared.key != Key::of(config) {
             return None;
         }
@@ -260,7 +257,7 @@ impl Credential {
 
     /// The value to send now. Waits briefly for the first OAuth token;
     /// fails when no valid credential is available.
-    pub async fn secret(&self) -> Result<Arc<Secret>, SecretUnavailable> {
+    pub(crate) async fn secret(&self) -> Result<Arc<Secret>, SecretUnavailable> {
         // The common case, on every request: one lock-free load.
         if let State::Ready {
             secret,
@@ -298,7 +295,7 @@ impl Credential {
     /// Whether a rejected request may find a newer credential at once
     /// (a token file that was rotated under us, or an OAuth refresh that
     /// GitLab answered while the request was in flight).
-    pub fn may_change_on_rejection(&self) -> bool {
+    pub(crate) fn may_change_on_rejection(&self) -> bool {
         matches!(
             self.shared.key.source,
             TokenSource::File(_) | TokenSource::OAuth(_)
@@ -315,7 +312,7 @@ impl Credential {
     /// once a secret is found dead the next rejections of it return at once
     /// until the token file changes: a dead token must not make every
     /// request wait (nor poll the file).
-    pub async fn recheck_after_rejection(&self, used: &Secret) -> Option<Arc<Secret>> {
+    pub(crate) async fn recheck_after_rejection(&self, used: &Secret) -> Option<Arc<Secret>> {
         if let Some(refresher) = &self.shared.oauth {
             // GitLab invalidates the old access token as it answers a
             // refresh: a refresh in progress may be about to install the
@@ -384,7 +381,7 @@ impl Credential {
     }
 
     /// Whether a valid credential is loaded.
-    pub fn health(&self) -> Health {
+    pub(crate) fn health(&self) -> Health {
         match &**self.shared.state.load() {
             State::Ready { valid_until, .. }
                 if valid_until.is_none_or(|until| Instant::now() < until) =>
@@ -397,7 +394,7 @@ impl Credential {
     }
 
     /// The token's expiry (seconds since the epoch), once read from GitLab.
-    pub fn expires_at(&self) -> Option<i64> {
+    pub(crate) fn expires_at(&self) -> Option<i64> {
         let value = self.shared.expires_at.load(Ordering::Relaxed);
         (value != i64::MIN).then_some(value)
     }

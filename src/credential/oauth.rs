@@ -46,7 +46,7 @@ pub enum OAuthError {
 
 /// Tokens from `POST /oauth/token`.
 #[derive(Debug)]
-pub struct TokenGrant {
+pub(crate) struct TokenGrant {
     /// The access token (sent as `Authorization: Bearer`).
     pub access_token: UpstreamToken,
     /// The refresh token (saved to `refresh_token_file`).
@@ -252,7 +252,7 @@ fn random_text() -> Result<String, OAuthError> {
 }
 
 /// The PKCE S256 challenge of `verifier`.
-pub fn pkce_challenge(verifier: &str) -> String {
+pub(crate) fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 

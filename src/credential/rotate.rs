@@ -17,7 +17,7 @@ use crate::gitlab::UpstreamToken;
 
 /// A rotated token.
 #[derive(Debug)]
-pub struct Rotated {
+pub(crate) struct Rotated {
     /// The new token (GitLab already revoked the old one).
     pub token: UpstreamToken,
     /// Its expiry date, `YYYY-MM-DD`, as GitLab reports it.
@@ -26,7 +26,7 @@ pub struct Rotated {
 
 /// Why a rotation failed. Never holds a token.
 #[derive(Debug, thiserror::Error)]
-pub enum RotateError {
+pub(crate) enum RotateError {
     /// GitLab could not be asked.
     #[error("{0}")]
     Api(#[from] super::ApiError),
@@ -41,7 +41,7 @@ pub enum RotateError {
 }
 
 /// Asks GitLab for a new token in place of the one `secret` carries.
-pub async fn rotate_token(
+pub(crate) async fn rotate_token(
     api: &GitlabApi,
     secret: &Secret,
     expires_at: Option<&str>,
@@ -87,7 +87,7 @@ pub async fn rotate_token(
 /// a rotation runs: two processes rotating the same token would make GitLab
 /// revoke the whole token family. Released when dropped.
 #[derive(Debug)]
-pub struct RotationLock {
+pub(crate) struct RotationLock {
     _file: std::fs::File,
 }
 
@@ -95,7 +95,10 @@ pub struct RotationLock {
 /// otherwise returns `Ok(None)` when another process holds it. The lock file
 /// (mode 0600, empty) is left in place: removing it would let two processes
 /// lock two different files.
-pub fn lock_rotation(token_file: &Path, wait: bool) -> std::io::Result<Option<RotationLock>> {
+pub(crate) fn lock_rotation(
+    token_file: &Path,
+    wait: bool,
+) -> std::io::Result<Option<RotationLock>> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut name = token_file.as_os_str().to_os_string();
     name.push(".lock");

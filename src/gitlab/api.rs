@@ -33,7 +33,7 @@ pub enum ApiError {
 
 /// One JSON answer.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// GitLab's status.
     pub status: StatusCode,
     /// The body, `Null` when empty or not JSON.
@@ -42,7 +42,7 @@ pub struct Answer {
 
 /// A small client for GitLab's credential endpoints.
 #[derive(Clone, Debug)]
-pub struct GitlabApi {
+pub(crate) struct GitlabApi {
     base: BaseUrl,
     client: HttpClient,
     timeout: Duration,
@@ -50,13 +50,13 @@ pub struct GitlabApi {
 
 impl GitlabApi {
     /// A client for the configured upstream (same CA, client certificate and timeouts).
-    pub fn new(config: &UpstreamConfig) -> Result<GitlabApi, SetupError> {
+    pub(crate) fn new(config: &UpstreamConfig) -> Result<GitlabApi, SetupError> {
         Ok(GitlabApi::with_client(config, http_client(config)?))
     }
 
     /// A client for the configured upstream over an existing connection pool
     /// (the running server shares one pool between the proxy and the credential).
-    pub fn with_client(config: &UpstreamConfig, client: HttpClient) -> GitlabApi {
+    pub(crate) fn with_client(config: &UpstreamConfig, client: HttpClient) -> GitlabApi {
         GitlabApi {
             base: config.url.clone(),
             client,
@@ -65,12 +65,12 @@ impl GitlabApi {
     }
 
     /// The base URL.
-    pub fn base(&self) -> &BaseUrl {
+    pub(crate) fn base(&self) -> &BaseUrl {
         &self.base
     }
 
     /// `GET {base}{path}` with the credential.
-    pub async fn get(&self, path: &str, secret: &Secret) -> Result<Answer, ApiError> {
+    pub(crate) async fn get(&self, path: &str, secret: &Secret) -> Result<Answer, ApiError> {
         let request = Request::get(format!("{}{path}", self.base))
             .header(header::ACCEPT, "application/json")
             .header(secret.header_name(), secret.header_value())
@@ -80,7 +80,7 @@ impl GitlabApi {
     }
 
     /// `POST {base}{path}` with a form body, with or without a credential.
-    pub async fn post_form(
+    pub(crate) async fn post_form(
         &self,
         path: &str,
         secret: Option<&Secret>,
@@ -134,7 +134,7 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `application/x-www-form-urlencoded`.
-pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))

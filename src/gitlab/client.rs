@@ -32,11 +32,11 @@ pub enum SetupError {
 }
 
 /// The pooled HTTP client glgate talks to GitLab with.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The pooled client for `config`: system roots plus `ca_file`, SNI and
 /// hostname verification always on.
-pub fn http_client(config: &UpstreamConfig) -> Result<HttpClient, SetupError> {
+pub(crate) fn http_client(config: &UpstreamConfig) -> Result<HttpClient, SetupError> {
     let tls = client_tls_config(config.ca_file.as_deref(), config.client_identity.as_ref())?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
@@ -57,7 +57,7 @@ pub fn http_client(config: &UpstreamConfig) -> Result<HttpClient, SetupError> {
 
 /// rustls client config: the system's roots plus the optional extra CA file,
 /// and a client certificate when GitLab requires mutual TLS.
-pub fn client_tls_config(
+pub(crate) fn client_tls_config(
     ca_file: Option<&std::path::Path>,
     client_identity: Option<&(std::path::PathBuf, std::path::PathBuf)>,
 ) -> Result<rustls::ClientConfig, SetupError> {

@@ -10,6 +10,6 @@ mod api;
 mod client;
 mod token;
 
-pub use api::{Answer, ApiError, GitlabApi, form_encode};
-pub use client::{HttpClient, SetupError, client_tls_config, http_client};
-pub use token::{GITLAB_TOKEN_HEADER, Secret, TokenError, UpstreamToken};
+pub(crate) use api::{ApiError, GitlabApi, form_encode};
+pub(crate) use client::{HttpClient, SetupError, client_tls_config, http_client};
+pub(crate) use token::{Secret, TokenError, UpstreamToken};

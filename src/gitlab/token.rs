@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue};
 use crate::config::TokenSource;
 
 /// The header GitLab reads a personal access token from.
-pub const GITLAB_TOKEN_HEADER: &str = "private-token";
+pub(crate) const GITLAB_TOKEN_HEADER: &str = "private-token";
 
 /// The GitLab credential. Its `Debug` is redacted and it has no `Display`.
 #[derive(Clone)]
@@ -38,7 +38,7 @@ pub enum TokenError {
 
 impl UpstreamToken {
     /// Reads the token from its source (for OAuth: the refresh token).
-    pub fn read(source: &TokenSource) -> Result<UpstreamToken, TokenError> {
+    pub(crate) fn read(source: &TokenSource) -> Result<UpstreamToken, TokenError> {
         let (text, origin) = match source {
             TokenSource::Env(name) => (
                 std::env::var(name).map_err(|_| TokenError::MissingEnv(name.clone()))?,
@@ -58,7 +58,7 @@ impl UpstreamToken {
     }
 
     /// Reads a secret from the file `path`, which config key `key` names.
-    pub fn read_file(
+    pub(crate) fn read_file(
         path: &std::path::Path,
         key: &'static str,
     ) -> Result<UpstreamToken, TokenError> {
@@ -74,7 +74,7 @@ impl UpstreamToken {
     }
 
     /// Wraps a token given as text; `origin` names where it came from in errors.
-    pub fn from_text(text: &str, origin: &str) -> Result<UpstreamToken, TokenError> {
+    pub(crate) fn from_text(text: &str, origin: &str) -> Result<UpstreamToken, TokenError> {
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(TokenError::Invalid(origin.to_owned()));
         }
@@ -85,18 +85,18 @@ impl UpstreamToken {
     }
 
     /// The header value to send to GitLab (marked sensitive: never indexed by HPACK).
-    pub fn header_value(&self) -> HeaderValue {
+    pub(crate) fn header_value(&self) -> HeaderValue {
         (*self.0).clone()
     }
 
     /// The token as text, for a form field or a file. Never log it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         // Built from checked ASCII text, so always valid UTF-8.
         self.0.to_str().unwrap_or_default()
     }
 
     /// Whether two tokens are the same secret.
-    pub fn same_as(&self, other: &UpstreamToken) -> bool {
+    pub(crate) fn same_as(&self, other: &UpstreamToken) -> bool {
         self.0.as_bytes() == other.0.as_bytes()
     }
 }
@@ -110,14 +110,14 @@ impl fmt::Debug for UpstreamToken {
 /// The value sent to GitLab: `PRIVATE-TOKEN: <pat>` or
 /// `Authorization: Bearer <oauth access token>`. `Debug` is redacted.
 #[derive(Clone)]
-pub struct Secret {
+pub(crate) struct Secret {
     header: HeaderName,
     value: HeaderValue,
 }
 
 impl Secret {
     /// A personal (or project/group) access token, sent as `PRIVATE-TOKEN`.
-    pub fn personal(token: &UpstreamToken) -> Secret {
+    pub(crate) fn personal(token: &UpstreamToken) -> Secret {
         Secret {
             header: HeaderName::from_static(GITLAB_TOKEN_HEADER),
             value: token.header_value(),
@@ -125,7 +125,7 @@ impl Secret {
     }
 
     /// An OAuth access token, sent as `Authorization: Bearer`.
-    pub fn bearer(access_token: &UpstreamToken) -> Secret {
+    pub(crate) fn bearer(access_token: &UpstreamToken) -> Secret {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", access_token.expose()))
             .unwrap_or_else(|_| HeaderValue::from_static(""));
         value.set_sensitive(true);
@@ -136,7 +136,7 @@ impl Secret {
     }
 
     /// The header name.
-    pub fn header_name(&self) -> HeaderName {
+    pub(crate) fn header_name(&self) -> HeaderName {
         self.header.clone()
     }
 
@@ -146,7 +146,7 @@ impl Secret {
     }
 
     /// The header value (marked sensitive).
-    pub fn header_value(&self) -> HeaderValue {
+    pub(crate) fn header_value(&self) -> HeaderValue {
         self.value.clone()
     }
 }

@@ -10,7 +10,7 @@ use crate::canonical::{Param, ParamSource, ParamValue, parse_query, printable};
 
 /// The body encodings glgate can check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyKind {
+pub(crate) enum BodyKind {
     /// `application/json`
     Json,
     /// `application/x-www-form-urlencoded`
@@ -18,7 +18,7 @@ pub enum BodyKind {
 }
 
 /// Reads a `Content-Type` header value; `None` is refused on a non-empty body.
-pub fn body_kind(content_type: Option<&str>) -> Result<BodyKind, Reason> {
+pub(crate) fn body_kind(content_type: Option<&str>) -> Result<BodyKind, Reason> {
     let Some(content_type) = content_type else {
         return Err(Reason::UnsupportedContentType {
             content_type: "(none)".to_owned(),

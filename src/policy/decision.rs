@@ -42,12 +42,12 @@ impl Permit {
     }
 
     /// The condition the existing resource must meet before forwarding.
-    pub fn owned_if(&self) -> Option<&super::FieldMatch> {
+    pub(crate) fn owned_if(&self) -> Option<&super::FieldMatch> {
         self.owned_if.as_deref()
     }
 
     /// The condition list items must meet to be relayed.
-    pub fn response_filter(&self) -> Option<&super::FieldMatch> {
+    pub(crate) fn response_filter(&self) -> Option<&super::FieldMatch> {
         self.response_filter.as_deref()
     }
 }
@@ -116,7 +116,7 @@ pub enum Reason {
 
 impl Reason {
     /// A stable short code for audit lines, metrics and JSON errors.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Reason::NoRoute => "no_rule",
             Reason::MethodNotAllowed { .. } => "method_not_allowed",
@@ -133,7 +133,7 @@ impl Reason {
     }
 
     /// Whether the request is malformed (400) rather than refused by policy (403).
-    pub fn is_bad_request(&self) -> bool {
+    pub(crate) fn is_bad_request(&self) -> bool {
         matches!(
             self,
             Reason::ForbiddenParam { .. }
@@ -211,7 +211,7 @@ pub struct Denial {
 
 impl Denial {
     /// A refusal with no matching rule.
-    pub fn unmatched(reason: Reason) -> Denial {
+    pub(crate) fn unmatched(reason: Reason) -> Denial {
         Denial {
             rule: None,
             template: None,

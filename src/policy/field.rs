@@ -8,7 +8,7 @@ use super::raw::RawFieldMatch;
 
 /// A string field of a JSON object that must match a regex (whole value).
 #[derive(Clone, Debug)]
-pub struct FieldMatch {
+pub(crate) struct FieldMatch {
     field: String,
     regex: Regex,
     source: String,
@@ -16,7 +16,7 @@ pub struct FieldMatch {
 
 impl FieldMatch {
     /// Compiles a raw condition; the error says what is wrong.
-    pub fn compile(raw: &RawFieldMatch) -> Result<FieldMatch, String> {
+    pub(crate) fn compile(raw: &RawFieldMatch) -> Result<FieldMatch, String> {
         if raw.field.is_empty() {
             return Err("'field' names a field of GitLab's JSON object, e.g. url".into());
         }
@@ -27,19 +27,9 @@ impl FieldMatch {
         })
     }
 
-    /// The field name.
-    pub fn field(&self) -> &str {
-        &self.field
-    }
-
-    /// The pattern as written.
-    pub fn pattern(&self) -> &str {
-        &self.source
-    }
-
     /// Whether `object` has the field as a string matching the pattern.
     /// Anything else (missing field, not a string, not an object) does not match.
-    pub fn matches(&self, object: &serde_json::Value) -> bool {
+    pub(crate) fn matches(&self, object: &serde_json::Value) -> bool {
         object
             .get(&self.field)
             .and_then(serde_json::Value::as_str)

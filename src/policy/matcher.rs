@@ -15,7 +15,7 @@ use crate::canonical::{Method, Segment};
 
 /// A template's end: which rule allows each method there.
 #[derive(Debug)]
-pub struct Leaf {
+pub(super) struct Leaf {
     /// The template text (the first one inserted; all at this leaf are equivalent).
     pub template: Arc<str>,
     /// Param names in path order.
@@ -26,7 +26,7 @@ pub struct Leaf {
 
 impl Leaf {
     /// The methods some rule allows at this leaf.
-    pub fn allowed_methods(&self) -> Vec<Method> {
+    pub(super) fn allowed_methods(&self) -> Vec<Method> {
         Method::ALL
             .into_iter()
             .filter(|m| self.rules[m.index()].is_some())
@@ -51,7 +51,7 @@ struct ParamChild {
 
 /// The trie of every template of a policy.
 #[derive(Debug)]
-pub struct Matcher {
+pub(super) struct Matcher {
     nodes: Vec<Node>,
 }
 
@@ -66,7 +66,7 @@ impl Default for Matcher {
 impl Matcher {
     /// Adds `template` for `methods` of rule `rule` (named `rule_id` in errors).
     /// `owners` maps rule indexes to ids, for conflict messages.
-    pub fn insert(
+    pub(super) fn insert(
         &mut self,
         template: &Template,
         rule: usize,
@@ -155,7 +155,7 @@ impl Matcher {
 
     /// The most specific template matching `segments`, with the decoded
     /// values of its params in path order.
-    pub fn find<'s>(&self, segments: &'s [Segment]) -> Option<(&Leaf, Vec<&'s str>)> {
+    pub(super) fn find<'s>(&self, segments: &'s [Segment]) -> Option<(&Leaf, Vec<&'s str>)> {
         let mut values = Vec::new();
         let leaf = self.walk(0, segments, &mut values)?;
         Some((leaf, values))

@@ -18,11 +18,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use body::{BodyKind, body_kind, parse_body};
+pub use body::parse_body;
 pub use decision::{Binding, Decision, Denial, Permit, Reason};
-pub use field::FieldMatch;
-pub use params::{Check, FORBIDDEN_PARAMS, ParamRules, ParamSpec};
-pub use template::{PARAM_NAMES, ParamKind, Template, TemplateSegment};
+pub(crate) use field::FieldMatch;
+pub(crate) use params::{Check, FORBIDDEN_PARAMS, ParamRules, ParamSpec};
+pub use template::{Template, TemplateSegment};
 
 use crate::canonical::{Method, Param, RequestHead, printable};
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_source};
@@ -30,10 +30,10 @@ use matcher::{Leaf, Matcher};
 use raw::{RawParam, RawPolicy, RawRule};
 
 /// The policy file format version this build reads.
-pub const POLICY_VERSION: u32 = 1;
+pub(crate) const POLICY_VERSION: u32 = 1;
 
 /// Default cap on a request body checked by a rule, when the rule sets none.
-pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
+pub(crate) const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// One compiled allow rule.
 #[derive(Debug)]
@@ -56,7 +56,7 @@ impl Rule {
     }
 
     /// What the rule is for.
-    pub fn description(&self) -> Option<&str> {
+    pub(crate) fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
@@ -71,28 +71,28 @@ impl Rule {
     }
 
     /// Constraints on path params beyond their type.
-    pub fn path_params(&self) -> &BTreeMap<String, ParamSpec> {
+    pub(crate) fn path_params(&self) -> &BTreeMap<String, ParamSpec> {
         &self.path_params
     }
 
     /// The closed set of accepted parameters, or `None` for a read-only rule
     /// that accepts any query parameter and no body.
-    pub fn params(&self) -> Option<&ParamRules> {
+    pub(crate) fn params(&self) -> Option<&ParamRules> {
         self.params.as_ref()
     }
 
     /// The largest body this rule reads.
-    pub fn max_body_bytes(&self) -> u64 {
+    pub(crate) fn max_body_bytes(&self) -> u64 {
         self.max_body_bytes
     }
 
     /// The condition an existing resource must meet before it is touched.
-    pub fn owned_if(&self) -> Option<&FieldMatch> {
+    pub(crate) fn owned_if(&self) -> Option<&FieldMatch> {
         self.owned_if.as_deref()
     }
 
     /// The condition list items must meet to be relayed.
-    pub fn response_filter(&self) -> Option<&FieldMatch> {
+    pub(crate) fn response_filter(&self) -> Option<&FieldMatch> {
         self.response_filter.as_deref()
     }
 }
@@ -116,7 +116,7 @@ pub struct Matched<'p> {
 }
 
 /// The JSON Schema of policy files, generated from the types that read them.
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(RawPolicy).to_value();
     schema["title"] = "glgate policy".into();
     schema
@@ -124,7 +124,7 @@ pub fn json_schema() -> serde_json::Value {
 
 impl Policy {
     /// Reads and compiles a policy file.
-    pub fn load(path: &Path) -> Result<Policy, Diagnostics> {
+    pub(crate) fn load(path: &Path) -> Result<Policy, Diagnostics> {
         let text = read_source(path, "policy")?;
         Policy::compile(path, &text)
     }
@@ -137,17 +137,17 @@ impl Policy {
     }
 
     /// The policy's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// What the policy is for.
-    pub fn description(&self) -> Option<&str> {
+    pub(crate) fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
     /// The file it was loaded from.
-    pub fn source(&self) -> &Path {
+    pub(crate) fn source(&self) -> &Path {
         &self.source
     }
 
@@ -222,22 +222,17 @@ impl<'p> Matched<'p> {
     }
 
     /// The template that matched.
-    pub fn template(&self) -> &'p str {
+    pub(crate) fn template(&self) -> &'p str {
         &self.leaf.template
     }
 
-    /// The bound path params.
-    pub fn bindings(&self) -> &[Binding] {
-        &self.bindings
-    }
-
     /// Whether the rule reads a request body at all.
-    pub fn accepts_body(&self) -> bool {
+    pub(crate) fn accepts_body(&self) -> bool {
         self.rule.params.is_some()
     }
 
     /// A refusal by this rule, for problems found outside the policy (the body).
-    pub fn refuse(&self, reason: Reason) -> Denial {
+    pub(crate) fn refuse(&self, reason: Reason) -> Denial {
         Denial {
             rule: Some(self.rule.id.clone()),
             template: Some(self.leaf.template.clone()),

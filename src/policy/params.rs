@@ -10,7 +10,7 @@ use crate::canonical::{Param, ParamValue, printable};
 
 /// Parameters GitLab reads as a credential, an impersonation or a method
 /// override (docs/gitlab.md §2). They are refused on every rule, in any letter case.
-pub const FORBIDDEN_PARAMS: &[&str] = &[
+pub(crate) const FORBIDDEN_PARAMS: &[&str] = &[
     "private_token",
     "access_token",
     "bearer_token",
@@ -25,7 +25,7 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// What a parameter's value must be.
 #[derive(Clone, Debug)]
-pub enum Check {
+pub(crate) enum Check {
     /// Any scalar.
     Any,
     /// `true`, `false`, `1`, `0`.
@@ -45,7 +45,7 @@ pub enum Check {
 
 /// The compiled constraint on one parameter.
 #[derive(Clone, Debug)]
-pub struct ParamSpec {
+pub(crate) struct ParamSpec {
     check: Check,
     required: bool,
     list: bool,
@@ -55,7 +55,7 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     /// Compiles a raw constraint; the error says what would be valid.
-    pub fn compile(raw: &RawParam) -> Result<ParamSpec, String> {
+    pub(crate) fn compile(raw: &RawParam) -> Result<ParamSpec, String> {
         if raw.nullable && raw.required {
             return Err("a required parameter cannot also be nullable".to_owned());
         }
@@ -98,27 +98,22 @@ impl ParamSpec {
     }
 
     /// Whether the request must carry the parameter.
-    pub fn required(&self) -> bool {
+    pub(crate) fn required(&self) -> bool {
         self.required
     }
 
-    /// Whether a list of values is accepted.
-    pub fn list(&self) -> bool {
-        self.list
-    }
-
     /// Whether JSON `null` is accepted.
-    pub fn nullable(&self) -> bool {
+    pub(crate) fn nullable(&self) -> bool {
         self.nullable
     }
 
     /// The constraint.
-    pub fn check(&self) -> &Check {
+    pub(crate) fn check(&self) -> &Check {
         &self.check
     }
 
     /// What a valid value looks like, in words.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let one = match &self.check {
             Check::Any => "any value".to_owned(),
             Check::Bool => "true or false".to_owned(),
@@ -138,7 +133,7 @@ impl ParamSpec {
     }
 
     /// Whether one scalar value is valid.
-    pub fn accepts_scalar(&self, value: &str) -> bool {
+    pub(crate) fn accepts_scalar(&self, value: &str) -> bool {
         if let Some(max) = self.max_length
             && value.chars().count() > max
         {
@@ -193,7 +188,7 @@ fn ruby_strip(text: &str) -> &str {
 }
 
 /// Compiles `pattern` so that it must match a whole value.
-pub fn compile_anchored(pattern: &str) -> Result<Regex, String> {
+pub(super) fn compile_anchored(pattern: &str) -> Result<Regex, String> {
     let build = |text: &str| {
         regex::RegexBuilder::new(text)
             .size_limit(REGEX_SIZE_LIMIT)
@@ -212,23 +207,23 @@ pub fn compile_anchored(pattern: &str) -> Result<Regex, String> {
 
 /// The closed set of parameters a rule accepts.
 #[derive(Clone, Debug, Default)]
-pub struct ParamRules {
+pub(crate) struct ParamRules {
     specs: BTreeMap<String, ParamSpec>,
 }
 
 impl ParamRules {
     /// A closed set from compiled specs.
-    pub fn new(specs: BTreeMap<String, ParamSpec>) -> ParamRules {
+    pub(crate) fn new(specs: BTreeMap<String, ParamSpec>) -> ParamRules {
         ParamRules { specs }
     }
 
     /// The accepted parameters by name.
-    pub fn specs(&self) -> &BTreeMap<String, ParamSpec> {
+    pub(crate) fn specs(&self) -> &BTreeMap<String, ParamSpec> {
         &self.specs
     }
 
     /// Checks the merged parameters against the closed set.
-    pub fn check(&self, params: &[&Param]) -> Result<(), Reason> {
+    pub(crate) fn check(&self, params: &[&Param]) -> Result<(), Reason> {
         for param in params {
             let Some(spec) = self.specs.get(&param.name) else {
                 return Err(Reason::UnknownParam {
@@ -255,7 +250,7 @@ impl ParamRules {
 /// Merges query and body parameters the way GitLab does, refusing what it
 /// could read differently: credentials and overrides anywhere, and any name
 /// sent twice.
-pub fn merge<'a>(query: &'a [Param], body: &'a [Param]) -> Result<Vec<&'a Param>, Reason> {
+pub(super) fn merge<'a>(query: &'a [Param], body: &'a [Param]) -> Result<Vec<&'a Param>, Reason> {
     let mut merged: Vec<&Param> = Vec::with_capacity(query.len() + body.len());
     for param in query.iter().chain(body) {
         if is_forbidden(&param.name) {

@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 /// A policy file.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawPolicy {
+pub(super) struct RawPolicy {
     /// Format version; must be 1.
     #[schemars(with = "u32")]
     pub version: Spanned<u32>,
@@ -28,7 +28,7 @@ pub struct RawPolicy {
 /// One allow rule.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawRule {
+pub(super) struct RawRule {
     /// A unique, stable id (shown in audit lines and refusals).
     #[schemars(with = "String")]
     pub id: Spanned<String>,
@@ -71,7 +71,7 @@ pub struct RawRule {
 /// A constraint on one parameter: exactly one of `type`, `pattern` or `enum`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawParam {
+pub(crate) struct RawParam {
     /// `any`, `bool` or `integer`.
     #[serde(rename = "type", default)]
     #[schemars(with = "Option<RawParamType>")]
@@ -102,7 +102,7 @@ pub struct RawParam {
 /// A condition on one field of a GitLab JSON object.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawFieldMatch {
+pub(crate) struct RawFieldMatch {
     /// The field, e.g. `url`.
     pub field: String,
     /// A regex its string value must match whole.
@@ -113,7 +113,7 @@ pub struct RawFieldMatch {
 /// The built-in parameter types.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum RawParamType {
+pub(crate) enum RawParamType {
     /// Any scalar value.
     Any,
     /// `true`, `false`, `1` or `0` (or a JSON boolean).

@@ -23,7 +23,7 @@ pub enum ParamKind {
 
 /// Which name binds which kind. The table is closed: an unknown name is a
 /// load error, so every param has a precise syntax.
-pub const PARAM_NAMES: &[(&str, ParamKind)] = &[
+pub(crate) const PARAM_NAMES: &[(&str, ParamKind)] = &[
     ("project", ParamKind::Project),
     ("group", ParamKind::Group),
     ("namespace", ParamKind::Group),
@@ -47,7 +47,7 @@ const MAX_LABEL_CHARS: usize = 255;
 
 impl ParamKind {
     /// The kind bound to a param name, if the name is known.
-    pub fn for_name(name: &str) -> Option<ParamKind> {
+    pub(crate) fn for_name(name: &str) -> Option<ParamKind> {
         PARAM_NAMES
             .iter()
             .find(|(known, _)| *known == name)
@@ -55,7 +55,7 @@ impl ParamKind {
     }
 
     /// Whether a decoded segment value fits this kind's syntax.
-    pub fn accepts(self, value: &str) -> bool {
+    pub(crate) fn accepts(self, value: &str) -> bool {
         match self {
             ParamKind::Project => is_numeric_id(value) || is_full_path(value, 2),
             ParamKind::Group => is_numeric_id(value) || is_full_path(value, 1),
@@ -69,17 +69,6 @@ impl ParamKind {
                         && value.chars().count() <= MAX_LABEL_CHARS
                         && !value.chars().any(char::is_control))
             }
-        }
-    }
-
-    /// A short description of the syntax, for refusals and `policy show`.
-    pub fn syntax(self) -> &'static str {
-        match self {
-            ParamKind::Project => "a numeric project id or a full path such as group%2Fproject",
-            ParamKind::Group => "a numeric group id or a full path such as group%2Fsubgroup",
-            ParamKind::Id => "a positive integer",
-            ParamKind::Sha => "a commit SHA of 7 to 64 hex digits",
-            ParamKind::Label => "a numeric label id or a label name",
         }
     }
 }
@@ -136,7 +125,7 @@ pub struct Template {
 
 impl Template {
     /// Parses a template; the error says what is wrong and what is valid.
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub(crate) fn parse(text: &str) -> Result<Template, String> {
         if text.starts_with("/api/") {
             return Err(format!(
                 "templates are relative to /api/v4: write '{}'",
@@ -197,7 +186,7 @@ impl Template {
     }
 
     /// The names of its params, in order.
-    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn param_names(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().filter_map(|s| match s {
             TemplateSegment::Param { name, .. } => Some(name.as_str()),
             TemplateSegment::Literal(_) => None,

@@ -16,7 +16,7 @@ use crate::scope::guard::{LookupCounts, ScopeGuard};
 use crate::upstream::BoundedBody;
 
 /// What to check in GitLab's answer before relaying it.
-pub struct AnswerChecks<'a> {
+pub(super) struct AnswerChecks<'a> {
     /// The rule's `response_filter`: list items must meet it.
     pub response_filter: Option<&'a FieldMatch>,
     /// The client's scope, when it has one.
@@ -27,7 +27,7 @@ pub struct AnswerChecks<'a> {
 
 impl AnswerChecks<'_> {
     /// Whether anything is to be checked (otherwise the answer streams through).
-    pub fn any(&self) -> bool {
+    pub(super) fn any(&self) -> bool {
         self.response_filter.is_some() || self.scope.is_some()
     }
 }
@@ -39,7 +39,7 @@ impl AnswerChecks<'_> {
 /// pagination links stay. An answer that should be checked but cannot be is
 /// refused (fail closed). Removed items are counted in `hidden` (also when
 /// the answer is then refused), scope resolutions in `lookups`.
-pub async fn filter_answer(
+pub(super) async fn filter_answer(
     response: Response<BoundedBody>,
     checks: &AnswerChecks<'_>,
     hidden: &mut usize,

@@ -20,7 +20,7 @@ use crate::metrics::RequestLabels;
 
 /// Reads a request body of at most `limit` bytes within `timeout`. A declared
 /// `Content-Length` over the limit is refused before anything is read.
-pub async fn read_limited(
+pub(super) async fn read_limited(
     headers: &HeaderMap,
     body: Incoming,
     limit: u64,
@@ -49,7 +49,7 @@ pub async fn read_limited(
 
 /// A request's audit event before its response body has ended, with what
 /// it takes to complete and record it then.
-pub struct AuditDraft {
+pub(crate) struct AuditDraft {
     /// The event, complete but for duration, bytes out and stream errors.
     pub event: AuditEvent,
     /// When the request arrived.
@@ -113,7 +113,7 @@ struct Pending {
 }
 
 /// Milliseconds with microsecond precision, for audit lines.
-pub fn millis(duration: Duration) -> f64 {
+pub(super) fn millis(duration: Duration) -> f64 {
     (duration.as_micros() as f64) / 1000.0
 }
 
@@ -123,7 +123,7 @@ pub fn millis(duration: Duration) -> f64 {
 /// When the audit queue is full, the end of the stream waits until the
 /// event is queued: a slow audit output slows responses down instead of
 /// losing lines.
-pub struct AuditedBody {
+pub(crate) struct AuditedBody {
     inner: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>,
     sent: u64,
     draft: Option<AuditDraft>,
@@ -132,7 +132,7 @@ pub struct AuditedBody {
 
 impl AuditedBody {
     /// Wraps `inner`; `draft` is completed and recorded exactly once.
-    pub fn new(
+    pub(crate) fn new(
         inner: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>,
         draft: AuditDraft,
     ) -> AuditedBody {

@@ -16,7 +16,7 @@ use crate::upstream::UpstreamError;
 
 /// Everything that can end a request before (or instead of) GitLab's answer.
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     /// The target cannot be read unambiguously.
     #[error("{0}")]
     Target(#[from] TargetError),
@@ -97,7 +97,7 @@ impl From<ScopeRefusal> for ProxyError {
 
 impl ProxyError {
     /// The status sent to the client.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ProxyError::Target(TargetError::NotApi) => StatusCode::NOT_FOUND,
             ProxyError::Target(TargetError::UnsupportedMethod(_)) => StatusCode::METHOD_NOT_ALLOWED,
@@ -133,7 +133,7 @@ impl ProxyError {
 
     /// Whether this refuses a request the policy allowed, on a check of
     /// GitLab's own objects (scope, `owned_if`): the decision is then `deny`.
-    pub fn is_object_refusal(&self) -> bool {
+    pub(crate) fn is_object_refusal(&self) -> bool {
         matches!(
             self,
             ProxyError::OutOfScope { .. }
@@ -145,7 +145,7 @@ impl ProxyError {
     }
 
     /// The stable reason code (audit `reason`, metrics, JSON `reason`).
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ProxyError::Target(error) => error.code(),
             ProxyError::Unauthenticated(error) => error.code(),
@@ -175,7 +175,7 @@ impl ProxyError {
     }
 
     /// The response sent to the client.
-    pub fn into_response(self) -> Response<ProxyBody> {
+    pub(crate) fn into_response(self) -> Response<ProxyBody> {
         let status = self.status();
         if let ProxyError::OutOfScope { kind, .. } = &self {
             // Byte for byte what GitLab sends for a project or group the
@@ -208,7 +208,7 @@ impl ProxyError {
 }
 
 /// A JSON response with `status`.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<ProxyBody> {
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<ProxyBody> {
     let mut response = Response::new(super::full_body(Bytes::from(body.to_string())));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -97,7 +97,7 @@ const NOT_HOP_BY_HOP: &[&str] = &[
 /// Refuses requests carrying a credential or override header GitLab would
 /// honour, a repeated header that glgate and GitLab could read differently,
 /// or a `Connection` header that names an end-to-end header that matters.
-pub fn refuse_forbidden(headers: &HeaderMap) -> Result<(), ProxyError> {
+pub(super) fn refuse_forbidden(headers: &HeaderMap) -> Result<(), ProxyError> {
     if let Some(name) = REFUSED.iter().find(|name| headers.contains_key(**name)) {
         return Err(ProxyError::ForbiddenHeader(name));
     }
@@ -132,7 +132,7 @@ fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ 
 
 /// The headers to send to GitLab: the allowlist only. `with_body` keeps
 /// `Content-Type` only when a body is forwarded.
-pub fn forwarded(headers: &HeaderMap, with_body: bool) -> HeaderMap {
+pub(super) fn forwarded(headers: &HeaderMap, with_body: bool) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(FORWARDED.len() + 3);
     let hop_by_hop: Vec<String> = connection_options(headers).collect();
     for name in FORWARDED {
@@ -150,7 +150,7 @@ pub fn forwarded(headers: &HeaderMap, with_body: bool) -> HeaderMap {
 }
 
 /// Keeps only the relayed response headers.
-pub fn clean_response(headers: &mut HeaderMap) {
+pub(super) fn clean_response(headers: &mut HeaderMap) {
     let names: Vec<HeaderName> = headers
         .keys()
         .filter(|name| !RELAYED.contains(&name.as_str()))

@@ -8,7 +8,7 @@
 
 mod answer;
 mod body;
-pub mod error;
+pub(crate) mod error;
 mod headers;
 mod ownership;
 mod pipeline;
@@ -32,13 +32,13 @@ use error::ProxyError;
 use pipeline::RequestContext;
 
 /// Boxed error type of response bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type of every response glgate sends.
-pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The header carrying glgate's request id (to the client and to GitLab).
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
 pub(crate) fn full_body(bytes: Bytes) -> ProxyBody {
     Full::new(bytes)
@@ -48,7 +48,7 @@ pub(crate) fn full_body(bytes: Bytes) -> ProxyBody {
 
 /// What glgate knows about a client connection.
 #[derive(Clone, Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     /// The peer's socket address.
     pub remote: SocketAddr,
     /// The verified client certificate's identity, over mutual TLS.
@@ -56,7 +56,7 @@ pub struct Connection {
 }
 
 /// Handles one request on `connection`. Never fails.
-pub async fn handle(
+pub(crate) async fn handle(
     gateway: Arc<Gateway>,
     connection: Arc<Connection>,
     request: Request<Incoming>,

@@ -10,7 +10,7 @@ use crate::upstream::Upstream;
 
 /// Reads the resource at the request's path with glgate's token and checks
 /// `condition` on it. A resource that cannot be read is refused (503).
-pub async fn check_owned(
+pub(super) async fn check_owned(
     upstream: &Upstream,
     permit: &Permit,
     head: &RequestHead,

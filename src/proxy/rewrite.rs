@@ -48,7 +48,7 @@ impl UrlRewriter {
     /// The scheme is not compared: GitLab builds `Link` URLs with the scheme
     /// of the request it received but the host and port of its own
     /// `external_url`, so `http://gitlab:443/…` is GitLab too.
-    pub fn url(&self, url: &str) -> Option<String> {
+    pub(crate) fn url(&self, url: &str) -> Option<String> {
         if url.contains('\\') {
             return None;
         }
@@ -87,7 +87,7 @@ impl UrlRewriter {
     }
 
     /// Rewrites `Link` and `Location` in a response's headers.
-    pub fn headers(&self, headers: &mut HeaderMap) {
+    pub(crate) fn headers(&self, headers: &mut HeaderMap) {
         let links: Vec<String> = headers
             .get_all(header::LINK)
             .iter()

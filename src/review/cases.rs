@@ -73,7 +73,7 @@ struct RawCase {
 /// The expected decision.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum Expect {
+pub(crate) enum Expect {
     /// The policy forwards the request.
     Allow,
     /// The policy refuses it.
@@ -91,7 +91,7 @@ impl fmt::Display for Expect {
 
 /// One checked case, ready to run.
 #[derive(Clone, Debug)]
-pub struct Case {
+pub(crate) struct Case {
     /// Where it is written.
     pub position: Position,
     /// Its name.
@@ -114,7 +114,7 @@ pub struct Case {
 
 /// A loaded test file: its policy and its checked cases.
 #[derive(Debug)]
-pub struct TestFile {
+pub(crate) struct TestFile {
     /// The test file.
     pub path: PathBuf,
     /// The policy under test.
@@ -125,7 +125,7 @@ pub struct TestFile {
 
 /// A case whose decision was not the expected one.
 #[derive(Clone, Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// The test file.
     pub file: PathBuf,
     /// The case.
@@ -163,7 +163,7 @@ impl fmt::Display for Failure {
 
 /// The result of running test files.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// Cases that passed.
     pub passed: usize,
     /// Cases that failed, in file order.
@@ -172,7 +172,7 @@ pub struct Report {
 
 impl TestFile {
     /// Reads a test file and the policy it names; every problem is reported, located.
-    pub fn load(path: &Path) -> Result<TestFile, Diagnostics> {
+    pub(crate) fn load(path: &Path) -> Result<TestFile, Diagnostics> {
         let text = read_source(path, "policy test")?;
         TestFile::compile(path, &text).map_err(|problems| problems.with_source(path, &text))
     }
@@ -238,7 +238,7 @@ impl TestFile {
     }
 
     /// Runs every case, adding to `report`.
-    pub fn run(&self, report: &mut Report) {
+    pub(crate) fn run(&self, report: &mut Report) {
         for case in &self.cases {
             let got = decide(
                 &self.policy,
@@ -262,7 +262,7 @@ impl TestFile {
 
 impl Case {
     /// Whether `got` is what the case expects.
-    pub fn matches(&self, got: &Outcome) -> bool {
+    pub(crate) fn matches(&self, got: &Outcome) -> bool {
         let decision = got.allow == (self.expect == Expect::Allow);
         let rule = self
             .rule

@@ -18,7 +18,7 @@ use crate::policy::{Check, FieldMatch, ParamSpec, Policy, Rule};
 
 /// One route: a method on a path template.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Route {
+pub(crate) struct Route {
     /// The template as written, e.g. `/projects/{project}/hooks`.
     pub template: String,
     /// The method.
@@ -27,7 +27,7 @@ pub struct Route {
 
 /// What changed on one route.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// Only the new policy allows it.
     Allowed {
         /// The route.
@@ -59,19 +59,19 @@ pub enum Change {
 /// allowed routes, then newly refused ones, then changed ones, each sorted by
 /// template and method.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PolicyDiff {
+pub(crate) struct PolicyDiff {
     /// The changes.
     pub changes: Vec<Change>,
 }
 
 impl PolicyDiff {
     /// Whether the two policies allow exactly the same.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
 
     /// The report, `diff`-style.
-    pub fn render(&self, old: &Policy, new: &Policy) -> String {
+    pub(crate) fn render(&self, old: &Policy, new: &Policy) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -128,7 +128,7 @@ impl PolicyDiff {
 }
 
 /// Compares what `old` and `new` allow.
-pub fn compare(old: &Policy, new: &Policy) -> PolicyDiff {
+pub(crate) fn compare(old: &Policy, new: &Policy) -> PolicyDiff {
     let old_routes = routes(old);
     let new_routes = routes(new);
     let mut allowed = Vec::new();

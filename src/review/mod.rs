@@ -8,16 +8,16 @@
 //! code) so that it can be tested directly; `src/cli/policy.rs` prints the
 //! reports for `glgate policy test/show/diff/replay`.
 
-pub mod cases;
-pub mod diff;
-pub mod replay;
-pub mod show;
+pub(crate) mod cases;
+pub(crate) mod diff;
+pub(crate) mod replay;
+pub(crate) mod show;
 
 use crate::canonical::{API_PREFIX, RequestHead};
 use crate::policy::{Decision, Policy, Reason, parse_body};
 
 /// Reason codes the policy itself gives ([`Reason::code`]).
-pub const POLICY_REASON_CODES: &[&str] = &[
+pub(crate) const POLICY_REASON_CODES: &[&str] = &[
     "no_rule",
     "method_not_allowed",
     "invalid_path_param",
@@ -33,7 +33,7 @@ pub const POLICY_REASON_CODES: &[&str] = &[
 
 /// Reason codes for targets refused before any policy is consulted
 /// ([`crate::canonical::TargetError::code`]).
-pub const TARGET_REASON_CODES: &[&str] = &[
+pub(crate) const TARGET_REASON_CODES: &[&str] = &[
     "unsupported_method",
     "not_origin_form",
     "target_too_long",
@@ -44,7 +44,7 @@ pub const TARGET_REASON_CODES: &[&str] = &[
 ];
 
 /// The reason code for a body over the matched rule's `max_body_bytes`.
-pub const BODY_TOO_LARGE: &str = "body_too_large";
+pub(crate) const BODY_TOO_LARGE: &str = "body_too_large";
 
 /// Reason codes a refusal can carry once the policy matched method and path
 /// but refused the parameters or the body.
@@ -64,7 +64,7 @@ pub(crate) const AFTER_ROUTE_CODES: &[&str] = &[
 
 /// What the policy decided for one request, flattened for comparison and printing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Whether the request would be forwarded.
     pub allow: bool,
     /// The rule that allowed or refused it, when a template matched.
@@ -90,7 +90,7 @@ impl Outcome {
     }
 
     /// `allow (rule x)` or `deny (code: message)`, for one-line reports.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match (self.allow, &self.rule) {
             (true, Some(rule)) => format!("allow (rule {rule})"),
             (true, None) => "allow".to_owned(),
@@ -110,7 +110,7 @@ impl Outcome {
 /// Not covered: the config's `limits.max_body_bytes`, headers, the client's
 /// credentials, and the `owned_if`/`response_filter` conditions, which need
 /// GitLab's answer at run time.
-pub fn decide(
+pub(crate) fn decide(
     policy: &Policy,
     method: &str,
     target: &str,
@@ -157,7 +157,7 @@ pub fn decide(
 
 /// Accepts `/api/v4/...`, a template-relative `/projects/...`, or a full URL
 /// (as `policy explain` does).
-pub fn normalize_target(target: &str) -> String {
+pub(crate) fn normalize_target(target: &str) -> String {
     let path = match target.split_once("://") {
         Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
         None => target,

@@ -32,7 +32,7 @@ use crate::policy::Policy;
 
 /// Why replay could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     /// The audit log could not be read.
     #[error("cannot read the audit log {path}: {source}")]
     Read {
@@ -60,7 +60,7 @@ struct AuditLine {
 
 /// Which way a decision changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// Allowed then, refused by the new policy.
     NowRefused,
     /// Refused then, allowed by the new policy (parameters permitting).
@@ -69,7 +69,7 @@ pub enum Direction {
 
 /// Requests whose decision changes the same way, on the same method and path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChangeGroup {
+pub(crate) struct ChangeGroup {
     /// Which way.
     pub direction: Direction,
     /// The method.
@@ -94,7 +94,7 @@ pub struct ChangeGroup {
 
 /// Lines replay did not evaluate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     /// Lines that are not glgate audit lines.
     pub not_audit: usize,
     /// Requests that never reached the policy, by reason code.
@@ -105,14 +105,14 @@ pub struct Skipped {
 
 impl Skipped {
     /// All skipped lines.
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.not_audit + self.before_policy.values().sum::<usize>() + self.other_clients
     }
 }
 
 /// The outcome of a replay.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Replay {
+pub(crate) struct Replay {
     /// Requests decided the same way (as far as method and path tell).
     pub unchanged: usize,
     /// Changed decisions, grouped, in order of first appearance.
@@ -123,7 +123,7 @@ pub struct Replay {
 
 impl Replay {
     /// How many requests change in `direction`.
-    pub fn count(&self, direction: Direction) -> usize {
+    pub(crate) fn count(&self, direction: Direction) -> usize {
         self.changes
             .iter()
             .filter(|c| c.direction == direction)
@@ -132,7 +132,7 @@ impl Replay {
     }
 
     /// The report: header, changed requests, skipped lines, summary.
-    pub fn render(&self, policy: &Policy, log: &Path, client: Option<&str>) -> String {
+    pub(crate) fn render(&self, policy: &Policy, log: &Path, client: Option<&str>) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -223,7 +223,7 @@ type GroupKey = (Direction, String, String, String, String, String, String);
 
 /// Replays every line of `log` against `policy`; only requests of `client`
 /// when one is given.
-pub fn replay(
+pub(crate) fn replay(
     policy: &Policy,
     mut log: impl BufRead,
     client: Option<&str>,

@@ -11,7 +11,7 @@ use crate::policy::{ParamSpec, Policy, Rule};
 const LABEL_WIDTH: usize = 17;
 
 /// The whole listing, one table per rule in file order.
-pub fn render(policy: &Policy) -> String {
+pub(crate) fn render(policy: &Policy) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

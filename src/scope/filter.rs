@@ -20,7 +20,7 @@ use super::{FullPath, Kind};
 
 /// What a JSON object belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Tie {
+pub(crate) enum Tie {
     /// It is a project or group, with its canonical path.
     Object(Kind, FullPath),
     /// It belongs to the project or group with this numeric id.
@@ -32,7 +32,7 @@ pub enum Tie {
 }
 
 /// Reads what `item` belongs to from GitLab's field names.
-pub fn classify(item: &Value) -> Tie {
+pub(crate) fn classify(item: &Value) -> Tie {
     let Some(object) = item.as_object() else {
         return Tie::Untied;
     };
@@ -76,7 +76,7 @@ const NESTED_OBJECTS: [&str; 1] = ["forked_from_project"];
 
 /// The outcome of filtering one JSON answer.
 #[derive(Debug, PartialEq)]
-pub enum Filtered {
+pub(crate) enum Filtered {
     /// The answer as it may be relayed; `hidden` items were removed (if 0,
     /// the value is unchanged).
     Visible {
@@ -96,7 +96,7 @@ impl ScopeGuard<'_> {
     /// Filters GitLab's JSON answer: a list loses its out-of-scope items; an
     /// object out of scope is refused whole; an object in scope loses
     /// out-of-scope entries of its nested lists.
-    pub async fn filter_answer(
+    pub(crate) async fn filter_answer(
         &self,
         value: Value,
         counts: &mut LookupCounts,
@@ -174,7 +174,7 @@ impl ScopeGuard<'_> {
     /// its `Location` names the object's new path, which must not be revealed
     /// when it lies outside. `None` when the redirect names no project or
     /// group (the caller refuses it: it cannot be checked).
-    pub async fn redirect_allowed(
+    pub(crate) async fn redirect_allowed(
         &self,
         location: &str,
         counts: &mut LookupCounts,

@@ -15,7 +15,7 @@ use crate::policy::Permit;
 use crate::upstream::Upstream;
 
 /// Decides on objects for one client's scope, resolving ids through the cache.
-pub struct ScopeGuard<'a> {
+pub(crate) struct ScopeGuard<'a> {
     /// The client's scope.
     pub(super) scope: &'a Scope,
     /// The resolution cache.
@@ -29,7 +29,7 @@ pub struct ScopeGuard<'a> {
 
 /// Why the scope refuses a request (before anything is forwarded) or an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ScopeRefusal {
+pub(crate) enum ScopeRefusal {
     /// The object lies outside the scope, or does not exist: the client is
     /// answered exactly as GitLab answers for an object it cannot see.
     #[error("{kind} outside the scope (exists: {exists})")]
@@ -46,7 +46,7 @@ pub enum ScopeRefusal {
 
 /// Counts resolutions by outcome, for metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LookupCounts {
+pub(crate) struct LookupCounts {
     /// Answers from the cache.
     pub hits: u64,
     /// Answers fetched from GitLab.
@@ -64,7 +64,7 @@ impl LookupCounts {
 
 impl<'a> ScopeGuard<'a> {
     /// The guard of `scope` for a request that matched `template`.
-    pub fn new(
+    pub(crate) fn new(
         scope: &'a Scope,
         resolver: &'a Resolver,
         upstream: &'a Upstream,
@@ -82,7 +82,7 @@ impl<'a> ScopeGuard<'a> {
     /// template param `{project}`, `{group}` or `{namespace}`, or a query or
     /// body parameter such as `target_project_id`. Writes are checked on a
     /// fresh resolution, so a transfer out of scope is never missed by one.
-    pub async fn check_request(
+    pub(crate) async fn check_request(
         &self,
         permit: &Permit,
         head: &RequestHead,
@@ -157,7 +157,7 @@ impl<'a> ScopeGuard<'a> {
 /// Whether a template's answers are projects, groups or namespaces: a
 /// collection of them (`/projects`, `/groups/{group}/descendant_groups`), or
 /// one of them (`/projects/{project}`).
-pub fn lists_objects(template: &str) -> bool {
+pub(crate) fn lists_objects(template: &str) -> bool {
     let mut segments = template.rsplit('/');
     let last = segments.next().unwrap_or_default();
     let before = segments.next().unwrap_or_default();

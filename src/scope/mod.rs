@@ -10,16 +10,16 @@
 //! ([`filter`]). Everything fails closed: an object that cannot be resolved
 //! is refused, never forwarded unchecked.
 
-pub mod filter;
-pub mod guard;
-pub mod resolve;
-pub mod show;
+pub(crate) mod filter;
+pub(crate) mod guard;
+pub(crate) mod resolve;
+pub(crate) mod show;
 
 use std::fmt;
 
 /// The kinds of GitLab object a scope decides on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A project (`path_with_namespace`).
     Project,
     /// A group (`full_path`).
@@ -31,7 +31,7 @@ pub enum Kind {
 
 /// Request parameters (query or body) that name another project, group or
 /// namespace; a scoped client's values are resolved and checked like path params.
-pub const OBJECT_PARAMS: &[(&str, Kind)] = &[
+pub(crate) const OBJECT_PARAMS: &[(&str, Kind)] = &[
     ("project_id", Kind::Project),
     ("from_project_id", Kind::Project),
     ("source_project_id", Kind::Project),
@@ -45,7 +45,7 @@ pub const OBJECT_PARAMS: &[(&str, Kind)] = &[
 
 impl Kind {
     /// The path param name that binds this kind in a policy template.
-    pub fn from_param(name: &str) -> Option<Kind> {
+    pub(crate) fn from_param(name: &str) -> Option<Kind> {
         match name {
             "project" => Some(Kind::Project),
             "group" => Some(Kind::Group),
@@ -55,7 +55,7 @@ impl Kind {
     }
 
     /// The word GitLab uses in its 404 message: "Project", "Group" or "Namespace".
-    pub fn noun(self) -> &'static str {
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             Kind::Project => "Project",
             Kind::Group => "Group",
@@ -64,7 +64,7 @@ impl Kind {
     }
 
     /// The API collection: "projects", "groups" or "namespaces".
-    pub fn collection(self) -> &'static str {
+    pub(crate) fn collection(self) -> &'static str {
         match self {
             Kind::Project => "projects",
             Kind::Group => "groups",
@@ -86,7 +86,7 @@ impl fmt::Display for Kind {
 /// Why a template cannot be used by a scoped client: a position GitLab reads
 /// as a project, group or namespace that is not bound to the param scope
 /// checks (`/projects/{id}`, `/groups/acme/...`). `None` when it can.
-pub fn unchecked_position(template: &crate::policy::Template) -> Option<String> {
+pub(crate) fn unchecked_position(template: &crate::policy::Template) -> Option<String> {
     use crate::policy::TemplateSegment;
     let segments = template.segments();
     for (index, segment) in segments.iter().enumerate() {
@@ -117,13 +117,13 @@ pub fn unchecked_position(template: &crate::policy::Template) -> Option<String> 
 /// A full path as GitLab spells it, compared without regard to letter case
 /// (GitLab's routes are case-insensitive and unique).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FullPath(String);
+pub(crate) struct FullPath(String);
 
 impl FullPath {
     /// Checks the form of a full path: `/`-separated segments of letters,
     /// digits, `_`, `-` and `.`, neither starting nor ending with `/`. The
     /// error says what is wrong.
-    pub fn parse(text: &str) -> Result<FullPath, String> {
+    pub(crate) fn parse(text: &str) -> Result<FullPath, String> {
         if text.contains("://") {
             return Err("give the group or project's full path, not its URL".into());
         }
@@ -148,17 +148,17 @@ impl FullPath {
     }
 
     /// Wraps a path GitLab itself returned (not validated: GitLab's word).
-    pub fn from_gitlab(text: &str) -> FullPath {
+    pub(crate) fn from_gitlab(text: &str) -> FullPath {
         FullPath(text.to_ascii_lowercase())
     }
 
     /// The path, lowercase.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Whether `self` is `other` or lies below it (`acme/platform` is within `acme`).
-    pub fn is_within(&self, other: &FullPath) -> bool {
+    pub(crate) fn is_within(&self, other: &FullPath) -> bool {
         self.0 == other.0
             || (self.0.len() > other.0.len()
                 && self.0.starts_with(&other.0)
@@ -175,7 +175,7 @@ impl fmt::Display for FullPath {
 /// A client's scope: what it may reach. Built only by the config compiler,
 /// which refuses empty and contradictory scopes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scope {
+pub(crate) struct Scope {
     groups: Vec<FullPath>,
     projects: Vec<FullPath>,
     exclude: Vec<FullPath>,
@@ -183,7 +183,7 @@ pub struct Scope {
 
 /// Why a scope is refused at load time.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ScopeError {
+pub(crate) enum ScopeError {
     /// Neither groups nor projects.
     #[error("an empty scope allows nothing")]
     Empty,
@@ -206,7 +206,7 @@ pub enum ScopeError {
 
 impl ScopeError {
     /// What would be valid.
-    pub fn hint(&self) -> &'static str {
+    pub(crate) fn hint(&self) -> &'static str {
         match self {
             ScopeError::Empty => {
                 "list groups and/or projects, or remove `scope` to allow everything the token can see"
@@ -227,7 +227,7 @@ impl ScopeError {
 
 impl Scope {
     /// Builds a scope, refusing an empty or contradictory one.
-    pub fn new(
+    pub(crate) fn new(
         groups: Vec<FullPath>,
         projects: Vec<FullPath>,
         exclude: Vec<FullPath>,
@@ -275,22 +275,22 @@ impl Scope {
     }
 
     /// The included groups (each with its subgroups and their projects).
-    pub fn groups(&self) -> &[FullPath] {
+    pub(crate) fn groups(&self) -> &[FullPath] {
         &self.groups
     }
 
     /// The individually included projects.
-    pub fn projects(&self) -> &[FullPath] {
+    pub(crate) fn projects(&self) -> &[FullPath] {
         &self.projects
     }
 
     /// The groups and projects carved out of the included groups.
-    pub fn exclude(&self) -> &[FullPath] {
+    pub(crate) fn exclude(&self) -> &[FullPath] {
         &self.exclude
     }
 
     /// Whether an object of `kind` at canonical `path` is in scope.
-    pub fn allows(&self, kind: Kind, path: &FullPath) -> bool {
+    pub(crate) fn allows(&self, kind: Kind, path: &FullPath) -> bool {
         let excluded = self.exclude.iter().any(|e| path.is_within(e));
         if excluded {
             return false;

@@ -19,7 +19,7 @@ use crate::upstream::{Upstream, UpstreamError};
 
 /// A project or group as GitLab names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// Project or group.
     pub kind: Kind,
     /// GitLab's numeric id.
@@ -30,7 +30,7 @@ pub struct Resolved {
 
 /// What GitLab says about an id.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// The object exists and the token can see it.
     Found(Arc<Resolved>),
     /// GitLab answered 404: no such object, or the token cannot see it.
@@ -39,7 +39,7 @@ pub enum Lookup {
 
 /// Why an id could not be resolved. Messages never name the upstream.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     /// GitLab could not be reached, or did not answer in time.
     #[error("GitLab could not be reached")]
     Unavailable,
@@ -53,7 +53,7 @@ pub enum ResolveError {
 
 /// How recent a cached answer the caller accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Freshness {
+pub(crate) enum Freshness {
     /// Anything within the cache's time to live (reads).
     Cached,
     /// Only an answer fetched for this request or one already in flight
@@ -63,22 +63,14 @@ pub enum Freshness {
 
 /// Where an answer came from (for metrics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// The cache had it.
     Hit,
     /// Fetched from GitLab by this request, or by one it joined.
     Miss,
 }
 
-impl Source {
-    /// `hit` or `miss`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Source::Hit => "hit",
-            Source::Miss => "miss",
-        }
-    }
-}
+impl Source {}
 
 /// How a request names an object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -152,7 +144,7 @@ impl std::fmt::Debug for Resolver {
 
 impl Resolver {
     /// An empty cache.
-    pub fn new(settings: CacheSettings) -> Resolver {
+    pub(crate) fn new(settings: CacheSettings) -> Resolver {
         Resolver {
             slots: Mutex::new(HashMap::new()),
             settings,
@@ -169,7 +161,7 @@ impl Resolver {
 
     /// Resolves `id` (as bound by a template: decoded, any case) to GitLab's
     /// object of `kind`.
-    pub async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         upstream: &Upstream,
         kind: Kind,
@@ -282,7 +274,7 @@ impl Resolver {
     /// cached, every entry still naming it is dropped, so the next request
     /// resolves it afresh. It never adds an answer: only GitLab's reply to
     /// glgate's own lookup does.
-    pub fn invalidate_if_moved(&self, kind: Kind, id: u64, path: &FullPath) {
+    pub(crate) fn invalidate_if_moved(&self, kind: Kind, id: u64, path: &FullPath) {
         let mut slots = self.lock();
         let moved = slots
             .get(&(kind, Id::Numeric(id)))
@@ -299,16 +291,6 @@ impl Resolver {
                 )
             });
         }
-    }
-
-    /// Number of cached entries (aliases count separately).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -358,7 +340,7 @@ pub(crate) fn object_target(kind: Kind, segment: &str) -> String {
 
 /// The object segment of a redirect to `…/api/v4/projects/<segment>[/…]`,
 /// if it is one; only unreserved characters and percent escapes are taken.
-pub fn redirect_segment(kind: Kind, location: &str) -> Option<String> {
+pub(crate) fn redirect_segment(kind: Kind, location: &str) -> Option<String> {
     let marker = format!("{}/{}/", crate::canonical::API_PREFIX, kind.collection());
     let start = location.find(&marker)? + marker.len();
     let rest = &location[start..];

@@ -17,7 +17,7 @@ const MAX_PAGES: u64 = 1000;
 
 /// One project or group and whether the scope lets the client reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The object.
     pub object: Resolved,
     /// Whether the client may reach it.
@@ -26,7 +26,7 @@ pub struct Entry {
 
 /// What a scope reaches, as GitLab sees it now.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Reach {
+pub(crate) struct Reach {
     /// Every group and project found under the scope's entries, sorted by kind then path.
     pub entries: Vec<Entry>,
     /// Scope entries GitLab does not know (or the token cannot see), with the list they are in.
@@ -35,7 +35,7 @@ pub struct Reach {
 
 /// Why a scope entry reaches nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Missing {
+pub(crate) enum Missing {
     /// GitLab answers 404: no such object, or the token cannot see it.
     Unknown,
     /// GitLab redirects: the entry names an old path (the `Location` given).
@@ -44,7 +44,7 @@ pub enum Missing {
 
 impl Reach {
     /// Counts of (groups in scope, projects in scope, groups excluded, projects excluded).
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize, usize, usize) {
         let count = |kind: Kind, in_scope: bool| {
             self.entries
                 .iter()
@@ -62,7 +62,7 @@ impl Reach {
 
 /// Why the reach could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ShowError {
+pub(crate) enum ShowError {
     /// GitLab could not be asked.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
@@ -80,7 +80,7 @@ pub enum ShowError {
 }
 
 /// Reads from GitLab every group and project `scope` names or includes.
-pub async fn reach(upstream: &Upstream, scope: &Scope) -> Result<Reach, ShowError> {
+pub(crate) async fn reach(upstream: &Upstream, scope: &Scope) -> Result<Reach, ShowError> {
     let mut found: Vec<Resolved> = Vec::new();
     let mut reach = Reach::default();
     for group in scope.groups() {
@@ -129,7 +129,7 @@ pub async fn reach(upstream: &Upstream, scope: &Scope) -> Result<Reach, ShowErro
 }
 
 /// Renders the reach for a terminal.
-pub fn render(client: &str, scope: &Scope, reach: &Reach) -> String {
+pub(crate) fn render(client: &str, scope: &Scope, reach: &Reach) -> String {
     let mut out = String::new();
     let join = |paths: &[FullPath]| {
         if paths.is_empty() {

@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep};
 
 /// Why a relayed response stream was cut.
 #[derive(Debug, thiserror::Error)]
-pub enum StreamError {
+pub(crate) enum StreamError {
     /// More bytes than `upstream.max_response_bytes`.
     #[error("GitLab's response is larger than {0} bytes")]
     TooLarge(u64),
@@ -28,7 +28,7 @@ pub enum StreamError {
 
 impl StreamError {
     /// A stable short code for the audit line's `error` field.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             StreamError::TooLarge(_) => "response_too_large",
             StreamError::Idle => "upstream_body_timeout",
@@ -39,7 +39,7 @@ impl StreamError {
 
 /// A bounded view of GitLab's response body.
 #[derive(Debug)]
-pub struct BoundedBody {
+pub(crate) struct BoundedBody {
     inner: Incoming,
     limit: u64,
     seen: u64,
@@ -50,7 +50,7 @@ pub struct BoundedBody {
 
 impl BoundedBody {
     /// Bounds `inner` to `limit` bytes and `idle` pauses.
-    pub fn new(inner: Incoming, limit: u64, idle: Duration) -> BoundedBody {
+    pub(crate) fn new(inner: Incoming, limit: u64, idle: Duration) -> BoundedBody {
         BoundedBody {
             inner,
             limit,

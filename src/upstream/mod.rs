@@ -10,20 +10,21 @@ use http::{HeaderMap, HeaderValue, Request, Response, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
-pub use body::{BoundedBody, StreamError};
+pub(crate) use body::{BoundedBody, StreamError};
 
 use crate::canonical::{Method, RequestHead};
 use crate::config::{BaseUrl, UpstreamConfig};
 use crate::credential::{Credential, Secret, SecretUnavailable};
-use crate::gitlab::{HttpClient, SetupError, http_client};
+use crate::gitlab::HttpClient;
 use crate::policy::Permit;
 
 /// The `User-Agent` of requests glgate makes on its own account.
-pub const OWN_USER_AGENT: &str = concat!("glgate/", env!("CARGO_PKG_VERSION"), " (own check)");
+pub(crate) const OWN_USER_AGENT: &str =
+    concat!("glgate/", env!("CARGO_PKG_VERSION"), " (own check)");
 
 /// Why GitLab could not be used. Messages never name the host or the token.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// No response headers within the response timeout.
     #[error("GitLab did not answer in time")]
     Timeout,
@@ -47,7 +48,7 @@ pub enum UpstreamError {
 
 /// A response to a request glgate made on its own account.
 #[derive(Debug)]
-pub struct OwnRead {
+pub(crate) struct OwnRead {
     /// GitLab's status.
     pub status: http::StatusCode,
     /// The `Location` header, for redirects.
@@ -70,20 +71,10 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Builds the pooled client: system roots plus `ca_file`, SNI and hostname
-    /// verification always on.
-    /// The credential is live: every request loads its current value once.
-    pub fn new(config: &UpstreamConfig, credential: Credential) -> Result<Upstream, SetupError> {
-        Ok(Upstream::with_client(
-            config,
-            credential,
-            http_client(config)?,
-        ))
-    }
-
-    /// Like [`Upstream::new`], over an existing connection pool (shared with
-    /// the credential's own GitLab calls, so one snapshot holds one pool).
-    pub fn with_client(
+    /// The forwarder to `config.url` with `credential`, over an existing
+    /// connection pool (shared with the credential's own GitLab calls, so one
+    /// snapshot holds one pool).
+    pub(crate) fn with_client(
         config: &UpstreamConfig,
         credential: Credential,
         client: HttpClient,
@@ -98,11 +89,6 @@ impl Upstream {
         }
     }
 
-    /// The base URL requests go to.
-    pub fn base(&self) -> &BaseUrl {
-        &self.base
-    }
-
     /// The live GitLab credential.
     pub fn credential(&self) -> &Credential {
         &self.credential
@@ -112,7 +98,7 @@ impl Upstream {
     /// upstream base; `headers` already filtered; the GitLab token injected.
     /// The `Permit` is the proof that the policy allowed it. The response body
     /// is bounded in size and in pauses.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         _permit: &Permit,
         head: &RequestHead,
@@ -156,7 +142,7 @@ impl Upstream {
     /// resolution (targets glgate builds). The body
     /// is read whole, at most 1 MiB, within the response timeout; redirects
     /// are returned, not followed.
-    pub async fn read_own(&self, target: &str) -> Result<OwnRead, UpstreamError> {
+    pub(crate) async fn read_own(&self, target: &str) -> Result<OwnRead, UpstreamError> {
         const MAX_RESOURCE_BYTES: usize = 1024 * 1024;
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -196,7 +182,7 @@ impl Upstream {
 
     /// A request glgate makes on its own account (readiness checks): `target`
     /// is a fixed API path, never client input.
-    pub async fn send_own(
+    pub(crate) async fn send_own(
         &self,
         target: &'static str,
     ) -> Result<Response<Incoming>, UpstreamError> {
