@@ -7,8 +7,9 @@
 
 mod support;
 
-use support::client::{raw, raw_status};
-use support::sandbox::Sandbox;
+use http::Version;
+use support::client::{raw, raw_status, send};
+use support::sandbox::{Sandbox, SandboxOptions};
 
 /// A body checked as JSON must reach GitLab typed as JSON: a `Connection`
 /// header naming `Content-Type` (or any framing or credential header) would
@@ -55,4 +56,216 @@ async fn connection_naming_a_checked_header_is_refused() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].header("content-type"), Some("application/json"));
     assert_eq!(received[0].body, body.as_bytes());
+}
+
+/// A scope that leaves out a group inside an included one.
+const SCOPE: &str = "    rate_limit: { per_second: 1000, burst: 1000 }\n    scope:\n      groups: [acme]\n      exclude: [acme/secret-stuff]\n";
+
+async fn scoped() -> Sandbox {
+    Sandbox::with(SandboxOptions {
+        client_extra: SCOPE.into(),
+        ..SandboxOptions::default()
+    })
+    .await
+}
+
+/// A filtered answer carries nothing computed over what was hidden: no
+/// validator of GitLab's whole answer, no length of it on a HEAD, and the
+/// client cannot ask GitLab whether the whole answer changed.
+#[tokio::test]
+async fn filtered_answers_carry_no_metadata_of_the_unfiltered_one() {
+    let sb = scoped().await;
+    let target = "/api/v4/groups/acme/projects?include_subgroups=true&per_page=100";
+    // GitLab's own answer has a validator (the fake computes it as Rack does).
+    let direct = reqwest_like_get(&sb, target, &[]).await;
+    assert_eq!(direct.status, 200);
+    let names: Vec<String> = direct
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path_with_namespace"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("acme/secret-stuff")),
+        "{names:?}"
+    );
+    assert!(
+        direct.header("etag").is_none(),
+        "ETag of the unfiltered answer relayed"
+    );
+    assert!(direct.header("last-modified").is_none());
+    let upstream = sb.fake.requests();
+    let relayed = upstream
+        .iter()
+        .rev()
+        .find(|r| r.target.starts_with("/api/v4/groups/acme/projects"))
+        .unwrap();
+    assert!(relayed.header("accept-encoding") == Some("identity"));
+
+    // Conditional headers are not forwarded: a 304 would say whether hidden
+    // items changed.
+    sb.fake.clear_requests();
+    let conditional = reqwest_like_get(
+        &sb,
+        target,
+        &[
+            ("if-none-match", "W/\"anything\""),
+            ("if-modified-since", "Sat, 01 Jan 2000 00:00:00 GMT"),
+        ],
+    )
+    .await;
+    assert_eq!(conditional.status, 200);
+    let relayed: Vec<_> = sb
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.starts_with("/api/v4/groups/acme/projects"))
+        .collect();
+    assert_eq!(relayed.len(), 1);
+    assert!(relayed[0].header("if-none-match").is_none());
+    assert!(relayed[0].header("if-modified-since").is_none());
+
+    // A HEAD does not relay the length of the unfiltered GET.
+    let head = send(
+        Version::HTTP_11,
+        "HEAD",
+        &sb.url(target),
+        &[("private-token", &sb.client_token)],
+        b"",
+    )
+    .await;
+    assert_eq!(head.status, 200);
+    let unfiltered = sb
+        .fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "HEAD")
+        .map(|_| ())
+        .is_some();
+    assert!(unfiltered, "the HEAD reached GitLab");
+    let length = head.header("content-length").map(str::to_owned);
+    assert!(
+        length.is_none()
+            || length.as_deref() == Some(direct.body.len().to_string().as_str())
+            || length.as_deref() == Some("0"),
+        "a HEAD's Content-Length sizes the unfiltered answer: {length:?}"
+    );
+    assert!(head.header("etag").is_none());
+}
+
+/// The same holds for a rule's `response_filter` without any scope (the
+/// hook list shows only the client's own hooks).
+#[tokio::test]
+async fn a_response_filter_drops_validators_too() {
+    let sb = Sandbox::start().await;
+    let reply = reqwest_like_get(&sb, "/api/v4/projects/101/hooks", &[]).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(reply.header("etag").is_none());
+    // An unfiltered route keeps GitLab's validator.
+    let plain = reqwest_like_get(&sb, "/api/v4/user", &[]).await;
+    assert_eq!(plain.status, 200);
+    assert!(
+        plain.header("etag").is_some(),
+        "unfiltered answers keep their ETag"
+    );
+}
+
+/// Grape reads `format` like a `.json` suffix: refused like the suffixes,
+/// in the query and in the body, in any letter case.
+#[tokio::test]
+async fn a_format_parameter_is_refused_like_a_format_suffix() {
+    let sb = Sandbox::start().await;
+    for target in [
+        "/api/v4/projects/101/merge_requests?format=xml",
+        "/api/v4/projects/101/merge_requests?FORMAT=json",
+    ] {
+        let reply = reqwest_like_get(&sb, target, &[]).await;
+        assert_eq!(reply.status, 400, "{target}");
+        assert_eq!(reply.json()["reason"], "forbidden_param", "{target}");
+    }
+    let reply = send(
+        Version::HTTP_11,
+        "PUT",
+        &sb.url("/api/v4/projects/101/merge_requests/1"),
+        &[
+            ("private-token", &sb.client_token),
+            ("content-type", "application/json"),
+        ],
+        br#"{"add_labels":"echoes/a","format":"xml"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["reason"], "forbidden_param");
+    assert!(sb.fake.requests().is_empty());
+}
+
+/// On a route whose answer a filter must read, a successful answer that is
+/// not JSON is refused rather than relayed unread.
+#[tokio::test]
+async fn a_filtered_route_answered_in_another_format_is_refused() {
+    let upstream = xml_upstream().await;
+    let sb = Sandbox::with(SandboxOptions {
+        upstream_url: Some(format!("http://{upstream}")),
+        client_extra: SCOPE.into(),
+        ..SandboxOptions::default()
+    })
+    .await;
+    // `/groups` names no object, so nothing is resolved before GitLab answers.
+    let reply = reqwest_like_get(&sb, "/api/v4/groups", &[]).await;
+    assert_eq!(
+        reply.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["reason"], "response_unfilterable");
+    assert!(!String::from_utf8_lossy(&reply.body).contains("secret"));
+}
+
+/// GET through glgate with the client token and extra headers.
+async fn reqwest_like_get(
+    sb: &Sandbox,
+    target: &str,
+    extra: &[(&str, &str)],
+) -> support::client::Reply {
+    let mut headers = vec![("private-token", sb.client_token.as_str())];
+    headers.extend_from_slice(extra);
+    send(Version::HTTP_11, "GET", &sb.url(target), &headers, b"").await
+}
+
+/// An upstream that answers every request with an XML list naming a group
+/// out of any scope (and glgate's own token check with 404).
+async fn xml_upstream() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let answer: &[u8] = if head.starts_with(b"GET /api/v4/personal_access_tokens/self ")
+                {
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/xml\r\ncontent-length: 61\r\nconnection: close\r\n\r\n<groups><group><full_path>secret</full_path></group></groups>"
+                };
+                let _ = stream.write_all(answer).await;
+            });
+        }
+    });
+    addr
 }

@@ -132,10 +132,24 @@ impl Reply {
                 bytes,
             } => (Some(content_type), bytes),
         };
+        // Like Rack::ETag in front of GitLab's API: a weak validator computed
+        // over the whole body of a successful answer; a HEAD carries the
+        // length and validator of the GET it stands for.
+        let etag = (self.status == StatusCode::OK && !bytes.is_empty()).then(|| {
+            use sha2::Digest;
+            format!("W/\"{}\"", hex_prefix(&sha2::Sha256::digest(&bytes)))
+        });
+        let length = bytes.len();
         let body = if head { Vec::new() } else { bytes };
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
+        if let Some(etag) = etag.and_then(|etag| HeaderValue::try_from(etag).ok()) {
+            headers.insert(http::header::ETAG, etag);
+        }
+        if head {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
         if let Some(ct) = content_type {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
@@ -165,4 +179,9 @@ impl Reply {
         }
         response
     }
+}
+
+/// The first 16 bytes of a digest, in lowercase hex.
+fn hex_prefix(digest: &[u8]) -> String {
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }

@@ -160,7 +160,7 @@ impl fmt::Display for Reason {
             }
             Reason::ForbiddenParam { name } => write!(
                 f,
-                "parameter '{name}' is a GitLab credential, impersonation or method override and is never accepted"
+                "parameter '{name}' is a GitLab credential, impersonation, method or format override and is never accepted"
             ),
             Reason::UnknownParam { name, accepted } => {
                 if accepted.is_empty() {

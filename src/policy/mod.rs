@@ -526,7 +526,7 @@ impl<'a> Compiler<'a> {
                     Position::of(spanned),
                     key.clone(),
                     format!(
-                        "'{name}' is a GitLab credential or override and can never be accepted"
+                        "'{name}' is a GitLab credential or override (of the method or the response format) and can never be accepted"
                     ),
                     None,
                 );

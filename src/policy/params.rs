@@ -8,8 +8,10 @@ use super::decision::Reason;
 use super::raw::{RawParam, RawParamType};
 use crate::canonical::{Param, ParamValue, printable};
 
-/// Parameters GitLab reads as a credential, an impersonation or a method
-/// override (docs/gitlab.md §2). They are refused on every rule, in any letter case.
+/// Parameters GitLab reads as a credential, an impersonation, a method
+/// override or a response format override (Grape reads `format` like a
+/// `.json` path suffix; docs/gitlab.md §2). They are refused on every rule,
+/// in any letter case.
 pub(crate) const FORBIDDEN_PARAMS: &[&str] = &[
     "private_token",
     "access_token",
@@ -17,6 +19,7 @@ pub(crate) const FORBIDDEN_PARAMS: &[&str] = &[
     "job_token",
     "sudo",
     "_method",
+    "format",
 ];
 
 /// Largest compiled size of a policy regex, so that a policy cannot make

@@ -16,20 +16,41 @@ use crate::scope::guard::{LookupCounts, ScopeGuard};
 use crate::upstream::BoundedBody;
 
 /// What to check in GitLab's answer before relaying it.
-pub(super) struct AnswerChecks<'a> {
+pub(crate) struct AnswerChecks<'a> {
     /// The rule's `response_filter`: list items must meet it.
-    pub response_filter: Option<&'a FieldMatch>,
+    pub(crate) response_filter: Option<&'a FieldMatch>,
     /// The client's scope, when it has one.
-    pub scope: Option<&'a ScopeGuard<'a>>,
+    pub(crate) scope: Option<&'a ScopeGuard<'a>>,
     /// Largest answer read whole (`limits.max_filtered_response_bytes`).
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
+    /// Whether the route serves raw content (a file, an archive, a log)
+    /// rather than JSON ([`serves_raw_content`]).
+    pub(crate) raw_content: bool,
+    /// Whether the request is a `HEAD` (no body to filter, but GitLab's
+    /// `Content-Length` sizes the unfiltered one).
+    pub(crate) head: bool,
 }
 
 impl AnswerChecks<'_> {
     /// Whether anything is to be checked (otherwise the answer streams through).
-    pub(super) fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.response_filter.is_some() || self.scope.is_some()
     }
+}
+
+/// The last literal segments of GitLab routes that answer raw content
+/// rather than JSON: a file (`…/files/{path}/raw`, `…/blobs/{sha}/raw`,
+/// `…/snippets/{id}/raw`), an archive, job artifacts or a job log, a diff.
+const RAW_CONTENT_SEGMENTS: &[&str] = &["raw", "archive", "artifacts", "trace", "raw_diffs"];
+
+/// Whether `template` names a route that answers raw content: such an answer
+/// is about the object the request named (already checked) and passes
+/// unread. On every other route a filtered answer must be JSON.
+pub(crate) fn serves_raw_content(template: &str) -> bool {
+    template
+        .rsplit('/')
+        .find(|segment| !segment.is_empty() && !segment.starts_with('{'))
+        .is_some_and(|segment| RAW_CONTENT_SEGMENTS.contains(&segment))
 }
 
 /// Relays GitLab's answer once `checks` hold: list items that fail the
@@ -46,11 +67,18 @@ pub(super) async fn filter_answer(
     lookups: &mut LookupCounts,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (mut parts, body) = response.into_parts();
-    // Counts and the last page would tell how many items are hidden, on
-    // every answer (HEAD included).
+    // Counts and the last page would tell how many items are hidden, and
+    // validators computed over the whole answer would tell when hidden items
+    // exist or change, on every answer (HEAD included).
     parts.headers.remove("x-total");
     parts.headers.remove("x-total-pages");
+    parts.headers.remove(header::ETAG);
+    parts.headers.remove(header::LAST_MODIFIED);
     drop_last_link(&mut parts.headers);
+    if checks.head {
+        // The length of the GET it stands for: the unfiltered size.
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
     if parts.status.is_redirection()
         && let Some(guard) = checks.scope
         && let Some(location) = parts
@@ -75,12 +103,18 @@ pub(super) async fn filter_answer(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.to_ascii_lowercase().starts_with("application/json"));
-    // Errors are GitLab's own words; a non-JSON answer (a raw file, say) is
-    // about the object the request named, already checked. A hook list must
-    // be JSON, so only scope lets such answers through.
-    if !parts.status.is_success() || (!json && checks.response_filter.is_none()) {
+    // Errors are GitLab's own words; raw content (a file, say) is about the
+    // object the request named, already checked, and only scope lets it
+    // through (a `response_filter` reads JSON). Anything else that is not
+    // JSON could hold what the filter would have removed: refused.
+    if !parts.status.is_success()
+        || (!json && checks.raw_content && checks.response_filter.is_none())
+    {
         let body = body.map_err(BoxError::from).boxed_unsync();
         return Ok(Response::from_parts(parts, body));
+    }
+    if !json {
+        return Err(ProxyError::Unfilterable);
     }
     let bytes = http_body_util::Limited::new(body, checks.max_bytes)
         .collect()
@@ -153,5 +187,31 @@ fn drop_last_link(headers: &mut http::HeaderMap) {
         && let Ok(value) = HeaderValue::from_str(&kept.join(", "))
     {
         headers.insert(header::LINK, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serves_raw_content;
+
+    #[test]
+    fn raw_content_routes_are_named_by_their_last_literal_segment() {
+        for template in [
+            "/projects/{project}/repository/files/{file_path}/raw",
+            "/projects/{project}/repository/blobs/{sha}/raw",
+            "/projects/{project}/repository/archive",
+            "/projects/{project}/jobs/{job_id}/trace",
+            "/projects/{project}/jobs/{job_id}/artifacts",
+        ] {
+            assert!(serves_raw_content(template), "{template}");
+        }
+        for template in [
+            "/projects/{project}",
+            "/groups/{group}/projects",
+            "/projects/{project}/repository/files/{file_path}",
+            "/projects/{project}/merge_requests/{iid}",
+        ] {
+            assert!(!serves_raw_content(template), "{template}");
+        }
     }
 }

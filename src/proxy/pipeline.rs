@@ -116,6 +116,8 @@ impl<'a> RequestContext<'a> {
             response_filter: permit.response_filter(),
             scope: scope.as_ref(),
             max_bytes: snapshot.config.limits.max_filtered_response_bytes,
+            raw_content: super::answer::serves_raw_content(permit.template()),
+            head: head.method() == crate::canonical::Method::Head,
         };
         let upstream_started = Instant::now();
         let answer = self
@@ -321,11 +323,15 @@ impl<'a> RequestContext<'a> {
             forwarded.insert(REQUEST_ID_HEADER, value);
         }
         if checks.any() {
-            // The answer is read here: ask GitLab not to compress it.
+            // The answer is read here: ask GitLab not to compress it. And the
+            // client gets no validator of GitLab's whole answer, so it may not
+            // ask whether that changed (a 304 would tell of hidden items).
             forwarded.insert(
                 http::header::ACCEPT_ENCODING,
                 HeaderValue::from_static("identity"),
             );
+            forwarded.remove(http::header::IF_NONE_MATCH);
+            forwarded.remove(http::header::IF_MODIFIED_SINCE);
         }
         Ok(self
             .snapshot

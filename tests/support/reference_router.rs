@@ -35,6 +35,7 @@ pub const FORBIDDEN: &[&str] = &[
     "job_token",
     "sudo",
     "_method",
+    "format",
 ];
 
 /// Rule ids of the Echoes policy whose values [`check_merged`] checks.
