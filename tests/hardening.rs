@@ -269,3 +269,108 @@ async fn xml_upstream() -> std::net::SocketAddr {
     });
     addr
 }
+
+/// A group hook delivers the events of every project below its group: on a
+/// group with something excluded below it, creating or changing one is
+/// refused before GitLab; on a group wholly in scope it works; a project
+/// hook inside the same group still works, and so does deleting.
+#[tokio::test]
+async fn group_hooks_only_on_groups_wholly_in_scope() {
+    let sb = scoped().await;
+    let hook = r#"{"url":"https://api.echoeshq.com/hooks/gitlab/acme","push_events":true}"#;
+    let refused = post(&sb, "/api/v4/groups/acme/hooks", hook).await;
+    assert_eq!(
+        refused.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert_eq!(refused.json()["reason"], "group_hook_beyond_scope");
+    assert!(
+        !String::from_utf8_lossy(&refused.body).contains("secret"),
+        "the refusal names nothing outside the scope"
+    );
+    let relayed = |sb: &Sandbox| {
+        sb.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect::<Vec<_>>()
+    };
+    assert!(relayed(&sb).is_empty(), "{:?}", relayed(&sb));
+
+    // A hook the customer registered on the group: updating it is refused
+    // too (it would widen its events), deleting it is not.
+    let existing = send(
+        Version::HTTP_11,
+        "POST",
+        &format!("{}/api/v4/groups/10/hooks", sb.fake.base_url()),
+        &[
+            ("private-token", sb.fake.token()),
+            ("content-type", "application/json"),
+        ],
+        hook.as_bytes(),
+    )
+    .await;
+    assert_eq!(existing.status, 201);
+    let id = existing.json()["id"].as_u64().unwrap();
+    sb.fake.clear_requests();
+    let update = send(
+        Version::HTTP_11,
+        "PUT",
+        &sb.url(&format!("/api/v4/groups/acme/hooks/{id}")),
+        &[
+            ("private-token", sb.client_token.as_str()),
+            ("content-type", "application/json"),
+        ],
+        br#"{"merge_requests_events":true}"#,
+    )
+    .await;
+    assert_eq!(update.status, 403);
+    assert_eq!(update.json()["reason"], "group_hook_beyond_scope");
+    assert!(relayed(&sb).is_empty(), "{:?}", relayed(&sb));
+    let delete = send(
+        Version::HTTP_11,
+        "DELETE",
+        &sb.url(&format!("/api/v4/groups/acme/hooks/{id}")),
+        &[("private-token", sb.client_token.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        delete.status,
+        204,
+        "{}",
+        String::from_utf8_lossy(&delete.body)
+    );
+
+    // A group with nothing excluded below it, and a project of acme: fine.
+    assert_eq!(
+        post(&sb, "/api/v4/groups/acme%2Fplatform/hooks", hook)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        post(&sb, "/api/v4/projects/acme%2Fbackend/hooks", hook)
+            .await
+            .status,
+        201
+    );
+}
+
+/// POST a JSON body through glgate with the client token.
+async fn post(sb: &Sandbox, target: &str, body: &str) -> support::client::Reply {
+    send(
+        Version::HTTP_11,
+        "POST",
+        &sb.url(target),
+        &[
+            ("private-token", sb.client_token.as_str()),
+            ("content-type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .await
+}

@@ -76,6 +76,13 @@ pub(crate) enum ProxyError {
         "GitLab could not confirm this project or group is within this client's scope; retry later"
     )]
     ScopeUnavailable,
+    /// A group hook would deliver the events of projects outside the scope
+    /// (something below the group is excluded): refused until deliveries are
+    /// filtered per project. Names nothing of what lies outside.
+    #[error(
+        "a group hook on this group would also deliver events of projects outside this client's scope; register hooks on the projects instead"
+    )]
+    GroupHookBeyondScope,
     /// GitLab's answer is larger than glgate reads whole to filter it.
     #[error(
         "GitLab's answer is larger than glgate filters ({0} bytes, limits.max_filtered_response_bytes); ask for fewer items per page (per_page)"
@@ -91,6 +98,7 @@ impl From<ScopeRefusal> for ProxyError {
         match refusal {
             ScopeRefusal::OutOfScope { kind, exists } => ProxyError::OutOfScope { kind, exists },
             ScopeRefusal::Unavailable => ProxyError::ScopeUnavailable,
+            ScopeRefusal::GroupHookBeyondScope => ProxyError::GroupHookBeyondScope,
         }
     }
 }
@@ -127,6 +135,7 @@ impl ProxyError {
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::OutOfScope { .. } => StatusCode::NOT_FOUND,
             ProxyError::ScopeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::GroupHookBeyondScope => StatusCode::FORBIDDEN,
             ProxyError::TooLargeToFilter(_) | ProxyError::Unfilterable => StatusCode::BAD_GATEWAY,
         }
     }
@@ -138,6 +147,7 @@ impl ProxyError {
             self,
             ProxyError::OutOfScope { .. }
                 | ProxyError::ScopeUnavailable
+                | ProxyError::GroupHookBeyondScope
                 | ProxyError::NotOwned(_)
                 | ProxyError::ResourceNotFound
                 | ProxyError::OwnershipUnknown
@@ -169,6 +179,7 @@ impl ProxyError {
             ProxyError::OutOfScope { exists: true, .. } => "out_of_scope",
             ProxyError::OutOfScope { exists: false, .. } => "not_found",
             ProxyError::ScopeUnavailable => "scope_check_failed",
+            ProxyError::GroupHookBeyondScope => "group_hook_beyond_scope",
             ProxyError::TooLargeToFilter(_) => "response_too_large_to_filter",
             ProxyError::Unfilterable => "response_unfilterable",
         }

@@ -8,7 +8,9 @@
 //! resolution cache, and both fail closed: an object that cannot be resolved
 //! is refused, never let through unchecked.
 
-use super::resolve::{Freshness, Lookup, Resolver, Source};
+use std::sync::Arc;
+
+use super::resolve::{Freshness, Lookup, Resolved, Resolver, Source};
 use super::{Kind, OBJECT_PARAMS, Scope};
 use crate::canonical::{FORMAT_SUFFIXES, Param, ParamValue, RequestHead};
 use crate::policy::Permit;
@@ -42,6 +44,10 @@ pub(crate) enum ScopeRefusal {
     /// GitLab could not say what the object is.
     #[error("scope check failed")]
     Unavailable,
+    /// A group hook would be created or changed on a group with something
+    /// outside the scope below it: the hook would deliver its events too.
+    #[error("group hook on a group not wholly in scope")]
+    GroupHookBeyondScope,
 }
 
 /// Counts resolutions by outcome, for metrics.
@@ -94,10 +100,18 @@ impl<'a> ScopeGuard<'a> {
         } else {
             Freshness::Fresh
         };
+        let writes_group_hook = writes_group_hook(head, permit.template());
         for binding in permit.bindings() {
             if let Some(kind) = Kind::from_param(&binding.name) {
-                self.check_named(kind, &binding.value, freshness, counts)
+                let object = self
+                    .check_named(kind, &binding.value, freshness, counts)
                     .await?;
+                if writes_group_hook
+                    && kind == Kind::Group
+                    && !self.scope.allows_subtree(&object.path)
+                {
+                    return Err(ScopeRefusal::GroupHookBeyondScope);
+                }
             }
         }
         for param in head.query().iter().chain(body) {
@@ -117,13 +131,14 @@ impl<'a> ScopeGuard<'a> {
         Ok(())
     }
 
+    /// Checks one named object; what it resolved to when it is in scope.
     async fn check_named(
         &self,
         kind: Kind,
         id: &str,
         freshness: Freshness,
         counts: &mut LookupCounts,
-    ) -> Result<(), ScopeRefusal> {
+    ) -> Result<Arc<Resolved>, ScopeRefusal> {
         // GitLab may read a trailing `.json` as a response format when the id
         // ends the path (as in glgate's own lookup) but not when it does not
         // (as in the forwarded request): the two would name different objects.
@@ -144,7 +159,7 @@ impl<'a> ScopeGuard<'a> {
             })?;
         counts.add(source);
         match lookup {
-            Lookup::Found(object) if self.scope.allows(kind, &object.path) => Ok(()),
+            Lookup::Found(object) if self.scope.allows(kind, &object.path) => Ok(object),
             Lookup::Found(_) => Err(ScopeRefusal::OutOfScope { kind, exists: true }),
             Lookup::NotFound => Err(ScopeRefusal::OutOfScope {
                 kind,
@@ -152,6 +167,18 @@ impl<'a> ScopeGuard<'a> {
             }),
         }
     }
+}
+
+/// Whether the request creates or changes a group hook (`POST
+/// /groups/{group}/hooks`, `PUT /groups/{group}/hooks/{hook_id}`): the hook
+/// would deliver the events of every project below the group.
+fn writes_group_hook(head: &RequestHead, template: &str) -> bool {
+    !head.method().is_read()
+        && head.method() != crate::canonical::Method::Delete
+        && matches!(
+            template,
+            "/groups/{group}/hooks" | "/groups/{group}/hooks/{hook_id}"
+        )
 }
 
 /// Whether a template's answers are projects, groups or namespaces: a

@@ -301,6 +301,14 @@ impl Scope {
             Kind::Project => in_group || self.projects.contains(path),
         }
     }
+
+    /// Whether the group at canonical `path` is in scope with everything
+    /// below it: no subgroup or project under it is excluded. A group hook
+    /// delivers events of every project below its group, so only such a
+    /// group may carry one.
+    pub(crate) fn allows_subtree(&self, path: &FullPath) -> bool {
+        self.allows(Kind::Group, path) && !self.exclude.iter().any(|e| e.is_within(path))
+    }
 }
 
 #[cfg(test)]
@@ -317,6 +325,24 @@ mod tests {
 
     fn path(text: &str) -> FullPath {
         FullPath::from_gitlab(text)
+    }
+
+    #[test]
+    fn a_subtree_is_whole_only_without_exclusions_below() {
+        let scope = scope(&["acme"], &["tools/ci"], &["acme/secret"]).unwrap();
+        assert!(
+            !scope.allows_subtree(&path("acme")),
+            "acme/secret lies below"
+        );
+        assert!(scope.allows_subtree(&path("acme/platform")));
+        assert!(scope.allows_subtree(&path("Acme/Platform/Deep")));
+        assert!(!scope.allows_subtree(&path("acme/secret")));
+        assert!(!scope.allows_subtree(&path("acme/secret/inner")));
+        assert!(
+            !scope.allows_subtree(&path("tools")),
+            "only a project of tools is in scope"
+        );
+        assert!(!scope.allows_subtree(&path("other")));
     }
 
     #[test]
