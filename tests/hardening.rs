@@ -374,3 +374,56 @@ async fn post(sb: &Sandbox, target: &str, body: &str) -> support::client::Reply 
     )
     .await
 }
+
+/// One request cannot make glgate send dozens of lookups to GitLab: past
+/// the bound it is refused before any lookup; below it each distinct object
+/// is resolved once.
+#[tokio::test]
+async fn lookups_per_request_are_bounded() {
+    let sb = scoped().await;
+    let many: Vec<String> = (1000..1030)
+        .map(|id| format!("project_id[]={id}"))
+        .collect();
+    let reply = reqwest_like_get(
+        &sb,
+        &format!("/api/v4/projects/101/merge_requests?{}", many.join("&")),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["reason"], "too_many_objects");
+    assert!(
+        sb.fake.requests().is_empty(),
+        "no lookup, nothing forwarded"
+    );
+
+    // A few objects, one named twice: one lookup each, then forwarded.
+    let reply = reqwest_like_get(
+        &sb,
+        "/api/v4/projects/101/merge_requests?project_id[]=102&project_id[]=103&project_id[]=102",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let lookups: Vec<String> = sb
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.header("user-agent")
+                .is_some_and(|ua| ua.starts_with("glgate/"))
+        })
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(lookups.len(), 3, "{lookups:?}");
+}

@@ -83,6 +83,13 @@ pub(crate) enum ProxyError {
         "a group hook on this group would also deliver events of projects outside this client's scope; register hooks on the projects instead"
     )]
     GroupHookBeyondScope,
+    /// The request names more projects, groups or namespaces than glgate
+    /// checks for one request (each may cost a lookup at GitLab).
+    #[error(
+        "this request names more than {} projects, groups or namespaces; glgate checks at most that many per request: split it",
+        crate::scope::guard::MAX_NAMED_OBJECTS
+    )]
+    TooManyObjects,
     /// GitLab's answer is larger than glgate reads whole to filter it.
     #[error(
         "GitLab's answer is larger than glgate filters ({0} bytes, limits.max_filtered_response_bytes); ask for fewer items per page (per_page)"
@@ -99,6 +106,7 @@ impl From<ScopeRefusal> for ProxyError {
             ScopeRefusal::OutOfScope { kind, exists } => ProxyError::OutOfScope { kind, exists },
             ScopeRefusal::Unavailable => ProxyError::ScopeUnavailable,
             ScopeRefusal::GroupHookBeyondScope => ProxyError::GroupHookBeyondScope,
+            ScopeRefusal::TooManyObjects => ProxyError::TooManyObjects,
         }
     }
 }
@@ -136,6 +144,7 @@ impl ProxyError {
             ProxyError::OutOfScope { .. } => StatusCode::NOT_FOUND,
             ProxyError::ScopeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::GroupHookBeyondScope => StatusCode::FORBIDDEN,
+            ProxyError::TooManyObjects => StatusCode::BAD_REQUEST,
             ProxyError::TooLargeToFilter(_) | ProxyError::Unfilterable => StatusCode::BAD_GATEWAY,
         }
     }
@@ -148,6 +157,7 @@ impl ProxyError {
             ProxyError::OutOfScope { .. }
                 | ProxyError::ScopeUnavailable
                 | ProxyError::GroupHookBeyondScope
+                | ProxyError::TooManyObjects
                 | ProxyError::NotOwned(_)
                 | ProxyError::ResourceNotFound
                 | ProxyError::OwnershipUnknown
@@ -180,6 +190,7 @@ impl ProxyError {
             ProxyError::OutOfScope { exists: false, .. } => "not_found",
             ProxyError::ScopeUnavailable => "scope_check_failed",
             ProxyError::GroupHookBeyondScope => "group_hook_beyond_scope",
+            ProxyError::TooManyObjects => "too_many_objects",
             ProxyError::TooLargeToFilter(_) => "response_too_large_to_filter",
             ProxyError::Unfilterable => "response_unfilterable",
         }

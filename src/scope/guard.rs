@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+use futures_util::{StreamExt, stream};
+
 use super::resolve::{Freshness, Lookup, Resolved, Resolver, Source};
 use super::{Kind, OBJECT_PARAMS, Scope};
 use crate::canonical::{FORMAT_SUFFIXES, Param, ParamValue, RequestHead};
@@ -48,6 +50,9 @@ pub(crate) enum ScopeRefusal {
     /// outside the scope below it: the hook would deliver its events too.
     #[error("group hook on a group not wholly in scope")]
     GroupHookBeyondScope,
+    /// The request names more objects than one request may have checked.
+    #[error("more than {MAX_NAMED_OBJECTS} projects, groups or namespaces named")]
+    TooManyObjects,
 }
 
 /// Counts resolutions by outcome, for metrics.
@@ -88,6 +93,8 @@ impl<'a> ScopeGuard<'a> {
     /// template param `{project}`, `{group}` or `{namespace}`, or a query or
     /// body parameter such as `target_project_id`. Writes are checked on a
     /// fresh resolution, so a transfer out of scope is never missed by one.
+    /// Each distinct object is resolved once, a few at a time; a request
+    /// naming more than [`MAX_NAMED_OBJECTS`] is refused before any lookup.
     pub(crate) async fn check_request(
         &self,
         permit: &Permit,
@@ -100,73 +107,139 @@ impl<'a> ScopeGuard<'a> {
         } else {
             Freshness::Fresh
         };
+        let named = named_objects(permit, head, body);
+        if named.len() > MAX_NAMED_OBJECTS {
+            return Err(ScopeRefusal::TooManyObjects);
+        }
+        // The futures are built before the stream, not by a closure inside
+        // it: a closure borrowing `named` across the await would not be Send.
+        let lookups: Vec<_> = named
+            .iter()
+            .map(|named| self.check_named(named.kind, named.id, freshness))
+            .collect();
+        let checked: Vec<_> = stream::iter(lookups)
+            .buffered(MAX_CONCURRENT_LOOKUPS)
+            .collect()
+            .await;
         let writes_group_hook = writes_group_hook(head, permit.template());
-        for binding in permit.bindings() {
-            if let Some(kind) = Kind::from_param(&binding.name) {
-                let object = self
-                    .check_named(kind, &binding.value, freshness, counts)
-                    .await?;
-                if writes_group_hook
-                    && kind == Kind::Group
-                    && !self.scope.allows_subtree(&object.path)
-                {
-                    return Err(ScopeRefusal::GroupHookBeyondScope);
-                }
+        let mut verdict = Ok(());
+        for (named, (source, outcome)) in named.iter().zip(checked) {
+            if let Some(source) = source {
+                counts.add(source);
             }
-        }
-        for param in head.query().iter().chain(body) {
-            let Some(&(_, kind)) = OBJECT_PARAMS.iter().find(|(name, _)| *name == param.name)
-            else {
+            if verdict.is_err() {
                 continue;
-            };
-            let values: &[String] = match &param.value {
-                ParamValue::Scalar(value) => std::slice::from_ref(value),
-                ParamValue::List(values) => values,
-                ParamValue::Null => &[],
-            };
-            for value in values.iter().filter(|v| !v.is_empty()) {
-                self.check_named(kind, value, freshness, counts).await?;
             }
+            verdict = match outcome {
+                Ok(object)
+                    if writes_group_hook
+                        && named.is_path_group
+                        && !self.scope.allows_subtree(&object.path) =>
+                {
+                    Err(ScopeRefusal::GroupHookBeyondScope)
+                }
+                Ok(_) => Ok(()),
+                Err(refusal) => Err(refusal),
+            };
         }
-        Ok(())
+        verdict
     }
 
-    /// Checks one named object; what it resolved to when it is in scope.
+    /// Checks one named object: what it resolved to when it is in scope,
+    /// and where the answer came from when a lookup was made.
     async fn check_named(
         &self,
         kind: Kind,
         id: &str,
         freshness: Freshness,
-        counts: &mut LookupCounts,
-    ) -> Result<Arc<Resolved>, ScopeRefusal> {
+    ) -> (Option<Source>, Result<Arc<Resolved>, ScopeRefusal>) {
         // GitLab may read a trailing `.json` as a response format when the id
         // ends the path (as in glgate's own lookup) but not when it does not
         // (as in the forwarded request): the two would name different objects.
         let lower = id.to_ascii_lowercase();
         if FORMAT_SUFFIXES.iter().any(|suffix| lower.ends_with(suffix)) {
-            return Err(ScopeRefusal::OutOfScope {
+            let refusal = ScopeRefusal::OutOfScope {
                 kind,
                 exists: false,
-            });
+            };
+            return (None, Err(refusal));
         }
-        let (lookup, source) = self
+        let (lookup, source) = match self
             .resolver
             .resolve(self.upstream, kind, id, freshness)
             .await
-            .map_err(|error| {
+        {
+            Ok(resolved) => resolved,
+            Err(error) => {
                 tracing::warn!(%kind, %error, "scope check failed");
-                ScopeRefusal::Unavailable
-            })?;
-        counts.add(source);
-        match lookup {
+                return (None, Err(ScopeRefusal::Unavailable));
+            }
+        };
+        let outcome = match lookup {
             Lookup::Found(object) if self.scope.allows(kind, &object.path) => Ok(object),
             Lookup::Found(_) => Err(ScopeRefusal::OutOfScope { kind, exists: true }),
             Lookup::NotFound => Err(ScopeRefusal::OutOfScope {
                 kind,
                 exists: false,
             }),
+        };
+        (Some(source), outcome)
+    }
+}
+
+/// Most distinct projects, groups and namespaces one request may name: each
+/// may cost a GitLab lookup, so one request cannot make glgate send dozens.
+pub(crate) const MAX_NAMED_OBJECTS: usize = 20;
+
+/// Most of one request's lookups in flight at once.
+const MAX_CONCURRENT_LOOKUPS: usize = 4;
+
+/// One object a request names, to be checked.
+struct Named<'r> {
+    kind: Kind,
+    id: &'r str,
+    /// The `{group}` of the path (what a group hook would be registered on).
+    is_path_group: bool,
+}
+
+/// The objects a request names, in request order (path first), each
+/// distinct spelling once.
+fn named_objects<'r>(
+    permit: &'r Permit,
+    head: &'r RequestHead,
+    body: &'r [Param],
+) -> Vec<Named<'r>> {
+    let mut named: Vec<Named<'r>> = Vec::new();
+    let mut add = |kind: Kind, id: &'r str, is_path_group: bool| {
+        if let Some(seen) = named.iter_mut().find(|n| n.kind == kind && n.id == id) {
+            seen.is_path_group |= is_path_group;
+        } else {
+            named.push(Named {
+                kind,
+                id,
+                is_path_group,
+            });
+        }
+    };
+    for binding in permit.bindings() {
+        if let Some(kind) = Kind::from_param(&binding.name) {
+            add(kind, &binding.value, kind == Kind::Group);
         }
     }
+    for param in head.query().iter().chain(body) {
+        let Some(&(_, kind)) = OBJECT_PARAMS.iter().find(|(name, _)| *name == param.name) else {
+            continue;
+        };
+        let values: &[String] = match &param.value {
+            ParamValue::Scalar(value) => std::slice::from_ref(value),
+            ParamValue::List(values) => values,
+            ParamValue::Null => &[],
+        };
+        for value in values.iter().filter(|v| !v.is_empty()) {
+            add(kind, value, false);
+        }
+    }
+    named
 }
 
 /// Whether the request creates or changes a group hook (`POST
