@@ -323,8 +323,13 @@ fn parse_segment(raw: &str) -> Result<Segment, TargetError> {
         ));
     }
     let decoded = decode_once(raw, false)?;
-    if decoded.contains('%') {
-        return Err(ambiguous("double percent-encoding ('%25') in the path"));
+    // A '%' left after one decoding is data (a label named "50%") unless it
+    // starts another escape: then something decoding again would read other
+    // bytes than were checked (`%252F` would become '/').
+    if holds_escape(&decoded) {
+        return Err(ambiguous(
+            "double percent-encoding ('%25' followed by two hex digits) in the path",
+        ));
     }
     if decoded.contains('\\') {
         return Err(ambiguous("an encoded backslash in the path is not allowed"));
@@ -341,6 +346,13 @@ fn parse_segment(raw: &str) -> Result<Segment, TargetError> {
         raw: raw.to_owned(),
         decoded,
     })
+}
+
+/// Whether `text` holds a percent escape (`%` and two hex digits).
+fn holds_escape(text: &str) -> bool {
+    text.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && hex_value(w[1]).is_some() && hex_value(w[2]).is_some())
 }
 
 /// Whether `raw` percent-encodes an unreserved character (`%73` for `s`).

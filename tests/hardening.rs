@@ -427,3 +427,74 @@ async fn lookups_per_request_are_bounded() {
         .collect();
     assert_eq!(lookups.len(), 3, "{lookups:?}");
 }
+
+/// A label whose name holds '%' can be read, changed and deleted by name:
+/// its segment `echoes%2F50%25` decodes once to `echoes/50%`, which no
+/// second decoding could change. A real double encoding stays refused.
+#[tokio::test]
+async fn a_label_name_with_a_percent_sign_is_reachable_by_name() {
+    let sb = Sandbox::start().await;
+    let created = post(
+        &sb,
+        "/api/v4/groups/acme/labels",
+        r##"{"name":"echoes/50%","color":"#ffaa00"}"##,
+    )
+    .await;
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let read = reqwest_like_get(&sb, "/api/v4/groups/acme/labels/echoes%2F50%25", &[]).await;
+    assert_eq!(read.status, 200, "{}", String::from_utf8_lossy(&read.body));
+    assert_eq!(read.json()["name"], "echoes/50%");
+    let changed = send(
+        Version::HTTP_11,
+        "PUT",
+        &sb.url("/api/v4/groups/acme/labels/echoes%2F50%25"),
+        &[
+            ("private-token", sb.client_token.as_str()),
+            ("content-type", "application/json"),
+        ],
+        br##"{"color":"#00aaff"}"##,
+    )
+    .await;
+    assert_eq!(
+        changed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&changed.body)
+    );
+    let forwarded = sb
+        .fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    assert_eq!(
+        forwarded.target, "/api/v4/groups/acme/labels/echoes%2F50%25",
+        "forwarded exactly as checked"
+    );
+    let deleted = send(
+        Version::HTTP_11,
+        "DELETE",
+        &sb.url("/api/v4/groups/acme/labels/echoes%2F50%25"),
+        &[("private-token", sb.client_token.as_str())],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        deleted.status,
+        204,
+        "{}",
+        String::from_utf8_lossy(&deleted.body)
+    );
+
+    sb.fake.clear_requests();
+    let doubly = reqwest_like_get(&sb, "/api/v4/groups/acme/labels/echoes%2F50%252F", &[]).await;
+    assert_eq!(doubly.status, 400);
+    assert_eq!(doubly.json()["reason"], "ambiguous_target");
+    assert!(sb.fake.requests().is_empty());
+}
