@@ -498,3 +498,50 @@ async fn a_label_name_with_a_percent_sign_is_reachable_by_name() {
     assert_eq!(doubly.json()["reason"], "ambiguous_target");
     assert!(sb.fake.requests().is_empty());
 }
+
+/// Answers computed over a group's whole subtree (statistics, labels of
+/// descendant groups) would describe what the scope excludes: refused on a
+/// group with anything excluded below it, allowed on a group wholly in scope.
+#[tokio::test]
+async fn subtree_aggregates_only_on_groups_wholly_in_scope() {
+    let sb = scoped().await;
+    for target in [
+        "/api/v4/groups/acme?statistics=true",
+        "/api/v4/groups/acme?Statistics=1",
+        "/api/v4/groups?statistics=true",
+        "/api/v4/groups/acme/labels?include_descendant_groups=true",
+    ] {
+        let reply = reqwest_like_get(&sb, target, &[]).await;
+        assert_eq!(
+            reply.status,
+            403,
+            "{target}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(reply.json()["reason"], "aggregate_beyond_scope", "{target}");
+    }
+    let relayed: Vec<_> = sb
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            !r.header("user-agent")
+                .is_some_and(|ua| ua.starts_with("glgate/"))
+        })
+        .collect();
+    assert!(relayed.is_empty(), "nothing relayed");
+    for target in [
+        "/api/v4/groups/acme%2Fplatform?statistics=true",
+        "/api/v4/groups/acme?statistics=false",
+        "/api/v4/groups/acme/labels?include_descendant_groups=false",
+        "/api/v4/groups/acme/labels",
+    ] {
+        let reply = reqwest_like_get(&sb, target, &[]).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{target}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+}

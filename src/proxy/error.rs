@@ -83,6 +83,13 @@ pub(crate) enum ProxyError {
         "a group hook on this group would also deliver events of projects outside this client's scope; register hooks on the projects instead"
     )]
     GroupHookBeyondScope,
+    /// A group request asks for something computed over the whole subtree
+    /// (`statistics`, `include_descendant_groups`) while something below the
+    /// group lies outside the scope.
+    #[error(
+        "'{0}' would be computed over projects or groups outside this client's scope; ask without it, or for each group wholly in scope"
+    )]
+    AggregateBeyondScope(&'static str),
     /// The request names more projects, groups or namespaces than glgate
     /// checks for one request (each may cost a lookup at GitLab).
     #[error(
@@ -107,6 +114,7 @@ impl From<ScopeRefusal> for ProxyError {
             ScopeRefusal::Unavailable => ProxyError::ScopeUnavailable,
             ScopeRefusal::GroupHookBeyondScope => ProxyError::GroupHookBeyondScope,
             ScopeRefusal::TooManyObjects => ProxyError::TooManyObjects,
+            ScopeRefusal::AggregateBeyondScope(param) => ProxyError::AggregateBeyondScope(param),
         }
     }
 }
@@ -145,6 +153,7 @@ impl ProxyError {
             ProxyError::ScopeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::GroupHookBeyondScope => StatusCode::FORBIDDEN,
             ProxyError::TooManyObjects => StatusCode::BAD_REQUEST,
+            ProxyError::AggregateBeyondScope(_) => StatusCode::FORBIDDEN,
             ProxyError::TooLargeToFilter(_) | ProxyError::Unfilterable => StatusCode::BAD_GATEWAY,
         }
     }
@@ -158,6 +167,7 @@ impl ProxyError {
                 | ProxyError::ScopeUnavailable
                 | ProxyError::GroupHookBeyondScope
                 | ProxyError::TooManyObjects
+                | ProxyError::AggregateBeyondScope(_)
                 | ProxyError::NotOwned(_)
                 | ProxyError::ResourceNotFound
                 | ProxyError::OwnershipUnknown
@@ -191,6 +201,7 @@ impl ProxyError {
             ProxyError::ScopeUnavailable => "scope_check_failed",
             ProxyError::GroupHookBeyondScope => "group_hook_beyond_scope",
             ProxyError::TooManyObjects => "too_many_objects",
+            ProxyError::AggregateBeyondScope(_) => "aggregate_beyond_scope",
             ProxyError::TooLargeToFilter(_) => "response_too_large_to_filter",
             ProxyError::Unfilterable => "response_unfilterable",
         }

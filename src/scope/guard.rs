@@ -50,6 +50,11 @@ pub(crate) enum ScopeRefusal {
     /// outside the scope below it: the hook would deliver its events too.
     #[error("group hook on a group not wholly in scope")]
     GroupHookBeyondScope,
+    /// A group request asks for something computed over the group's whole
+    /// subtree (`statistics`, labels of descendant groups) while something
+    /// below the group is excluded.
+    #[error("'{0}' over a group not wholly in scope")]
+    AggregateBeyondScope(&'static str),
     /// The request names more objects than one request may have checked.
     #[error("more than {MAX_NAMED_OBJECTS} projects, groups or namespaces named")]
     TooManyObjects,
@@ -121,28 +126,34 @@ impl<'a> ScopeGuard<'a> {
             .buffered(MAX_CONCURRENT_LOOKUPS)
             .collect()
             .await;
-        let writes_group_hook = writes_group_hook(head, permit.template());
         let mut verdict = Ok(());
+        let mut path_group = None;
         for (named, (source, outcome)) in named.iter().zip(checked) {
             if let Some(source) = source {
                 counts.add(source);
             }
-            if verdict.is_err() {
-                continue;
+            match outcome {
+                Ok(object) if named.is_path_group => path_group = Some(object),
+                Ok(_) => {}
+                Err(refusal) if verdict.is_ok() => verdict = Err(refusal),
+                Err(_) => {}
             }
-            verdict = match outcome {
-                Ok(object)
-                    if writes_group_hook
-                        && named.is_path_group
-                        && !self.scope.allows_subtree(&object.path) =>
-                {
-                    Err(ScopeRefusal::GroupHookBeyondScope)
-                }
-                Ok(_) => Ok(()),
-                Err(refusal) => Err(refusal),
-            };
         }
-        verdict
+        verdict?;
+        // What reaches below the path's group must find nothing excluded there.
+        let whole_subtree = path_group
+            .as_ref()
+            .is_some_and(|group| self.scope.allows_subtree(&group.path));
+        if writes_group_hook(head, permit.template()) && !whole_subtree {
+            return Err(ScopeRefusal::GroupHookBeyondScope);
+        }
+        if let Some(param) = aggregating_param(permit.template(), head.query(), body)
+            && self.scope.has_exclusions()
+            && !whole_subtree
+        {
+            return Err(ScopeRefusal::AggregateBeyondScope(param));
+        }
+        Ok(())
     }
 
     /// Checks one named object: what it resolved to when it is in scope,
@@ -252,6 +263,27 @@ fn writes_group_hook(head: &RequestHead, template: &str) -> bool {
             template,
             "/groups/{group}/hooks" | "/groups/{group}/hooks/{hook_id}"
         )
+}
+
+/// Group parameters whose answer is computed over the group's whole subtree:
+/// storage and repository sizes of every project below (`statistics`), the
+/// labels of every descendant group (`include_descendant_groups`). Items of
+/// such answers name no project or group the filter could check.
+const AGGREGATING_PARAMS: &[&str] = &["statistics", "include_descendant_groups"];
+
+/// The aggregating parameter a group request turns on, if any. Only an
+/// explicit `false` or `0` turns one off.
+fn aggregating_param(template: &str, query: &[Param], body: &[Param]) -> Option<&'static str> {
+    if !template.starts_with("/groups") {
+        return None;
+    }
+    query.iter().chain(body).find_map(|param| {
+        let name = AGGREGATING_PARAMS
+            .iter()
+            .find(|name| param.name.eq_ignore_ascii_case(name))?;
+        let off = matches!(&param.value, ParamValue::Scalar(v) if v.eq_ignore_ascii_case("false") || v == "0");
+        (!off).then_some(*name)
+    })
 }
 
 /// Whether a template's answers are projects, groups or namespaces: a

@@ -302,6 +302,11 @@ impl Scope {
         }
     }
 
+    /// Whether anything is carved out of the included groups.
+    pub(crate) fn has_exclusions(&self) -> bool {
+        !self.exclude.is_empty()
+    }
+
     /// Whether the group at canonical `path` is in scope with everything
     /// below it: no subgroup or project under it is excluded. A group hook
     /// delivers events of every project below its group, so only such a
