@@ -11,6 +11,17 @@ use crate::config::raw::{RawClient, RawClientCert, RawDigests};
 use crate::config::{CertMatch, ClientConfig, RateLimit, TlsSettings};
 use crate::policy::Policy;
 
+
+/// Client-token digests that ship in glgate's repository: the placeholder of
+/// the example and deployment configs, and the digest of the demo token an
+/// earlier example config carried (`glg_example_only_replace_me`, printed in
+/// its comments). A config naming one would let anyone who read the
+/// repository in, so `check` and `serve` refuse it.
+const PUBLISHED_DIGESTS: &[&str] = &[
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "3c7fdfc09d50f1159d4bc1cc5478c7b37edcce58c36a71fd4a2b93053fb9e416",
+];
+
 impl Compiler<'_> {
     pub(super) fn clients(
         &mut self,
@@ -169,6 +180,15 @@ impl Compiler<'_> {
             }
             if digests.contains(&digest) {
                 self.problem(value, key, "a digest is listed twice".into(), None);
+                return None;
+            }
+            if PUBLISHED_DIGESTS.contains(&text.trim().to_ascii_lowercase().as_str()) {
+                self.problem(
+                    value,
+                    key,
+                    "this digest is a placeholder published with glgate (or the digest of a token printed in its repository): anyone could send that token".into(),
+                    Some("run `glgate client new NAME`, hand the token to the client once, and put the digest it prints here"),
+                );
                 return None;
             }
             digests.push(digest);
