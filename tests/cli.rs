@@ -29,10 +29,42 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
-fn check_passes_on_the_shipped_example_config() {
+fn check_refuses_the_example_placeholder_and_passes_with_a_real_digest() {
+    // Copied verbatim, the example names a placeholder digest: refused, with
+    // what to do instead.
     let (code, out, err) = run(&["check", "--config", "config/glgate.example.yaml"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("glgate.example.yaml:") && err.contains("clients[0].token_sha256"),
+        "{err}"
+    );
+    assert!(
+        err.contains("placeholder") && err.contains("glgate client new"),
+        "{err}"
+    );
+    // The old example's published demo digest is refused the same way.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::copy(
+        "policies/echoes.yaml",
+        dir.path().join("policies/echoes.yaml"),
+    )
+    .unwrap();
+    let example = std::fs::read_to_string("config/glgate.example.yaml").unwrap();
+    let config = dir.path().join("config/glgate.yaml");
+    let placeholder = "0".repeat(64);
+    let published = "3c7fdfc09d50f1159d4bc1cc5478c7b37edcce58c36a71fd4a2b93053fb9e416";
+    std::fs::write(&config, example.replace(&placeholder, published)).unwrap();
+    let (code, _, err) = run(&["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("placeholder"), "{err}");
+    // With the digest `client new` printed, the example is a valid config.
+    let digest = glgate::auth::token_digest_hex("glg_a_token_of_this_operators_own");
+    std::fs::write(&config, example.replace(&placeholder, &digest)).unwrap();
+    let (code, out, err) = run(&["check", "--config", config.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("config/glgate.example.yaml: ok"), "{out}");
+    assert!(out.contains("glgate.yaml: ok"), "{out}");
     assert!(out.contains("echoes") && out.contains("rules"), "{out}");
 }
 

@@ -11,7 +11,6 @@ use crate::config::raw::{RawClient, RawClientCert, RawDigests};
 use crate::config::{CertMatch, ClientConfig, RateLimit, TlsSettings};
 use crate::policy::Policy;
 
-
 /// Client-token digests that ship in glgate's repository: the placeholder of
 /// the example and deployment configs, and the digest of the demo token an
 /// earlier example config carried (`glg_example_only_replace_me`, printed in
