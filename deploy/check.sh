@@ -5,7 +5,8 @@
 #   bash deploy/check.sh
 #
 # What it runs (each step is named in the summary at the end):
-#   1. builds target/release/glgate (cargo build --release --locked --bin glgate);
+#   1. builds the release glgate (cargo build --release --locked --bin glgate) in
+#      $CARGO_TARGET_DIR, or target/ when it is not set;
 #   2. installs pinned validators (deploy/check-requirements.txt) into a venv outside the
 #      repository ($GLGATE_DEPLOY_TOOLS, default ~/.cache/glgate-deploy-tools), reused while
 #      the pins do not change; the validators then run cut off from the network when
@@ -37,7 +38,9 @@ root=$PWD
 
 tools=${GLGATE_DEPLOY_TOOLS:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/glgate-deploy-tools}
 work=$(mktemp -d "${TMPDIR:-/tmp}/glgate-deploy-check.XXXXXX")
-glgate=$root/target/release/glgate
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
+glgate=$target_dir/release/glgate
 
 passed=()
 not_checked=(
@@ -139,7 +142,7 @@ while read -r path; do
     cp -R -p "$path" "$context/$path"
 done <"$work/context.txt"
 echo "build context: $(tr '\n' ' ' <"$work/context.txt")"
-CARGO_TARGET_DIR=$root/target cargo check --quiet --locked --offline --bin glgate \
+CARGO_TARGET_DIR=$target_dir cargo check --quiet --locked --offline --bin glgate \
     --manifest-path "$context/Cargo.toml"
 echo "cargo check --locked --bin glgate on that context: ok"
 pass "Dockerfile: hadolint $hadolint_version (no findings at any level), dockerfile-parse $dockerfile_parse_version assertions, cargo check --locked --bin glgate on exactly the copied build context"
