@@ -37,7 +37,7 @@ pub(super) fn explain(
         }
     };
     let target = normalize_target(target);
-    let head = match RequestHead::parse(&method.to_ascii_uppercase(), &target) {
+    let head = match RequestHead::parse(method, &target) {
         Ok(head) => head,
         Err(error) => {
             println!("decision: deny");

@@ -118,7 +118,7 @@ pub(crate) fn decide(
     body: &[u8],
 ) -> Outcome {
     let target = normalize_target(target);
-    let head = match RequestHead::parse(&method.to_ascii_uppercase(), &target) {
+    let head = match RequestHead::parse(method, &target) {
         Ok(head) => head,
         Err(error) => return Outcome::deny(None, error.code(), error.to_string()),
     };
@@ -155,17 +155,15 @@ pub(crate) fn decide(
     }
 }
 
-/// Accepts `/api/v4/...`, a template-relative `/projects/...`, or a full URL
-/// (as `policy explain` does).
+/// Accepts `/api/v4/...` or a template-relative `/projects/...`. Anything
+/// else (a full URL, say) is left as it is, so that it is refused exactly as
+/// the proxy refuses it over HTTP/1.1 (`not_origin_form`); the method is not
+/// changed either (`get` is not `GET`, to GitLab or to the proxy).
 pub(crate) fn normalize_target(target: &str) -> String {
-    let path = match target.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => target,
-    };
-    if path.starts_with(API_PREFIX) {
-        path.to_owned()
+    if !target.starts_with('/') || target.starts_with(API_PREFIX) {
+        target.to_owned()
     } else {
-        format!("{API_PREFIX}{path}")
+        format!("{API_PREFIX}{target}")
     }
 }
 
@@ -179,8 +177,24 @@ mod tests {
         assert_eq!(normalize_target("/api/v4/projects/5"), "/api/v4/projects/5");
         assert_eq!(
             normalize_target("https://g.example/api/v4/user?x=1"),
-            "/api/v4/user?x=1"
+            "https://g.example/api/v4/user?x=1"
         );
+    }
+
+    #[test]
+    fn the_tools_read_targets_and_methods_as_the_proxy_does() {
+        let policy = Policy::compile(
+            std::path::Path::new("p.yaml"),
+            "version: 1\nname: p\nrules:\n  - id: me\n    methods: [GET]\n    paths: ['/user']\n",
+        )
+        .unwrap();
+        assert!(decide(&policy, "GET", "/user", None, b"").allow);
+        let absolute = decide(&policy, "GET", "https://g.example/api/v4/user", None, b"");
+        assert!(!absolute.allow);
+        assert_eq!(absolute.reason, "not_origin_form");
+        let lower = decide(&policy, "get", "/user", None, b"");
+        assert!(!lower.allow);
+        assert_eq!(lower.reason, "unsupported_method");
     }
 
     /// Fails to compile when `Reason` gains a variant, so that the list
