@@ -61,3 +61,47 @@ async fn explain_reads_methods_and_targets_as_the_proxy_does() {
         "nothing refused reached GitLab"
     );
 }
+
+/// `glgate check-labels` with the environment GitLab gives a job.
+fn check_labels(env: &[(&str, &str)]) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_glgate"));
+    command
+        .arg("check-labels")
+        .env_remove("CI_MERGE_REQUEST_LABELS")
+        .env_remove("CI_PIPELINE_SOURCE")
+        .env_remove("CI_MERGE_REQUEST_IID");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// GitLab sets CI_MERGE_REQUEST_LABELS only when the merge request has
+/// labels: in a merge request pipeline its absence means "no labels" (exit 1
+/// with what is missing), not "wrong pipeline" (exit 2).
+#[test]
+fn check_labels_reads_a_missing_variable_in_a_merge_request_pipeline_as_no_labels() {
+    for env in [
+        &[("CI_PIPELINE_SOURCE", "merge_request_event")][..],
+        &[("CI_MERGE_REQUEST_IID", "7")][..],
+    ] {
+        let (code, text) = check_labels(env);
+        assert_eq!(code, 1, "{env:?}: {text}");
+        assert!(
+            !text.contains("runs only in merge request pipelines"),
+            "{text}"
+        );
+    }
+    let (code, text) = check_labels(&[("CI_PIPELINE_SOURCE", "push")]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("runs only in merge request pipelines"),
+        "{text}"
+    );
+}

@@ -7,8 +7,8 @@ use super::exit::Exit;
 use crate::labels::{LABELS_VARIABLE, LabelRules, evaluate, render, split_labels};
 
 /// `glgate check-labels`: checks the labels in `CI_MERGE_REQUEST_LABELS`.
-/// Exit 0 when the labels pass, 1 when they do not, 2 when the variable is unset (not a merge
-/// request pipeline) or a prefix is empty.
+/// Exit 0 when the labels pass, 1 when they do not (no labels at all included), 2 outside a
+/// merge request pipeline or when a prefix is empty.
 pub(super) fn run(rules: &LabelRules, docs_url: Option<&str>) -> ExitCode {
     let value = std::env::var_os(LABELS_VARIABLE);
     for (flag, prefix) in [
@@ -21,13 +21,19 @@ pub(super) fn run(rules: &LabelRules, docs_url: Option<&str>) -> ExitCode {
             return Exit::Error.into();
         }
     }
-    let Some(value) = value else {
-        eprintln!(
-            "check-labels: {LABELS_VARIABLE} is not set. This check runs only in merge request \
-             pipelines (rules: - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"), where \
-             GitLab sets it."
-        );
-        return Exit::Error.into();
+    // GitLab sets the variable only when the merge request has labels: in a
+    // merge request pipeline, its absence means no labels at all.
+    let value = match value {
+        Some(value) => value,
+        None if in_merge_request_pipeline() => std::ffi::OsString::new(),
+        None => {
+            eprintln!(
+                "check-labels: {LABELS_VARIABLE} is not set. This check runs only in merge \
+                 request pipelines (rules: - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"), \
+                 where GitLab sets it when the merge request has labels."
+            );
+            return Exit::Error.into();
+        }
     };
     let Ok(value) = value.into_string() else {
         eprintln!("check-labels: {LABELS_VARIABLE} is not valid UTF-8");
@@ -40,4 +46,11 @@ pub(super) fn run(rules: &LabelRules, docs_url: Option<&str>) -> ExitCode {
     } else {
         Exit::Found
     })
+}
+
+/// Whether GitLab runs this job in a merge request pipeline
+/// (`CI_PIPELINE_SOURCE=merge_request_event`, or `CI_MERGE_REQUEST_IID` set).
+fn in_merge_request_pipeline() -> bool {
+    std::env::var("CI_PIPELINE_SOURCE").is_ok_and(|source| source == "merge_request_event")
+        || std::env::var_os("CI_MERGE_REQUEST_IID").is_some()
 }
