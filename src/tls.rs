@@ -106,6 +106,86 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
+/// Days before its end from which a serving certificate is reported as
+/// expiring (`check`, and a warning when it is loaded).
+pub(crate) const EXPIRY_WARNING_DAYS: i64 = 21;
+
+/// How the serving certificate's validity stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// Valid for more than [`EXPIRY_WARNING_DAYS`].
+    Valid {
+        /// Whole days left.
+        days_left: i64,
+    },
+    /// Valid for [`EXPIRY_WARNING_DAYS`] or fewer.
+    Expiring {
+        /// Whole days left.
+        days_left: i64,
+    },
+    /// Past its end: clients refuse the handshake.
+    Expired {
+        /// Whole days since.
+        days_ago: i64,
+    },
+}
+
+impl Expiry {
+    /// Where a certificate ending at `not_after` stands at `now` (both Unix seconds).
+    pub(crate) fn at(not_after: i64, now: i64) -> Expiry {
+        const DAY: i64 = 86_400;
+        if not_after <= now {
+            Expiry::Expired {
+                days_ago: (now - not_after) / DAY,
+            }
+        } else if not_after - now <= EXPIRY_WARNING_DAYS * DAY {
+            Expiry::Expiring {
+                days_left: (not_after - now) / DAY,
+            }
+        } else {
+            Expiry::Valid {
+                days_left: (not_after - now) / DAY,
+            }
+        }
+    }
+}
+
+/// When the certificate glgate serves (the first of `cert_file`'s chain)
+/// stops being valid, in Unix seconds.
+pub(crate) fn certificate_not_after(cert_file: &Path) -> Result<i64, TlsError> {
+    let first = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| file_error(cert_file, e))?
+        .next()
+        .ok_or_else(|| file_error(cert_file, "no PEM certificate found"))?
+        .map_err(|e| file_error(cert_file, e))?;
+    leaf_not_after(&first).ok_or_else(|| file_error(cert_file, "the certificate cannot be read"))
+}
+
+fn leaf_not_after(cert: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
+}
+
+/// Logs how the certificate just loaded stands, when it is near or past its end.
+fn warn_on_expiry(cert_file: &Path, pair: &CertifiedKey) {
+    let Some(not_after) = pair.cert.first().and_then(leaf_not_after) else {
+        return;
+    };
+    match Expiry::at(not_after, crate::credential::now_unix()) {
+        Expiry::Valid { .. } => {}
+        Expiry::Expiring { days_left } => tracing::warn!(
+            cert = %cert_file.display(),
+            days_left,
+            "the TLS certificate expires soon: renew it (glgate reloads the files when they change)"
+        ),
+        Expiry::Expired { days_ago } => tracing::error!(
+            cert = %cert_file.display(),
+            days_ago,
+            "the TLS certificate has expired: clients refuse the handshake; renew it (glgate reloads the files when they change)"
+        ),
+    }
+}
+
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -145,6 +225,7 @@ impl ReloadingCert {
         }
         match load_pair(&self.cert_file, &self.key_file) {
             Ok(pair) => {
+                warn_on_expiry(&self.cert_file, &pair);
                 self.current.store(Arc::new(pair));
                 *seen = stamps;
                 tracing::info!(cert = %self.cert_file.display(), "TLS certificate reloaded");
@@ -177,6 +258,7 @@ impl TlsServer {
     /// Loads the pair (and the client CA) and builds the acceptor.
     pub(crate) fn new(settings: &TlsSettings) -> Result<TlsServer, TlsError> {
         let pair = load_pair(&settings.cert_file, &settings.key_file)?;
+        warn_on_expiry(&settings.cert_file, &pair);
         let cert = Arc::new(ReloadingCert {
             current: ArcSwap::from_pointee(pair),
             cert_file: settings.cert_file.clone(),

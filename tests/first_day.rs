@@ -105,3 +105,89 @@ fn check_labels_reads_a_missing_variable_in_a_merge_request_pipeline_as_no_label
         "{text}"
     );
 }
+
+/// A folder holding a policy, a token file (mode `token_mode`) and `glgate.yaml`
+/// made of `extra` after a minimal valid config; the config's path.
+fn config_folder(extra: &str, token_mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "version: 1\nname: p\nrules: [{id: a, methods: [GET], paths: [/user]}]\n",
+    )
+    .unwrap();
+    let token = dir.path().join("gitlab-token");
+    std::fs::write(&token, "glpat-not-a-real-token\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(token_mode)).unwrap();
+    let digest = glgate::auth::token_digest_hex("glg_first_day_client_token");
+    let config = dir.path().join("glgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nlisten: 127.0.0.1:8443\npublic_url: https://glgate.example.com\nupstream:\n  url: https://git.example.com\n  token_file: gitlab-token\nclients:\n  - name: echoes\n    token_sha256: \"{digest}\"\n    policy: p.yaml\n{extra}"
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+fn check(config: &std::path::Path) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args(["check", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `check` runs what `serve` checks at start: a certificate whose key is
+/// another's, an expired certificate, an audit folder that does not exist
+/// are problems (exit 1, naming the file); a token file others can read is a
+/// warning naming `chmod 600`.
+#[test]
+fn check_runs_the_start_time_checks_of_serve() {
+    let ca = support::tls::TestCa::new("first-day");
+    let good = ca.leaf(&["glgate.example.com"], false);
+    let other = ca.leaf(&["glgate.example.com"], false);
+    let expired = ca.leaf(&["glgate.example.com"], true);
+    let tls = |cert: &support::tls::Leaf, key: &support::tls::Leaf, dir: &std::path::Path| {
+        std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
+        std::fs::write(dir.join("key.pem"), &key.key_pem).unwrap();
+    };
+    let tls_yaml = "tls:\n  cert_file: cert.pem\n  key_file: key.pem\n";
+
+    let (dir, config) = config_folder(tls_yaml, 0o600);
+    tls(&good, &good, dir.path());
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("warning"), "{out}");
+
+    tls(&good, &other, dir.path());
+    let (code, _, err) = check(&config);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("key.pem") && err.contains("does not match"),
+        "{err}"
+    );
+
+    tls(&expired, &expired, dir.path());
+    let (code, _, err) = check(&config);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cert.pem") && err.contains("expired"), "{err}");
+
+    let (_dir, config) = config_folder("audit:\n  output: no-such-folder/audit.log\n", 0o600);
+    let (code, _, err) = check(&config);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no-such-folder/audit.log"), "{err}");
+
+    let (_dir, config) = config_folder("", 0o644);
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("upstream.token_file") && out.contains("chmod 600"),
+        "{out}"
+    );
+}

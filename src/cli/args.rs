@@ -26,7 +26,8 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
-    /// Validate a config file and every policy it names; print all errors at once.
+    /// Validate a config file and every policy it names, and run the start-time checks of
+    /// `serve` (TLS pair and expiry, audit output, secret file modes); print all errors at once.
     Check {
         /// The config file.
         #[arg(long, short)]
