@@ -79,7 +79,7 @@ impl Diagnostic {
             })
             .unwrap_or_default();
         let message = yaml_message(error);
-        let hint = typo_hint(&message);
+        let hint = typo_hint(&message).or_else(|| flow_hint(&message));
         let mut diagnostic = Diagnostic::new(file, position, "", message);
         diagnostic.hint = hint;
         diagnostic
@@ -98,6 +98,16 @@ fn yaml_message(error: &serde_saphyr::Error) -> String {
     }
 }
 
+/// For the commonest YAML trap in policies: a template such as
+/// `/projects/{project}` inside a flow list `[…]`, where `{` opens a mapping.
+fn flow_hint(message: &str) -> Option<String> {
+    (message.contains("flow sequence") || message.contains("flow mapping")).then(|| {
+        "inside [ … ] a '{' starts a YAML mapping: quote each template, as in \
+         paths: ['/projects/{project}'], or list them one per line with '- '"
+            .to_owned()
+    })
+}
+
 /// "did you mean `methods`?" for serde's "unknown field `method`, expected
 /// one of …" and "unknown variant …" messages.
 fn typo_hint(message: &str) -> Option<String> {
@@ -114,6 +124,14 @@ fn typo_hint(message: &str) -> Option<String> {
         .collect();
     nearest(given, candidates.iter().map(String::as_str))
         .map(|near| format!("did you mean `{near}`?"))
+        .or_else(|| {
+            // A parameter type: free text has no type of its own.
+            (matches!(given, "string" | "str" | "text") && candidates.iter().any(|c| c == "any"))
+                .then(|| {
+                    "free text is `type: any` (bound it with max_length), or a `pattern:`"
+                        .to_owned()
+                })
+        })
 }
 
 impl fmt::Display for Diagnostic {

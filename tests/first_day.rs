@@ -191,3 +191,53 @@ fn check_runs_the_start_time_checks_of_serve() {
         "{out}"
     );
 }
+
+/// The policy example in README.md parses as written (a newcomer copies it),
+/// and the YAML trap it once fell into gets a hint saying what to write.
+#[test]
+fn the_readme_policy_example_compiles_and_the_flow_list_trap_has_a_hint() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme
+        .find("```yaml\nversion: 1\nname: echoes\nrules:")
+        .expect("README's policy example");
+    let block = &readme[start + "```yaml\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let policy = glgate::policy::Policy::compile(std::path::Path::new("README.md"), block);
+    assert!(policy.is_ok(), "{}", policy.unwrap_err());
+
+    let trap = block.replace(
+        "paths: ['/projects/{project}/hooks']",
+        "paths: [/projects/{project}/hooks]",
+    );
+    assert_ne!(trap, block);
+    let error = glgate::policy::Policy::compile(std::path::Path::new("README.md"), &trap)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("hint: inside [ … ] a '{' starts a YAML mapping"),
+        "{error}"
+    );
+}
+
+/// A misspelled template parameter and a type that does not exist get a
+/// suggestion, not only the list of what is valid.
+#[test]
+fn policy_typos_get_suggestions() {
+    let source = std::path::Path::new("p.yaml");
+    let misspelled = "version: 1\nname: p\nrules:\n  - id: a\n    methods: [GET]\n    paths: ['/projects/{prject}/hooks']\n";
+    let error = glgate::policy::Policy::compile(source, misspelled)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("p.yaml:6:") && error.contains("did you mean '{project}'?"),
+        "{error}"
+    );
+    let typed = "version: 1\nname: p\nrules:\n  - id: a\n    methods: [PUT]\n    paths: ['/user']\n    params:\n      note: { type: string }\n";
+    let error = glgate::policy::Policy::compile(source, typed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("p.yaml:8:") && error.contains("`type: any`"),
+        "{error}"
+    );
+}

@@ -144,8 +144,11 @@ impl Template {
             if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                 let kind = ParamKind::for_name(name).ok_or_else(|| {
                     let known: Vec<&str> = PARAM_NAMES.iter().map(|(n, _)| *n).collect();
+                    let guess = crate::diagnostic::nearest(name, known.iter().copied())
+                        .map(|near| format!("did you mean '{{{near}}}'? "))
+                        .unwrap_or_default();
                     format!(
-                        "unknown path param '{{{name}}}'; known params: {}",
+                        "unknown path param '{{{name}}}'; {guess}known params: {}",
                         known.join(", ")
                     )
                 })?;
