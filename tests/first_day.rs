@@ -241,3 +241,47 @@ fn policy_typos_get_suggestions() {
         "{error}"
     );
 }
+
+/// What a person reads says what happened in words: a start failure under
+/// `--log-format json` is JSON too, and `probe` names the cause of a failed
+/// connection rather than the client library's category.
+#[test]
+fn operator_messages_are_words_in_the_chosen_format() {
+    let (_dir, config) = config_folder("listen_typo: 1\n", 0o600);
+    let output = Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("not JSON under --log-format json: {line}"));
+        assert!(
+            event["fields"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot start"),
+            "{line}"
+        );
+    }
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let output = Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args(["probe", &format!("http://127.0.0.1:{port}/live")])
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+}

@@ -30,7 +30,7 @@ pub(super) fn run(url: &str) -> ExitCode {
             Exit::Found.into()
         }
         Ok(Err(error)) => {
-            eprintln!("{url}: {error}");
+            eprintln!("{url}: {}", crate::diagnostic::describe(&error));
             Exit::Found.into()
         }
         Err(_) => {

@@ -24,11 +24,15 @@ pub(super) fn run(config: &Path, log_format: LogFormat) -> ExitCode {
         let server = match Server::start(config).await {
             Ok(server) => server,
             Err(error) => {
-                eprintln!("glgate: cannot start:\n{error}");
+                // Through the logger, so that `--log-format json` stays JSON.
+                tracing::error!("cannot start: {}", crate::diagnostic::describe(&error));
                 return Exit::Found.into();
             }
         };
-        tracing::info!(listen = %server.addr, admin = ?server.admin_addr, "glgate is serving");
+        let admin = server
+            .admin_addr
+            .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
+        tracing::info!(listen = %server.addr, %admin, "glgate is serving");
         match wait_for_signals(&server).await {
             Ok(()) => {
                 tracing::info!("shutting down: draining in-flight requests");
@@ -36,7 +40,7 @@ pub(super) fn run(config: &Path, log_format: LogFormat) -> ExitCode {
                 Exit::Ok.into()
             }
             Err(error) => {
-                eprintln!("glgate: cannot install signal handlers: {error}");
+                tracing::error!("cannot install signal handlers: {error}");
                 Exit::Found.into()
             }
         }

@@ -80,7 +80,7 @@ pub(crate) async fn handle(
         Err(error) => {
             event.reason = error.code().to_owned();
             if matches!(error, ProxyError::Upstream(_)) {
-                tracing::warn!(request_id = %event.request_id, error = ?error, "upstream failure");
+                tracing::warn!(request_id = %event.request_id, error = %crate::diagnostic::describe(&error), "upstream failure");
             }
             error.into_response()
         }
