@@ -440,7 +440,11 @@ fn admin_connection_cap_and_send_timeout_are_checked() {
         .collect();
     assert_eq!(
         keys,
-        ["admin.listen", "admin.max_connections", "limits.send_timeout"]
+        [
+            "admin.listen",
+            "admin.max_connections",
+            "limits.send_timeout"
+        ]
     );
     let wrong = config(&format!(
         "{CLIENT}admin:\n  listen: 127.0.0.1:9090\n  max_connections: 0\nlimits:\n  send_timeout: never\n"
