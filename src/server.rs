@@ -3,10 +3,9 @@
 //!
 //! [`Server::start`] binds (port 0 works) and returns a handle that owns the
 //! server, so tests and the demo run the real thing in-process. Each
-//! listener is served by [`listener::serve`] with the same protections
+//! listener is served by `listener::serve` with the same protections
 //! (connection cap, header-read, idle and send timeouts, graceful drain);
-//! the proxy's requests go to [`proxy::handle`], the admin's to
-//! [`admin`].
+//! the proxy's requests go to `proxy::handle`, the admin's to `admin`.
 
 use std::future::Future;
 use std::net::SocketAddr;
