@@ -3,7 +3,8 @@
 //! `/ready` asks GitLab for the token's user (`GET /api/v4/user`) and caches
 //! the answer briefly, so probes never hammer GitLab.
 
-use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,13 +12,12 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 
 use crate::gateway::Gateway;
+use crate::listener;
+use crate::proxy::Connection;
 
 /// How long a readiness answer is reused.
 const READY_CACHE: Duration = Duration::from_secs(5);
@@ -29,28 +29,43 @@ struct Readiness {
     detail: &'static str,
 }
 
-/// Serves the admin endpoints until `stopped` changes.
+/// Serves the admin endpoints until `stopped` changes, bounded like the
+/// proxy's listener (`limits:`) but with its own cap, `admin.max_connections`:
+/// a flood of the admin port never takes the proxy's slots.
 pub(crate) async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
-    let cache: Arc<Mutex<Option<Readiness>>> = Arc::new(Mutex::new(None));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let gateway = gateway.clone();
-                let cache = cache.clone();
-                let service = service_fn(move |request| answer(gateway.clone(), cache.clone(), request));
-                tokio::spawn(async move {
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            _ = stopped.changed() => break,
-        }
+    let config = &gateway.snapshot().config;
+    let settings = listener::Settings {
+        name: "admin",
+        max_connections: config.admin_max_connections,
+        limits: config.limits.clone(),
+        refused: gateway.metrics.admin_connections_refused.clone(),
+    };
+    let handler = Arc::new(Admin {
+        gateway: gateway.clone(),
+        cache: Arc::new(Mutex::new(None)),
+    });
+    listener::serve(listener, settings, handler, None, stopped).await;
+}
+
+/// The admin endpoints, with the readiness cache they share.
+struct Admin {
+    gateway: Arc<Gateway>,
+    cache: Arc<Mutex<Option<Readiness>>>,
+}
+
+impl listener::Handler for Admin {
+    type Body = Full<Bytes>;
+
+    fn handle(
+        &self,
+        _connection: &Arc<Connection>,
+        request: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>> {
+        Box::pin(answer(self.gateway.clone(), self.cache.clone(), request))
     }
 }
 
@@ -58,8 +73,8 @@ async fn answer(
     gateway: Arc<Gateway>,
     cache: Arc<Mutex<Option<Readiness>>>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let response = match request.uri().path() {
+) -> Response<Full<Bytes>> {
+    match request.uri().path() {
         "/live" => text(StatusCode::OK, "text/plain", "ok\n".into()),
         "/ready" => {
             let readiness = ready(&gateway, &cache).await;
@@ -96,8 +111,7 @@ async fn answer(
             )
         }
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
-    };
-    Ok(response)
+    }
 }
 
 async fn ready(gateway: &Gateway, cache: &Mutex<Option<Readiness>>) -> Readiness {

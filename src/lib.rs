@@ -21,6 +21,7 @@ pub(crate) mod doctor;
 pub(crate) mod gateway;
 pub(crate) mod gitlab;
 pub(crate) mod labels;
+pub(crate) mod listener;
 pub(crate) mod metrics;
 pub mod policy;
 pub mod proxy;

@@ -67,6 +67,8 @@ pub struct Metrics {
     pub reloads: Family<ReloadLabels, Counter>,
     /// Connections closed at once because `limits.max_connections` were open.
     pub connections_refused: Counter,
+    /// Admin connections refused because `admin.max_connections` were open.
+    pub admin_connections_refused: Counter,
     /// Requests where a client's shadow policy decided otherwise.
     pub shadow_disagreements: Family<ShadowLabels, Counter>,
     /// Scope resolutions of projects and groups, by cache result.
@@ -116,6 +118,12 @@ impl Metrics {
             "Connections closed at once because limits.max_connections were open",
             connections_refused.clone(),
         );
+        let admin_connections_refused = Counter::default();
+        registry.register(
+            "admin_connections_refused",
+            "Admin connections closed at once because admin.max_connections were open",
+            admin_connections_refused.clone(),
+        );
         let shadow_disagreements = Family::<ShadowLabels, Counter>::default();
         registry.register(
             "shadow_disagreements",
@@ -157,6 +165,7 @@ impl Metrics {
             upstream_latency,
             reloads,
             connections_refused,
+            admin_connections_refused,
         }
     }
 

@@ -182,6 +182,8 @@ pub(crate) struct Limits {
     pub idle_timeout: Duration,
     /// Bound on receiving a body.
     pub body_read_timeout: Duration,
+    /// Longest a response may wait on a client that takes none of its bytes.
+    pub send_timeout: Duration,
     /// Drain deadline at shutdown.
     pub shutdown_grace: Duration,
     /// Most client connections open at once.
@@ -204,6 +206,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 1024,
             http2_max_concurrent_streams: 100,
@@ -229,6 +232,8 @@ pub struct Config {
     pub(crate) clients: Vec<ClientConfig>,
     /// The admin listener, if any.
     pub admin_listen: Option<SocketAddr>,
+    /// Most admin connections open at once.
+    pub(crate) admin_max_connections: usize,
     /// Audit destination.
     pub(crate) audit: AuditOutput,
     /// Bounds.

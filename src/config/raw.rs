@@ -279,6 +279,12 @@ pub(super) struct RawAdmin {
     /// Address of the admin listener.
     #[schemars(with = "String")]
     pub listen: Spanned<String>,
+    /// Most admin connections open at once (default 64), apart from the
+    /// proxy's `limits.max_connections`: flooding one listener never starves
+    /// the other.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub max_connections: Option<Spanned<u32>>,
 }
 
 /// `audit:`
@@ -316,6 +322,12 @@ pub(super) struct RawLimits {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub body_read_timeout: Option<Spanned<String>>,
+    /// Longest time a response may make no progress because the client does
+    /// not take its bytes (it stopped reading, or never opens its HTTP/2
+    /// flow-control window), e.g. `30s`; then the connection is closed.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub send_timeout: Option<Spanned<String>>,
     /// How long in-flight requests may finish at shutdown, e.g. `30s`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]

@@ -15,11 +15,13 @@ use super::{Config, TlsSettings};
 pub(crate) struct StartupSettings {
     listen: SocketAddr,
     admin_listen: Option<SocketAddr>,
+    admin_max_connections: usize,
     tls: Option<TlsSettings>,
     max_connections: usize,
     max_header_bytes: usize,
     header_read_timeout: Duration,
     idle_timeout: Duration,
+    send_timeout: Duration,
     shutdown_grace: Duration,
     http2_max_concurrent_streams: u32,
     http2_max_pending_reset_streams: usize,
@@ -43,11 +45,13 @@ impl StartupSettings {
         StartupSettings {
             listen: config.listen,
             admin_listen: config.admin_listen,
+            admin_max_connections: config.admin_max_connections,
             tls: config.tls.clone(),
             max_connections: limits.max_connections,
             max_header_bytes: limits.max_header_bytes,
             header_read_timeout: limits.header_read_timeout,
             idle_timeout: limits.idle_timeout,
+            send_timeout: limits.send_timeout,
             shutdown_grace: limits.shutdown_grace,
             http2_max_concurrent_streams: limits.http2_max_concurrent_streams,
             http2_max_pending_reset_streams: limits.http2_max_pending_reset_streams,
@@ -70,6 +74,11 @@ impl StartupSettings {
         };
         compare("listen", &self.listen, &in_file.listen);
         compare("admin.listen", &self.admin_listen, &in_file.admin_listen);
+        compare(
+            "admin.max_connections",
+            &self.admin_max_connections,
+            &in_file.admin_max_connections,
+        );
         compare("tls", &self.tls, &in_file.tls);
         compare(
             "limits.max_connections",
@@ -90,6 +99,11 @@ impl StartupSettings {
             "limits.idle_timeout",
             &self.idle_timeout,
             &in_file.idle_timeout,
+        );
+        compare(
+            "limits.send_timeout",
+            &self.send_timeout,
+            &in_file.send_timeout,
         );
         compare(
             "limits.shutdown_grace",

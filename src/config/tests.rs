@@ -419,3 +419,50 @@ fn start_only_changes_are_named_field_by_field() {
     assert_eq!(changes[1].running, "60s");
     assert_eq!(changes[1].in_file, "5s");
 }
+
+#[test]
+fn admin_connection_cap_and_send_timeout_are_checked() {
+    let dir = folder_with_policy();
+    let source = dir.path().join("glgate.yaml");
+    let defaults = Config::compile(&source, &config(CLIENT)).unwrap();
+    assert_eq!(defaults.admin_max_connections, 64);
+    assert_eq!(defaults.limits.send_timeout, Duration::from_secs(30));
+    let set = config(&format!(
+        "{CLIENT}admin:\n  listen: 127.0.0.1:9090\n  max_connections: 8\nlimits:\n  send_timeout: 5s\n"
+    ));
+    let set = Config::compile(&source, &set).unwrap();
+    assert_eq!(set.admin_max_connections, 8);
+    assert_eq!(set.limits.send_timeout, Duration::from_secs(5));
+    let keys: Vec<&str> = StartupSettings::of(&defaults)
+        .changes(&StartupSettings::of(&set))
+        .iter()
+        .map(|c| c.key)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "admin.listen",
+            "admin.max_connections",
+            "limits.send_timeout"
+        ]
+    );
+    let wrong = config(&format!(
+        "{CLIENT}admin:\n  listen: 127.0.0.1:9090\n  max_connections: 0\nlimits:\n  send_timeout: never\n"
+    ));
+    let errors = Config::compile(&source, &wrong).unwrap_err();
+    let located: Vec<(&str, u64)> = errors
+        .0
+        .iter()
+        .map(|d| (d.key.as_str(), d.position.line))
+        .collect();
+    // Lines of the file as written: the two values, where they stand.
+    let line_of = |needle: &str| wrong.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1;
+    assert_eq!(
+        located,
+        [
+            ("limits.send_timeout", line_of("send_timeout")),
+            ("admin.max_connections", line_of("max_connections")),
+        ],
+        "{errors}"
+    );
+}

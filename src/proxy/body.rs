@@ -128,6 +128,9 @@ pub(crate) struct AuditedBody {
     sent: u64,
     draft: Option<AuditDraft>,
     pending: Option<Pending>,
+    /// Dropped because the client took none of its bytes for
+    /// `limits.send_timeout` (audited `send_stalled`, not `client_gone`).
+    stalled: bool,
 }
 
 impl AuditedBody {
@@ -141,7 +144,14 @@ impl AuditedBody {
             sent: 0,
             draft: Some(draft),
             pending: None,
+            stalled: false,
         }
+    }
+
+    /// Marks the body as given up on because the client stalled; it is
+    /// about to be dropped.
+    pub(crate) fn stalled(&mut self) {
+        self.stalled = true;
     }
 
     /// Records the event: queued at once, or kept to wait for room.
@@ -232,7 +242,11 @@ impl Body for AuditedBody {
 
 impl Drop for AuditedBody {
     fn drop(&mut self) {
-        let error = (!self.inner.is_end_stream()).then_some("client_gone");
+        let error = match (self.inner.is_end_stream(), self.stalled) {
+            (true, _) => None,
+            (false, true) => Some("send_stalled"),
+            (false, false) => Some("client_gone"),
+        };
         if let Some(draft) = self.draft.take() {
             let (event, gateway) = draft.complete(self.sent, error);
             gateway.audit.record(event);

@@ -27,7 +27,8 @@ use hyper::body::Incoming;
 
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
-use body::{AuditDraft, AuditedBody};
+use body::AuditDraft;
+pub(crate) use body::AuditedBody;
 use error::ProxyError;
 use pipeline::RequestContext;
 

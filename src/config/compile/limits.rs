@@ -45,6 +45,11 @@ impl Compiler<'_> {
                 "limits.body_read_timeout",
                 defaults.body_read_timeout,
             ),
+            send_timeout: self.duration(
+                raw.send_timeout.as_ref(),
+                "limits.send_timeout",
+                defaults.send_timeout,
+            ),
             shutdown_grace: self.duration(
                 raw.shutdown_grace.as_ref(),
                 "limits.shutdown_grace",

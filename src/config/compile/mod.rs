@@ -24,6 +24,10 @@ use super::{AuditOutput, BaseUrl, CONFIG_VERSION, Config, RateLimit, TlsSettings
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::policy::Policy;
 
+/// Default of `admin.max_connections`: enough for probes and scrapers, few
+/// enough that a flood of the admin port costs little.
+const ADMIN_MAX_CONNECTIONS: u64 = 64;
+
 /// Checks `raw`, read from `source`, into a [`Config`], or returns every
 /// problem found. Relative paths are anchored at `source`'s folder.
 pub(super) fn compile(source: &Path, raw: RawConfig) -> Result<Config, Diagnostics> {
@@ -92,6 +96,13 @@ impl<'a> Compiler<'a> {
             .admin
             .as_ref()
             .and_then(|admin| self.address(&admin.listen, "admin.listen"));
+        let admin_max_connections = self.positive(
+            raw.admin
+                .as_ref()
+                .and_then(|admin| admin.max_connections.as_ref()),
+            "admin.max_connections",
+            ADMIN_MAX_CONNECTIONS,
+        ) as usize;
         let audit = match raw.audit.as_ref().map(|a| a.output.value.as_str()) {
             None | Some("stdout") => AuditOutput::Stdout,
             Some("stderr") => AuditOutput::Stderr,
@@ -107,6 +118,7 @@ impl<'a> Compiler<'a> {
             upstream,
             clients,
             admin_listen,
+            admin_max_connections,
             audit,
             limits,
             tls,
