@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audit::AuditSink;
-use crate::config::Config;
+use crate::config::{AuditOutput, Config};
 use crate::gateway::{Gateway, Snapshot, SnapshotError};
 use crate::proxy::Connection;
 use crate::tls::{TlsError, TlsServer};
@@ -82,7 +82,13 @@ impl Server {
             None => None,
         };
         let audit =
-            AuditSink::start(&config.audit).map_err(io_error("cannot open the audit log"))?;
+            AuditSink::start(&config.audit).map_err(io_error(match &config.audit {
+            AuditOutput::File(path) => format!(
+                "cannot open the audit log {} (audit.output): create its folder or point audit.output elsewhere",
+                path.display()
+            ),
+            _ => "cannot open the audit log".to_owned(),
+        }))?;
         let snapshot = Snapshot::build(config, addr)?;
         if !snapshot.config.upstream.url.is_https() {
             tracing::warn!(

@@ -285,3 +285,24 @@ fn operator_messages_are_words_in_the_chosen_format() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
 }
+
+/// `serve` with an audit file in a folder that does not exist names the path.
+#[test]
+fn serve_names_the_audit_file_it_cannot_open() {
+    let (_dir, config) = config_folder(
+        "listen: 127.0.0.1:0\naudit:\n  output: missing-folder/audit.log\n",
+        0o600,
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listen: 127.0.0.1:8443\n", "");
+    std::fs::write(&config, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("GLGATE_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing-folder/audit.log"), "{stderr}");
+}
