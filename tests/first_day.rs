@@ -306,3 +306,96 @@ fn serve_names_the_audit_file_it_cannot_open() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("missing-folder/audit.log"), "{stderr}");
 }
+
+/// docs/try-it.md's path, as written: its config (with the stand-in's URL
+/// and a digest) passes `check`, serves, allows and refuses as the page says,
+/// and its scope step hides what the page says it hides.
+#[tokio::test]
+async fn the_try_it_page_works_as_written() {
+    let page = std::fs::read_to_string("docs/try-it.md").unwrap();
+    let yaml_blocks: Vec<&str> = page
+        .split("```yaml\n")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("```").unwrap()])
+        .collect();
+    let (config_text, scope_text) = (yaml_blocks[0], yaml_blocks[1]);
+    let fake = fake_gitlab::FakeGitlab::start(fake_gitlab::FakeOptions::default())
+        .await
+        .unwrap();
+    let token = "glg_try_it_page_client_token";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::copy(
+        "policies/echoes.yaml",
+        dir.path().join("policies/echoes.yaml"),
+    )
+    .unwrap();
+    let config = dir.path().join("glgate-try.yaml");
+    let text = config_text
+        .replace("GITLAB_URL", &fake.base_url())
+        .replace("DIGEST", &glgate::auth::token_digest_hex(token));
+    std::fs::write(&config, &text).unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args(["check", "--config", config.to_str().unwrap()])
+        .env("GITLAB_TOKEN", fake.token())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("plain http"),
+        "the page says check warns: {out}"
+    );
+
+    // Served in-process on a free port (the page's 8080 may be taken here),
+    // with the token in a file: this process's environment is shared.
+    std::fs::write(dir.path().join("gitlab-token"), fake.token()).unwrap();
+    let served = text
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("token_env: GITLAB_TOKEN", "token_file: gitlab-token");
+    std::fs::write(&config, served).unwrap();
+    let server = glgate::server::Server::start(&config).await.unwrap();
+    let url = |target: &str| format!("http://{}{target}", server.addr);
+    let reply = support::client::get(&url("/api/v4/groups?top_level_only=true"), token).await;
+    assert_eq!(reply.status, 200);
+    let reply = support::client::get(
+        &url("/api/v4/projects/acme%2Fbackend/merge_requests"),
+        token,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    fake.clear_requests();
+    let reply = support::client::send(
+        http::Version::HTTP_11,
+        "DELETE",
+        &url("/api/v4/projects/101"),
+        &[("private-token", token)],
+        b"",
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    assert!(fake.requests().is_empty());
+
+    // The scope step.
+    let scoped = std::fs::read_to_string(&config).unwrap().replace(
+        "    policy: policies/echoes.yaml\n",
+        &format!("    policy: policies/echoes.yaml\n{scope_text}"),
+    );
+    std::fs::write(&config, scoped).unwrap();
+    server.reload().unwrap();
+    let reply = support::client::get(
+        &url("/api/v4/groups/acme/projects?include_subgroups=true&per_page=100"),
+        token,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let listed = String::from_utf8_lossy(&reply.body).into_owned();
+    assert!(
+        listed.contains("acme/backend") && !listed.contains("acme/secret-stuff"),
+        "{listed}"
+    );
+    let reply = support::client::get(&url("/api/v4/projects/104"), token).await;
+    assert_eq!(reply.status, 404);
+    server.shutdown().await;
+}

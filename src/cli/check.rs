@@ -84,6 +84,11 @@ struct StartChecks {
 /// validity), the audit output, and the mode of the secret files.
 fn start_checks(config: &Config) -> StartChecks {
     let mut checks = StartChecks::default();
+    if !config.upstream.url.is_https() {
+        checks.warnings.push(
+            "upstream.url is plain http: the GitLab token crosses the network unencrypted".into(),
+        );
+    }
     if let Some(tls) = &config.tls {
         if let Err(error) = TlsServer::new(tls) {
             checks.problems.push(format!("tls: {error}"));
