@@ -545,3 +545,59 @@ async fn subtree_aggregates_only_on_groups_wholly_in_scope() {
         );
     }
 }
+
+/// Over the real server, for every `Connection` value made of up to two of
+/// these options: a request glgate allows reaches GitLab typed and framed as
+/// glgate parsed it (the same Content-Type, the same body bytes).
+#[tokio::test]
+async fn every_allowed_request_reaches_gitlab_typed_as_parsed() {
+    let sb = Sandbox::start().await;
+    let options = [
+        "keep-alive",
+        "te",
+        "upgrade",
+        "accept",
+        "user-agent",
+        "x-anything",
+        "content-type",
+        "Content-Length",
+        "transfer-encoding",
+        "content-encoding",
+        "host",
+        "private-token",
+        "authorization",
+        "cookie",
+    ];
+    let body = r#"{"add_labels":"echoes/a"}"#;
+    let mut allowed = 0;
+    for (i, first) in options.iter().enumerate() {
+        for second in options[i..].iter().map(Some).chain([None]) {
+            let connection = match second {
+                Some(second) => format!("close, {first}, {second}"),
+                None => format!("close, {first}"),
+            };
+            sb.fake.clear_requests();
+            let request = format!(
+                "PUT /api/v4/projects/101/merge_requests/1 HTTP/1.1\r\nHost: x\r\nPRIVATE-TOKEN: {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n{body}",
+                sb.client_token,
+                body.len()
+            );
+            let response = raw(sb.server.addr, request.as_bytes()).await;
+            let received = sb.fake.requests();
+            if raw_status(&response) == 200 {
+                allowed += 1;
+                assert_eq!(received.len(), 1, "{connection}");
+                assert_eq!(
+                    received[0].header("content-type"),
+                    Some("application/json"),
+                    "{connection}"
+                );
+                assert_eq!(received[0].body, body.as_bytes(), "{connection}");
+            } else {
+                assert!(received.is_empty(), "{connection}: refused yet forwarded");
+            }
+        }
+    }
+    assert!(allowed > 10, "the harmless options are allowed ({allowed})");
+}
