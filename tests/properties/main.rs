@@ -23,7 +23,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/reference_router.rs"]
+#[path = "../support/reference_router.rs"]
 mod reference_router;
 
 use std::path::Path;
@@ -41,7 +41,7 @@ use reference_router::{
     Literals, Route, body_params, check_head, check_merged, check_route, rack_params, routes_of,
 };
 
-const ECHOES_YAML: &str = include_str!("../policies/echoes.yaml");
+const ECHOES_YAML: &str = include_str!("../../policies/echoes.yaml");
 
 /// Overlapping literal and param templates, at several depths, whose params
 /// below the overlap have the same type on both sides.
