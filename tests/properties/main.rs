@@ -6,7 +6,7 @@
 //! UTF-8, `;`, `\`, `+`, empty segments, format suffixes, duplicate and
 //! bracketed query keys), whenever `Policy::evaluate` allows the request that
 //! `RequestHead::parse` read, an independent reference router
-//! (`support/reference_router.rs`: split on `/`, match raw literals, decode
+//! (`tests/support/reference_router.rs`: split on `/`, match raw literals, decode
 //! each param once, parse the query as Rack does) reading the exact bytes
 //! glgate forwards picks the same template, binds the same decoded values,
 //! and reads the same query parameters; and nothing allowed holds a dot or
