@@ -1,5 +1,9 @@
 //! Captures everything glgate logs in a test process, so tests can check that
 //! no token ever reaches a log line.
+//!
+//! Every test of the process logs into the same capture, in parallel: a check
+//! that something was logged looks only at the lines naming the test's own
+//! folder, file or request id (`lines_with`).
 
 // Test support: a setup that fails stops the test with its reason.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -40,4 +44,14 @@ pub fn install() {
 /// Everything logged so far.
 pub fn captured() -> String {
     String::from_utf8_lossy(&CAPTURED.get_or_init(Default::default).lock().unwrap()).into_owned()
+}
+
+/// The captured lines that hold `part` (a test's folder, file or request id),
+/// read once: what this test's glgate logged, whatever else runs beside it.
+pub fn lines_with(part: &str) -> Vec<String> {
+    captured()
+        .lines()
+        .filter(|line| line.contains(part))
+        .map(str::to_owned)
+        .collect()
 }

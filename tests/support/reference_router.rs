@@ -1,7 +1,7 @@
 //! A deliberately simple, independent model of how GitLab reads a request,
 //! and the invariants every request glgate allows must satisfy against it.
 //!
-//! Shared by `tests/properties.rs` (proptest) and the fuzz targets in `fuzz/`
+//! Shared by `tests/properties/main.rs` (proptest) and the fuzz targets in `fuzz/`
 //! (included with `#[path]`), so both check the same thing. It uses nothing
 //! of glgate's parsing: only the policy's declared routes, and glgate's
 //! decision and parsed head to compare against.

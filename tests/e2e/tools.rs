@@ -2,8 +2,6 @@
 //! `policy diff`, `policy replay` and `check-labels`, each with its success
 //! and failure output and exit codes.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,15 +1,10 @@
 //! An operator's first day (issue 17): what the tools say is what the proxy
 //! does, through the real binary and a real proxy.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::process::Command;
 
-use support::client::{raw, raw_status};
-use support::sandbox::Sandbox;
+use crate::support::client::{raw, raw_status};
+use crate::support::sandbox::Sandbox;
 
 /// `glgate policy explain` with the shipped policy: its decision line and output.
 fn explain(method: &str, target: &str) -> String {
@@ -149,11 +144,13 @@ fn check(config: &std::path::Path) -> (i32, String, String) {
 /// warning naming `chmod 600`.
 #[test]
 fn check_runs_the_start_time_checks_of_serve() {
-    let ca = support::tls::TestCa::new("first-day");
+    let ca = crate::support::tls::TestCa::new("first-day");
     let good = ca.leaf(&["glgate.example.com"], false);
     let other = ca.leaf(&["glgate.example.com"], false);
     let expired = ca.leaf(&["glgate.example.com"], true);
-    let tls = |cert: &support::tls::Leaf, key: &support::tls::Leaf, dir: &std::path::Path| {
+    let tls = |cert: &crate::support::tls::Leaf,
+               key: &crate::support::tls::Leaf,
+               dir: &std::path::Path| {
         std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
         std::fs::write(dir.join("key.pem"), &key.key_pem).unwrap();
     };
@@ -357,16 +354,17 @@ async fn the_try_it_page_works_as_written() {
     std::fs::write(&config, served).unwrap();
     let server = glgate::server::Server::start(&config).await.unwrap();
     let url = |target: &str| format!("http://{}{target}", server.addr);
-    let reply = support::client::get(&url("/api/v4/groups?top_level_only=true"), token).await;
+    let reply =
+        crate::support::client::get(&url("/api/v4/groups?top_level_only=true"), token).await;
     assert_eq!(reply.status, 200);
-    let reply = support::client::get(
+    let reply = crate::support::client::get(
         &url("/api/v4/projects/acme%2Fbackend/merge_requests"),
         token,
     )
     .await;
     assert_eq!(reply.status, 200);
     fake.clear_requests();
-    let reply = support::client::send(
+    let reply = crate::support::client::send(
         http::Version::HTTP_11,
         "DELETE",
         &url("/api/v4/projects/101"),
@@ -384,7 +382,7 @@ async fn the_try_it_page_works_as_written() {
     );
     std::fs::write(&config, scoped).unwrap();
     server.reload().unwrap();
-    let reply = support::client::get(
+    let reply = crate::support::client::get(
         &url("/api/v4/groups/acme/projects?include_subgroups=true&per_page=100"),
         token,
     )
@@ -395,7 +393,7 @@ async fn the_try_it_page_works_as_written() {
         listed.contains("acme/backend") && !listed.contains("acme/secret-stuff"),
         "{listed}"
     );
-    let reply = support::client::get(&url("/api/v4/projects/104"), token).await;
+    let reply = crate::support::client::get(&url("/api/v4/projects/104"), token).await;
     assert_eq!(reply.status, 404);
     server.shutdown().await;
 }

@@ -6,7 +6,7 @@
 //! UTF-8, `;`, `\`, `+`, empty segments, format suffixes, duplicate and
 //! bracketed query keys), whenever `Policy::evaluate` allows the request that
 //! `RequestHead::parse` read, an independent reference router
-//! (`support/reference_router.rs`: split on `/`, match raw literals, decode
+//! (`tests/support/reference_router.rs`: split on `/`, match raw literals, decode
 //! each param once, parse the query as Rack does) reading the exact bytes
 //! glgate forwards picks the same template, binds the same decoded values,
 //! and reads the same query parameters; and nothing allowed holds a dot or
@@ -23,7 +23,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/reference_router.rs"]
+#[path = "../support/reference_router.rs"]
 mod reference_router;
 
 use std::path::Path;
@@ -41,7 +41,7 @@ use reference_router::{
     Literals, Route, body_params, check_head, check_merged, check_route, rack_params, routes_of,
 };
 
-const ECHOES_YAML: &str = include_str!("../policies/echoes.yaml");
+const ECHOES_YAML: &str = include_str!("../../policies/echoes.yaml");
 
 /// Overlapping literal and param templates, at several depths, whose params
 /// below the overlap have the same type on both sides.

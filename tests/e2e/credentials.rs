@@ -2,19 +2,14 @@
 //! load, broken files, expiry watch, auto-rotation, OAuth refresh; and client
 //! tokens rotating through several digests.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::client::{get, send};
+use crate::support::sandbox::{Sandbox, SandboxOptions, random_token};
 use http::Version;
-use support::client::{get, send};
-use support::sandbox::{Sandbox, SandboxOptions, random_token};
 
 /// Generous client rate limit: these tests put glgate under load.
 const NO_RATE_LIMIT: &str = "limits:\n  client_rate_limit: {per_second: 100000, burst: 100000}\n";
@@ -125,7 +120,8 @@ async fn an_empty_or_missing_token_file_keeps_the_old_token_and_is_logged() {
 
     replace_atomically(&token_path, "");
     wait_until("the empty file is logged", || {
-        support::logs::captured().contains(&format!("the GitLab token from {marker} is empty"))
+        crate::support::logs::captured()
+            .contains(&format!("the GitLab token from {marker} is empty"))
     })
     .await;
     assert_eq!(
@@ -135,7 +131,7 @@ async fn an_empty_or_missing_token_file_keeps_the_old_token_and_is_logged() {
 
     std::fs::remove_file(&token_path).unwrap();
     wait_until("the missing file is logged", || {
-        support::logs::captured().contains(&format!("cannot read token file {marker}"))
+        crate::support::logs::captured().contains(&format!("cannot read token file {marker}"))
     })
     .await;
     assert_eq!(
@@ -156,10 +152,11 @@ async fn an_empty_or_missing_token_file_keeps_the_old_token_and_is_logged() {
             .iter()
             .all(|r| r.header("private-token") == Some(sb.gitlab_token.as_str()))
     );
-    let logs = support::logs::captured();
+    let logs = crate::support::logs::lines_with(&marker);
     assert!(
-        logs.contains("still using the previous GitLab token"),
-        "{logs}"
+        logs.iter()
+            .any(|l| l.contains("still using the previous GitLab token")),
+        "{logs:#?}"
     );
 }
 
@@ -379,7 +376,11 @@ async fn rotating_an_already_rotated_token_revokes_the_family_like_gitlab() {
     let dir = tempfile::tempdir().unwrap();
     let write_config = |token: &str| {
         std::fs::write(dir.path().join("t"), token).unwrap();
-        std::fs::write(dir.path().join("p.yaml"), support::sandbox::ECHOES_POLICY).unwrap();
+        std::fs::write(
+            dir.path().join("p.yaml"),
+            crate::support::sandbox::ECHOES_POLICY,
+        )
+        .unwrap();
         let config = dir.path().join("c.yaml");
         std::fs::write(
             &config,
@@ -416,7 +417,11 @@ async fn a_rotation_whose_write_fails_prints_the_new_token_and_exits_non_zero() 
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
     std::fs::write(secrets.join("gitlab-token"), gitlab.token()).unwrap();
-    std::fs::write(dir.path().join("p.yaml"), support::sandbox::ECHOES_POLICY).unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        crate::support::sandbox::ECHOES_POLICY,
+    )
+    .unwrap();
     let config = dir.path().join("c.yaml");
     std::fs::write(
         &config,
@@ -451,7 +456,11 @@ async fn a_rotation_whose_write_fails_prints_the_new_token_and_exits_non_zero() 
 #[test]
 fn auto_rotate_is_refused_without_a_token_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.yaml"), support::sandbox::ECHOES_POLICY).unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        crate::support::sandbox::ECHOES_POLICY,
+    )
+    .unwrap();
     let path = dir.path().join("glgate.yaml");
     let text = format!(
         "version: 1\nlisten: 127.0.0.1:0\nupstream:\n  url: https://gitlab.example.com\n  token_env: GITLAB_TOKEN\n  auto_rotate: {{before_expiry: 7d}}\nclients:\n  - {{name: a, token_sha256: \"{}\", policy: p.yaml}}\n",
@@ -506,14 +515,19 @@ async fn auto_rotate_rotates_a_token_near_expiry_once_and_serves_on() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sb.fake.rotations(), 1, "the new token is far from expiry");
-    let logs = support::logs::captured();
+    let logs = crate::support::logs::lines_with(&token_path.display().to_string());
     assert!(
-        logs.contains("auto_rotate: the GitLab token was rotated and saved"),
-        "{logs}"
+        logs.iter()
+            .any(|l| l.contains("auto_rotate: the GitLab token was rotated and saved")),
+        "{logs:#?}"
     );
+    // The warning names no file: tied to this token's expiry date instead.
+    let warned = crate::support::logs::lines_with(&format!("expires_at={soon}"));
     assert!(
-        logs.contains("the GitLab token expires within 7 day(s)"),
-        "{logs}"
+        warned
+            .iter()
+            .any(|l| l.contains("the GitLab token expires within 7 day(s)")),
+        "{warned:#?}"
     );
 }
 
@@ -604,14 +618,12 @@ async fn an_auto_rotated_token_that_cannot_be_saved_is_kept_and_saved_once_possi
     );
     assert!(fake_saw_token(&sb, &new));
     assert_eq!(sb.fake.rotations(), 1);
-    let logs = support::logs::captured();
-    assert!(logs.contains("gitlab-token.unsaved"), "{logs}");
-    assert!(logs.contains("the token file is ignored"), "{logs}");
-    assert!(
-        logs.contains("the rotated GitLab token is now saved"),
-        "{logs}"
-    );
-    assert!(!logs.contains("then run `glgate token rotate`"), "{logs}");
+    let logs = crate::support::logs::lines_with(&sb.dir.path().display().to_string());
+    let logged = |text: &str| logs.iter().any(|l| l.contains(text));
+    assert!(logged("gitlab-token.unsaved"), "{logs:#?}");
+    assert!(logged("the token file is ignored"), "{logs:#?}");
+    assert!(logged("the rotated GitLab token is now saved"), "{logs:#?}");
+    assert!(!logged("then run `glgate token rotate`"), "{logs:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -823,7 +835,7 @@ async fn two_concurrent_refreshes_collapse_into_one() {
         .iter()
         .map(|r| format!("{} {}", r.method, r.path()))
         .collect();
-    let logs: Vec<String> = support::logs::captured()
+    let logs: Vec<String> = crate::support::logs::captured()
         .lines()
         .filter(|l| l.contains("OAuth"))
         .map(str::to_owned)
@@ -866,7 +878,7 @@ async fn a_rejected_refresh_token_means_503_and_retries_with_backoff() {
     let retries = sb.fake.oauth_refresh_calls() - revoked_at;
     // Due at 0.8 s, then after 1 s, 2 s: three or so in 4 s, not a flood.
     assert!((2..=4).contains(&retries), "{retries} refresh attempts");
-    assert!(support::logs::captured().contains("OAuth refresh failed"));
+    assert!(crate::support::logs::captured().contains("OAuth refresh failed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -883,7 +895,11 @@ async fn oauth_login_follows_the_authorization_code_flow_with_pkce() {
     let redirect = format!("http://127.0.0.1:{port}/callback");
     gitlab.oauth_client("app", "s3cret-app", &redirect);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.yaml"), support::sandbox::ECHOES_POLICY).unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        crate::support::sandbox::ECHOES_POLICY,
+    )
+    .unwrap();
     std::fs::write(dir.path().join("app-secret"), "s3cret-app\n").unwrap();
     let path = dir.path().join("c.yaml");
     let text = format!(

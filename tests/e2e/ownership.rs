@@ -3,14 +3,9 @@
 //! Echoes policy, webhooks whose url is Echoes' API. Other integrations'
 //! hooks (whose URLs often carry secrets) stay invisible and untouchable.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
+use crate::support::client::{get, send};
+use crate::support::sandbox::Sandbox;
 use http::Version;
-use support::client::{get, send};
-use support::sandbox::Sandbox;
 
 const JENKINS: &str = "https://jenkins.acme.internal/project/backend?token=s3cret";
 
@@ -32,7 +27,12 @@ async fn customer_hook(sb: &Sandbox, url: &str) -> u64 {
     reply.json()["id"].as_u64().unwrap()
 }
 
-async fn call(sb: &Sandbox, method: &str, target: &str, body: &str) -> support::client::Reply {
+async fn call(
+    sb: &Sandbox,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> crate::support::client::Reply {
     send(
         Version::HTTP_11,
         method,

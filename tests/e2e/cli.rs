@@ -1,17 +1,12 @@
 //! The `glgate` binary: check, policy explain, client new, and serve with
 //! SIGHUP reload and SIGTERM drain, run as a real process.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::client::get;
+use crate::support::client::get;
 
 fn glgate() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_glgate"));
@@ -194,10 +189,10 @@ async fn serve_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let client_token = support::sandbox::random_token();
+    let client_token = crate::support::sandbox::random_token();
     std::fs::write(
         dir.path().join("policy.yaml"),
-        support::sandbox::ECHOES_POLICY,
+        crate::support::sandbox::ECHOES_POLICY,
     )
     .unwrap();
     let config = dir.path().join("glgate.yaml");

@@ -11,19 +11,14 @@
 //! - an HTTP/2 peer that never acknowledges the closing GOAWAY's PING does
 //!   not hold its slot.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::client::{get, raw, raw_status};
+use crate::support::sandbox::{Sandbox, SandboxOptions};
 use bytes::Bytes;
-use support::client::{get, raw, raw_status};
-use support::sandbox::{Sandbox, SandboxOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

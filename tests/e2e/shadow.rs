@@ -1,14 +1,9 @@
 //! Shadow policies: evaluated on live traffic beside the real policy, never
 //! enforced; every disagreement is in the audit line and the metrics.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
+use crate::support::client::{get, send};
+use crate::support::sandbox::{Sandbox, SandboxOptions};
 use http::Version;
-use support::client::{get, send};
-use support::sandbox::{Sandbox, SandboxOptions};
 
 const SHADOW: &str = r#"version: 1
 name: tighter-but-with-delete

@@ -1,16 +1,11 @@
 //! `glgate doctor` against the fake GitLab: the checklist, its advice and
 //! its exit code, for a healthy setup and for each thing that goes wrong.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::path::PathBuf;
 
+use crate::support::tls::{TestCa, tls_upstream_with};
+use crate::support::upstreams::refused_address;
 use fake_gitlab::{FakeGitlab, FakeOptions};
-use support::tls::{TestCa, tls_upstream_with};
-use support::upstreams::refused_address;
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -22,7 +17,7 @@ fn setup(url: &str, token: &str, upstream_extra: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("policy.yaml"),
-        support::sandbox::ECHOES_POLICY,
+        crate::support::sandbox::ECHOES_POLICY,
     )
     .unwrap();
     std::fs::write(dir.path().join("gitlab-token"), format!("{token}\n")).unwrap();

@@ -2,14 +2,9 @@
 //! glgate's token and nothing of the client's. Every assertion reads the fake
 //! GitLab's record, not only the status the client saw.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
+use crate::support::client::{get, next_link, raw, raw_status, send};
+use crate::support::sandbox::{Sandbox, SandboxOptions};
 use http::Version;
-use support::client::{get, next_link, raw, raw_status, send};
-use support::sandbox::{Sandbox, SandboxOptions};
 
 #[tokio::test]
 async fn missing_or_unknown_client_tokens_get_401_and_reach_nothing() {

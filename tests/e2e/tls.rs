@@ -1,23 +1,18 @@
 //! Inbound TLS and mutual TLS, source restrictions, and the upstream client
 //! certificate, with certificates made at test time (rcgen).
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::client::{get, send};
+use crate::support::sandbox::{Sandbox, SandboxOptions};
+use crate::support::tls::{Leaf, TestCa, tls_upstream_with};
 use bytes::Bytes;
 use http::Version;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::{CertificateDer, ServerName};
-use support::client::{get, send};
-use support::sandbox::{Sandbox, SandboxOptions};
-use support::tls::{Leaf, TestCa, tls_upstream_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -350,7 +345,12 @@ async fn certificate_rotation_under_load_fails_no_request() {
     std::fs::write(pki.path("server.crt"), "not a certificate").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(served_now(&sb).await, last, "still the last good pair");
-    assert!(support::logs::captured().contains("new TLS certificate refused"));
+    let logs = crate::support::logs::lines_with(&pki.path("server.crt").display().to_string());
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("new TLS certificate refused")),
+        "{logs:#?}"
+    );
 }
 
 #[tokio::test]

@@ -2,14 +2,9 @@
 //! classes 22 onwards). Every assertion reads the fake GitLab's record, not
 //! only the status the client saw.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
+use crate::support::client::{raw, raw_status, send};
+use crate::support::sandbox::{Sandbox, SandboxOptions};
 use http::Version;
-use support::client::{raw, raw_status, send};
-use support::sandbox::{Sandbox, SandboxOptions};
 
 /// A body checked as JSON must reach GitLab typed as JSON: a `Connection`
 /// header naming `Content-Type` (or any framing or credential header) would
@@ -234,7 +229,7 @@ async fn reqwest_like_get(
     sb: &Sandbox,
     target: &str,
     extra: &[(&str, &str)],
-) -> support::client::Reply {
+) -> crate::support::client::Reply {
     let mut headers = vec![("private-token", sb.client_token.as_str())];
     headers.extend_from_slice(extra);
     send(Version::HTTP_11, "GET", &sb.url(target), &headers, b"").await
@@ -361,7 +356,7 @@ async fn group_hooks_only_on_groups_wholly_in_scope() {
 }
 
 /// POST a JSON body through glgate with the client token.
-async fn post(sb: &Sandbox, target: &str, body: &str) -> support::client::Reply {
+async fn post(sb: &Sandbox, target: &str, body: &str) -> crate::support::client::Reply {
     send(
         Version::HTTP_11,
         "POST",

@@ -3,16 +3,11 @@
 //! that never sends anything) is closed and gives its `max_connections` slot
 //! back; a slow request in flight is not cut.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::client::get;
-use support::sandbox::{Sandbox, SandboxOptions};
-use support::upstreams::slow_upstream;
+use crate::support::client::get;
+use crate::support::sandbox::{Sandbox, SandboxOptions};
+use crate::support::upstreams::slow_upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

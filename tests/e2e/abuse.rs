@@ -3,17 +3,12 @@
 //! per-client rate limits. Each limit answers with a clear status (or closes
 //! the connection where HTTP gives no better answer) and spares other clients.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::client::{get, raw, raw_status, send};
+use crate::support::sandbox::{Sandbox, SandboxOptions};
+use crate::support::upstreams::slow_upstream;
 use http::Version;
-use support::client::{get, raw, raw_status, send};
-use support::sandbox::{Sandbox, SandboxOptions};
-use support::upstreams::slow_upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -3,22 +3,17 @@
 //! The client gets a clear 502/504 (or a cleanly cut stream once headers were
 //! sent), glgate stays up, and no request is sent to GitLab twice.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::support::client::{get, send};
+use crate::support::sandbox::{Sandbox, SandboxOptions};
+use crate::support::tls::{TestCa, tls_upstream};
+use crate::support::upstreams::{Script, scripted_upstream};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use support::client::{get, send};
-use support::sandbox::{Sandbox, SandboxOptions};
-use support::tls::{TestCa, tls_upstream};
-use support::upstreams::{Script, scripted_upstream};
 
 async fn behind(
     script: Script,

@@ -3,16 +3,11 @@
 //! made on GitLab's canonical objects (resolved with glgate's token), lists
 //! are filtered on every page, and anything that cannot be checked is refused.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::client::{Reply, get, next_link, send};
+use crate::support::sandbox::{ECHOES_POLICY, Sandbox, SandboxOptions};
 use http::Version;
-use support::client::{Reply, get, next_link, send};
-use support::sandbox::{ECHOES_POLICY, Sandbox, SandboxOptions};
 
 /// The customer's selection in these tests: `acme` (with `acme/platform`)
 /// but not `acme/secret-stuff`, the `partners/team` subgroup, and one project
@@ -477,7 +472,7 @@ async fn a_failed_lookup_refuses_with_503_and_forwards_nothing() {
         client_extra: SCOPE.into(),
         upstream_url: Some(format!(
             "http://{}",
-            support::upstreams::refused_address().await
+            crate::support::upstreams::refused_address().await
         )),
         ..SandboxOptions::default()
     })
