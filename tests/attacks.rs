@@ -1373,7 +1373,7 @@ fn class_01() -> Vec<Row> {
         get("/api/v4/projects/acme%2Fbackend").ok(200),
         get("/api/v4/projects/acme%2fbackend").ok(200),
         get("/api/v4/projects/ACME%2Fbackend").ok(200),
-        get("/api/v4/projects/%41cme%2Fbackend").refused(400, AMB),
+        get("/api/v4/projects/%41cme%2Fbackend").ok(200),
         get("/api/v4/projects/acme%2Fplatform%2Fapi").ok(200),
         get("/api/v4/groups/acme%2Fplatform").ok(200),
         get("/api/v4/projects/acme%2Fbackend/merge_requests/1").ok(200),
@@ -1483,7 +1483,8 @@ fn class_03() -> Vec<Row> {
         req("DELETE", "/api/v4/groups/acme/labels/echoes%2F50%2525").refused(400, AMB),
         get("/api/v4/groups?search=%zz").refused(400, AMB),
         get("/api/v4/groups?search=%2").refused(400, AMB),
-        // A literal segment is compared before decoding.
+        // A route name spelled with escapes: GitLab's router reads it as the
+        // name, glgate compares route names as sent, so it is refused.
         get("/api/v4/%70rojects/101").refused(400, AMB),
         // Bodies: decoded once, then checked.
         req("PUT", MR)
@@ -1496,7 +1497,7 @@ fn class_03() -> Vec<Row> {
             .form("add_labels=echoes%2Fa%zz")
             .refused(400, MALFORMED),
         // Allowed: one decoding gives a valid value; forwarded unchanged.
-        get("/api/v4/users/%31").refused(400, AMB),
+        get("/api/v4/users/%31").ok(200),
         get("/api/v4/groups?search=%252F").ok(200),
         get("/api/v4/groups?search=100%25").ok(200),
         get("/api/v4/user?sud%256f=root").ok(200),
@@ -1571,7 +1572,7 @@ fn class_04() -> Vec<Row> {
         // Allowed aliases, each forwarded exactly as spelled.
         get("/api/v4/projects/101").ok(200),
         get("/api/v4/projects/acme%2FBACKEND").ok(200),
-        get("/api/v4/projects/%61%63%6d%65%2F%62ackend").refused(400, AMB),
+        get("/api/v4/projects/%61%63%6d%65%2F%62ackend").ok(200),
         get("/api/v4/projects/101/repository/commits/ABC1234").ok(200),
         get("/api/v4/projects/acme%2Fold-backend").ok(301),
         req("HEAD", "/api/v4/projects/101").ok(200),

@@ -198,6 +198,9 @@ mod tests {
             | Reason::BodyNotAllowed
             | Reason::UnsupportedContentType { .. }
             | Reason::MalformedBody { .. } => POLICY_REASON_CODES.contains(&reason.code()),
+            // Only the matcher knows route names, but the refusal is the
+            // canonicalizer's: an ambiguous target.
+            Reason::EncodedRouteName { .. } => TARGET_REASON_CODES.contains(&reason.code()),
         }
     }
 
@@ -233,6 +236,10 @@ mod tests {
         ];
         assert!(reasons.iter().all(listed));
         assert_eq!(reasons.len(), POLICY_REASON_CODES.len());
+        assert!(listed(&Reason::EncodedRouteName {
+            segment: empty(),
+            literal: empty(),
+        }));
 
         use crate::canonical::TargetError;
         let targets = [

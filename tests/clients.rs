@@ -1,0 +1,104 @@
+//! What mainstream GitLab clients do that glgate must answer as GitLab would
+//! (issue 15): go-gitlab's escaped dots, a distinct answer when GitLab rejects
+//! glgate's own token, GitLab's request id kept for support, totals on
+//! filtered lists, and the API root go-gitlab probes. Each over real sockets,
+//! through a real glgate in front of the recording fake GitLab.
+
+// Integration tests: a failed step stops the test with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use http::Version;
+use support::client::{get, send};
+use support::sandbox::Sandbox;
+
+/// Requests the fake GitLab received for the client (not glgate's own checks).
+fn relayed(sb: &Sandbox) -> Vec<String> {
+    sb.fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            !r.header("user-agent")
+                .is_some_and(|ua| ua.starts_with("glgate/"))
+        })
+        .map(|r| r.target)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Item 1: go-gitlab escapes every '.' as %2E
+
+/// go-gitlab sends `GetProject("acme/docs.site")` as
+/// `/projects/acme%2Fdocs%2Esite` and a label `echoes/effort: v1.0` as
+/// `echoes%2Feffort%3A%20v1%2E0`: read once, checked on the decoding and
+/// forwarded byte for byte. A dot segment, an empty part or a format suffix
+/// spelled with escapes is still refused, and GitLab receives nothing.
+#[tokio::test]
+async fn escaped_dots_reach_gitlab_as_sent() {
+    let sb = Sandbox::start().await;
+    let token = &sb.client_token;
+
+    // A project path with a dot: allowed, forwarded as sent (the fake knows
+    // no such project, so GitLab's own 404 comes back).
+    let reply = get(&sb.url("/api/v4/projects/acme%2Fdocs%2Esite"), token).await;
+    assert_eq!(
+        reply.status,
+        404,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["message"], "404 Project Not Found");
+    assert_eq!(relayed(&sb), ["/api/v4/projects/acme%2Fdocs%2Esite"]);
+    sb.fake.clear_requests();
+
+    // A label with a dot, created then read by its escaped name.
+    let reply = send(
+        Version::HTTP_11,
+        "POST",
+        &sb.url("/api/v4/groups/acme/labels"),
+        &[
+            ("private-token", token),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        b"name=echoes%2Feffort%3A+v1.0&color=%23428BCA",
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let target = "/api/v4/groups/acme/labels/echoes%2Feffort%3A%20v1%2E0";
+    let reply = get(&sb.url(target), token).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["name"], "echoes/effort: v1.0");
+    assert_eq!(relayed(&sb).last().map(String::as_str), Some(target));
+    sb.fake.clear_requests();
+
+    // Escapes are decoded before the path checks, never after them.
+    for target in [
+        "/api/v4/projects/%2E%2E",
+        "/api/v4/projects/acme%2F%2E%2E%2Fbackend",
+        "/api/v4/projects/acme%2F%2E%2Fbackend",
+        "/api/v4/projects/acme%2F%2E",
+        "/api/v4/projects/101%2Ejson",
+        "/api/v4/projects/acme%2Fbackend%2Egit",
+        "/api/v4/groups/acme/labels/echoes%2Fx%2Ejson",
+        // A route name spelled with escapes: GitLab reads `%70rojects` as
+        // `projects`, glgate compares route names as sent.
+        "/api/v4/%70rojects/101",
+        "/api/v4/projects/101/%6Derge_requests",
+    ] {
+        let reply = get(&sb.url(target), token).await;
+        assert_eq!(reply.status, 400, "{target}");
+        assert_eq!(reply.json()["reason"], "ambiguous_target", "{target}");
+    }
+    assert!(relayed(&sb).is_empty(), "{:?}", relayed(&sb));
+}
