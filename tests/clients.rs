@@ -26,6 +26,13 @@ fn relayed(sb: &Sandbox) -> Vec<String> {
         .collect()
 }
 
+async fn metrics_text(sb: &Sandbox) -> String {
+    let admin = format!("http://{}/metrics", sb.server.admin_addr.unwrap());
+    let reply = send(Version::HTTP_11, "GET", &admin, &[], b"").await;
+    assert_eq!(reply.status, 200);
+    String::from_utf8_lossy(&reply.body).into_owned()
+}
+
 // ---------------------------------------------------------------------------
 // Item 1: go-gitlab escapes every '.' as %2E
 
@@ -101,4 +108,99 @@ async fn escaped_dots_reach_gitlab_as_sent() {
         assert_eq!(reply.json()["reason"], "ambiguous_target", "{target}");
     }
     assert!(relayed(&sb).is_empty(), "{:?}", relayed(&sb));
+}
+
+// ---------------------------------------------------------------------------
+// Items 3 and 4: glgate's own credential, GitLab's request id
+
+/// When GitLab rejects glgate's token, the client must not read "your token
+/// is wrong": 503 `upstream_credential_rejected`, a message naming glgate's
+/// credential, a warning in the log with GitLab's request id, a counter that
+/// was there from the start, and the audit line carrying GitLab's id.
+#[tokio::test]
+async fn a_rejected_gitlab_token_is_glgates_problem_not_the_clients() {
+    let sb = Sandbox::start().await;
+    let before = metrics_text(&sb).await;
+    assert!(
+        before.contains("glgate_upstream_credential_rejections_total 0"),
+        "{before}"
+    );
+
+    sb.fake.revoke(&sb.gitlab_token);
+    let reply = get(&sb.url("/api/v4/projects/101"), &sb.client_token).await;
+    assert_eq!(
+        reply.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    assert_eq!(body["reason"], "upstream_credential_rejected");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("glgate's own GitLab credential") && message.contains("your token"),
+        "{message}"
+    );
+    assert!(
+        !reply
+            .header("x-request-id")
+            .unwrap()
+            .starts_with("01FAKEGITLAB"),
+        "the client gets glgate's request id"
+    );
+    // GitLab was asked once: nothing was acted upon, nothing sent again.
+    assert_eq!(relayed(&sb), ["/api/v4/projects/101"]);
+
+    let events = sb.audit_events(1).await;
+    let event = &events[0];
+    assert_eq!(event["reason"], "upstream_credential_rejected");
+    assert_eq!(event["status"], 503);
+    let upstream_id = event["upstream_request_id"].as_str().unwrap();
+    assert!(upstream_id.starts_with("01FAKEGITLAB"), "{event}");
+
+    let after = metrics_text(&sb).await;
+    assert!(
+        after.contains("glgate_upstream_credential_rejections_total 1"),
+        "{after}"
+    );
+    assert!(
+        after.contains(r#"reason="upstream_credential_rejected",status="503"} 1"#),
+        "{after}"
+    );
+    let logs = support::logs::captured();
+    assert!(
+        logs.lines().any(|line| line.contains("WARN")
+            && line.contains("rejected glgate's own GitLab token")
+            && line.contains(upstream_id)),
+        "{logs}"
+    );
+
+    // The client's own bad token is still GitLab's plain 401 answer shape,
+    // given by glgate: the two are told apart.
+    let reply = get(&sb.url("/api/v4/projects/101"), "glg_wrong").await;
+    assert_eq!(reply.status, 401);
+    assert_ne!(reply.json()["reason"], "upstream_credential_rejected");
+}
+
+/// GitLab's `X-Request-Id` is replaced by glgate's towards the client, and
+/// kept in the audit line for a support case to follow into GitLab's logs.
+#[tokio::test]
+async fn the_audit_line_keeps_gitlabs_request_id() {
+    let sb = Sandbox::start().await;
+    let reply = get(&sb.url("/api/v4/projects/101"), &sb.client_token).await;
+    assert_eq!(reply.status, 200);
+    let ours = reply.header("x-request-id").unwrap().to_owned();
+    get(&sb.url("/api/v4/projects/101/variables"), &sb.client_token).await;
+    let events = sb.audit_events(2).await;
+    assert_eq!(events[0]["request_id"], ours.as_str());
+    let theirs = events[0]["upstream_request_id"].as_str().unwrap();
+    assert!(theirs.starts_with("01FAKEGITLAB"), "{}", events[0]);
+    assert_ne!(theirs, ours);
+    // Refused before GitLab: no upstream id.
+    assert_eq!(events[1]["reason"], "no_rule");
+    assert!(
+        events[1].get("upstream_request_id").is_none(),
+        "{}",
+        events[1]
+    );
 }
