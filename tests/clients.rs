@@ -11,7 +11,7 @@ mod support;
 
 use http::Version;
 use support::client::{get, send};
-use support::sandbox::Sandbox;
+use support::sandbox::{Sandbox, SandboxOptions};
 
 /// Requests the fake GitLab received for the client (not glgate's own checks).
 fn relayed(sb: &Sandbox) -> Vec<String> {
@@ -203,4 +203,63 @@ async fn the_audit_line_keeps_gitlabs_request_id() {
         "{}",
         events[1]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Item 5: totals on filtered lists
+
+/// A scoped client's lists carry no `X-Total`, `X-Total-Pages` or
+/// `rel="last"` on any page, including a page that hid nothing: whether this
+/// page hid something says nothing of the others, so a total would still
+/// count items hidden elsewhere. `X-Next-Page` and `rel="next"` stay, and
+/// following them reaches every visible item.
+#[tokio::test]
+async fn filtered_lists_page_by_next_page_without_totals() {
+    let scope = "    rate_limit: { per_second: 1000, burst: 1000 }\n    scope:\n      groups: [acme, partners/team]\n      exclude: [acme/secret-stuff]\n";
+    let sb = Sandbox::with(SandboxOptions {
+        client_extra: scope.into(),
+        ..SandboxOptions::default()
+    })
+    .await;
+    let mut page = Some("1".to_owned());
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    while let Some(number) = page {
+        let reply = get(
+            &sb.url(&format!(
+                "/api/v4/groups?order_by=id&per_page=2&page={number}"
+            )),
+            &sb.client_token,
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+        pages += 1;
+        let items: Vec<String> = reply
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["full_path"].as_str().unwrap().to_owned())
+            .collect();
+        if number == "1" {
+            // acme and acme/platform: nothing hidden on this page.
+            assert_eq!(items, ["acme", "acme/platform"]);
+        }
+        assert!(reply.header("x-total").is_none(), "page {number}");
+        assert!(reply.header("x-total-pages").is_none(), "page {number}");
+        let link = reply.header("link").unwrap_or_default();
+        assert!(!link.contains("rel=\"last\""), "page {number}: {link}");
+        assert_eq!(reply.header("x-page"), Some(number.as_str()));
+        assert_eq!(reply.header("x-per-page"), Some("2"));
+        seen.extend(items);
+        page = reply
+            .header("x-next-page")
+            .filter(|next| !next.is_empty())
+            .map(str::to_owned);
+        if page.is_some() {
+            assert!(link.contains("rel=\"next\""), "page {number}: {link}");
+        }
+    }
+    assert_eq!(seen, ["acme", "acme/platform", "partners/team"]);
+    assert!(pages >= 3, "the walk crossed pages that hid items");
 }
