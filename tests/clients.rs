@@ -263,3 +263,30 @@ async fn filtered_lists_page_by_next_page_without_totals() {
     assert_eq!(seen, ["acme", "acme/platform", "partners/team"]);
     assert!(pages >= 3, "the walk crossed pages that hid items");
 }
+
+// ---------------------------------------------------------------------------
+// Item 6: the API root go-gitlab probes
+
+/// go-gitlab reads `RateLimit-Limit` from `GET /api/v4/` to size its own
+/// limiter. glgate answers that probe itself, before authentication, and
+/// carries no `RateLimit-*` header: GitLab's numbers count glgate's token
+/// (all clients together), glgate's own limit is per client and the probe
+/// names none. go-gitlab then leaves its limiter open and relies on 429 with
+/// `Retry-After`, which glgate sends. GitLab is not asked.
+#[tokio::test]
+async fn the_api_root_carries_no_rate_limit_headers() {
+    let sb = Sandbox::start().await;
+    for token in ["", sb.client_token.as_str()] {
+        for target in ["/api/v4/", "/api/v4"] {
+            let reply = get(&sb.url(target), token).await;
+            assert_eq!(reply.status, 200);
+            assert_eq!(reply.body.as_ref(), b"{}");
+            let names: Vec<&str> = reply.headers.keys().map(|n| n.as_str()).collect();
+            assert!(
+                !names.iter().any(|n| n.starts_with("ratelimit")),
+                "{names:?}"
+            );
+        }
+    }
+    assert!(sb.fake.requests().is_empty());
+}
