@@ -63,6 +63,11 @@ pub struct AuditEvent {
     /// they lie outside the client's scope or fail the rule's `response_filter`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hidden_items: Option<u64>,
+    /// GitLab's `X-Request-Id` of its answer (bounded, printable), to follow
+    /// a support case into GitLab's logs; glgate's own id replaces it towards
+    /// the client. Absent when GitLab was not asked or did not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_request_id: Option<String>,
     /// Set when the response stream ended abnormally (client gone, upstream reset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,

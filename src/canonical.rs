@@ -316,12 +316,12 @@ fn parse_segment(raw: &str) -> Result<Segment, TargetError> {
             }));
         }
     }
-    if encodes_unreserved(raw) {
-        return Err(ambiguous(
-            "a letter, digit or one of - . _ ~ is percent-encoded in the path: GitLab's router \
-             matches those encodings against literal route segments; send them unencoded",
-        ));
-    }
+    // Escapes of unreserved characters are decoded like any other: clients
+    // send them (go-gitlab escapes every '.' as %2E, GitLab's docs show
+    // `lib%2Fclass%2Erb`), and every check below reads the decoding. Whether
+    // an escaped segment spells a route name is for the policy matcher to
+    // say (only it knows the route names): GitLab's router would read
+    // `%70rojects` as `projects`.
     let decoded = decode_once(raw, false)?;
     // A '%' left after one decoding is data (a label named "50%") unless it
     // starts another escape: then something decoding again would read other
@@ -353,23 +353,6 @@ fn holds_escape(text: &str) -> bool {
     text.as_bytes()
         .windows(3)
         .any(|w| w[0] == b'%' && hex_value(w[1]).is_some() && hex_value(w[2]).is_some())
-}
-
-/// Whether `raw` percent-encodes an unreserved character (`%73` for `s`).
-/// Clients never do (python-gitlab's `quote`, Go's `PathEscape`), and GitLab's
-/// router would match `%73hared` against a literal `shared`.
-fn encodes_unreserved(raw: &str) -> bool {
-    let bytes = raw.as_bytes();
-    bytes.windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (hex_value(w[1]), hex_value(w[2])),
-                (Some(hi), Some(lo)) if {
-                    let c = hi << 4 | lo;
-                    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
-                }
-            )
-    })
 }
 
 /// RFC 3986 `pchar` minus `;` (path parameters) and `+` (read as a space by some routers).
@@ -602,9 +585,12 @@ mod tests {
             "/api/v4/projects/./5",
             "/api/v4/projects/../5",
             "/api/v4/projects/%2e%2e",
-            "/api/v4/%70rojects/5",
-            "/api/v4/projects/acme%2F%62ackend",
             "/api/v4/projects/.%2e",
+            "/api/v4/projects/%2E",
+            "/api/v4/projects/acme%2F%2E%2E%2Fx",
+            "/api/v4/projects/x%2Ejson",
+            "/api/v4/projects/x%2EJSON",
+            "/api/v4/projects/acme%2F%2E",
             "/api/v4/projects/g%2F..%2Fother%2Fp",
             "/api/v4/projects/g%2F%2Fp",
             "/api/v4/projects/%252F",
@@ -627,6 +613,24 @@ mod tests {
         ] {
             assert!(parse(target).is_err(), "{target} should be refused");
         }
+    }
+
+    /// go-gitlab escapes every '.' (and python-gitlab or gitbeaker may
+    /// escape other unreserved characters): each segment is decoded once and
+    /// forwarded as sent. Route names are the matcher's business.
+    #[test]
+    fn escaped_unreserved_characters_are_decoded_once() {
+        let head = parse("/api/v4/projects/other%2Fdocs%2Esite/labels/v1%2E0").unwrap();
+        let decoded: Vec<_> = head.segments().iter().map(|s| s.decoded.as_str()).collect();
+        assert_eq!(decoded, ["projects", "other/docs.site", "labels", "v1.0"]);
+        assert_eq!(head.segments()[1].raw, "other%2Fdocs%2Esite");
+        assert_eq!(
+            head.target(),
+            "/api/v4/projects/other%2Fdocs%2Esite/labels/v1%2E0"
+        );
+        let head = parse("/api/v4/%70rojects/5").unwrap();
+        assert_eq!(head.segments()[0].raw, "%70rojects");
+        assert_eq!(head.segments()[0].decoded, "projects");
     }
 
     #[test]

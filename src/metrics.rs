@@ -80,6 +80,10 @@ pub struct Metrics {
     /// 1 when the config file changes a start-only setting that a reload
     /// could not apply (see the log for which), 0 otherwise.
     pub restart_pending: Gauge,
+    /// Forwarded requests GitLab answered 401 to glgate's own token (after
+    /// the retry with a newer one): the client got 503
+    /// `upstream_credential_rejected`.
+    pub upstream_credential_rejections: Counter,
 }
 
 impl Default for Metrics {
@@ -154,7 +158,14 @@ impl Metrics {
             "1 when the config file changes a setting only a restart applies (listen, admin.listen, tls, connection limits)",
             restart_pending.clone(),
         );
+        let upstream_credential_rejections = Counter::default();
+        registry.register(
+            "upstream_credential_rejections",
+            "Forwarded requests GitLab refused with 401 because it rejected glgate's own GitLab token",
+            upstream_credential_rejections.clone(),
+        );
         Metrics {
+            upstream_credential_rejections,
             restart_pending,
             scope_lookups,
             hidden_items,

@@ -57,6 +57,15 @@ impl Permit {
 pub enum Reason {
     /// No template matches the path.
     NoRoute,
+    /// A path segment spells a route name with percent escapes
+    /// (`%70rojects`): GitLab's router reads it as that name, glgate
+    /// compares route names as sent. Refused like an ambiguous target.
+    EncodedRouteName {
+        /// The segment as sent (bounded, printable).
+        segment: String,
+        /// The route name its decoding spells.
+        literal: String,
+    },
     /// A template matches, but not for this method.
     MethodNotAllowed {
         /// The method asked for.
@@ -119,6 +128,7 @@ impl Reason {
     pub(crate) fn code(&self) -> &'static str {
         match self {
             Reason::NoRoute => "no_rule",
+            Reason::EncodedRouteName { .. } => "ambiguous_target",
             Reason::MethodNotAllowed { .. } => "method_not_allowed",
             Reason::InvalidPathParam { .. } => "invalid_path_param",
             Reason::ForbiddenParam { .. } => "forbidden_param",
@@ -136,7 +146,8 @@ impl Reason {
     pub(crate) fn is_bad_request(&self) -> bool {
         matches!(
             self,
-            Reason::ForbiddenParam { .. }
+            Reason::EncodedRouteName { .. }
+                | Reason::ForbiddenParam { .. }
                 | Reason::DuplicateParam { .. }
                 | Reason::MalformedBody { .. }
         )
@@ -147,6 +158,10 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::NoRoute => f.write_str("no rule allows this path"),
+            Reason::EncodedRouteName { segment, literal } => write!(
+                f,
+                "path segment '{segment}' spells the route name '{literal}' with percent escapes, which GitLab's router reads differently from glgate: send '{literal}' unencoded"
+            ),
             Reason::MethodNotAllowed { method, allowed } => {
                 let allowed: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
                 write!(

@@ -6,6 +6,13 @@
 //! literal branch leads nowhere is refused rather than re-read as a param. Its cost depends on the path's
 //! length, not on the number of rules. Overlaps that specificity cannot settle
 //! are refused when the policy loads.
+//!
+//! Literals are compared with the segment as sent, params read its single
+//! decoding. GitLab's router (Grape's Mustermann patterns) also matches a
+//! literal spelled with `%XX` escapes (`%70rojects` is `projects` to it), so
+//! a segment whose decoding is a literal here but whose raw bytes are not is
+//! refused ([`Miss::EncodedLiteral`]): read as a param it would be checked
+//! against another template than the one GitLab routes it to.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +54,20 @@ struct ParamChild {
     node: usize,
     /// A template through this child, to name in conflict messages.
     example: Arc<str>,
+}
+
+/// Why [`Matcher::find`] found no template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Miss {
+    /// No template matches the path.
+    NoRoute,
+    /// Segment `index` spells the literal `literal` with percent escapes.
+    EncodedLiteral {
+        /// The segment's position below `/api/v4`.
+        index: usize,
+        /// The route name its decoding spells.
+        literal: Box<str>,
+    },
 }
 
 /// The trie of every template of a policy.
@@ -155,35 +176,44 @@ impl Matcher {
 
     /// The most specific template matching `segments`, with the decoded
     /// values of its params in path order.
-    pub(super) fn find<'s>(&self, segments: &'s [Segment]) -> Option<(&Leaf, Vec<&'s str>)> {
+    pub(super) fn find<'s>(&self, segments: &'s [Segment]) -> Result<(&Leaf, Vec<&'s str>), Miss> {
         let mut values = Vec::new();
-        let leaf = self.walk(0, segments, &mut values)?;
-        Some((leaf, values))
+        let leaf = self.walk(0, segments, 0, &mut values)?;
+        Ok((leaf, values))
     }
 
     fn walk<'s>(
         &self,
         node: usize,
         segments: &'s [Segment],
+        index: usize,
         values: &mut Vec<&'s str>,
-    ) -> Option<&Leaf> {
+    ) -> Result<&Leaf, Miss> {
         let node = &self.nodes[node];
         let Some((segment, rest)) = segments.split_first() else {
-            return node.leaf.as_ref();
+            return node.leaf.as_ref().ok_or(Miss::NoRoute);
         };
         // A literal that matches is final: GitLab's router does not check param
         // types, so falling back to a param here could check the request
         // against a template other than the one GitLab routes it to.
         if let Some(&child) = node.literals.get(segment.raw.as_str()) {
-            return self.walk(child, rest, values);
+            return self.walk(child, rest, index + 1, values);
         }
-        let param = node.param.as_ref()?;
+        // GitLab reads `%70rojects` as the literal `projects`; the param
+        // branch would read it as a value.
+        if let Some((literal, _)) = node.literals.get_key_value(segment.decoded.as_str()) {
+            return Err(Miss::EncodedLiteral {
+                index,
+                literal: literal.clone(),
+            });
+        }
+        let param = node.param.as_ref().ok_or(Miss::NoRoute)?;
         if !param.kind.accepts(&segment.decoded) {
-            return None;
+            return Err(Miss::NoRoute);
         }
         values.push(&segment.decoded);
-        let found = self.walk(param.node, rest, values);
-        if found.is_none() {
+        let found = self.walk(param.node, rest, index + 1, values);
+        if found.is_err() {
             values.pop();
         }
         found

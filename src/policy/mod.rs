@@ -26,7 +26,7 @@ pub use template::{Template, TemplateSegment};
 
 use crate::canonical::{Method, Param, RequestHead, printable};
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_source};
-use matcher::{Leaf, Matcher};
+use matcher::{Leaf, Matcher, Miss};
 use raw::{RawParam, RawPolicy, RawRule};
 
 /// The policy file format version this build reads.
@@ -159,10 +159,19 @@ impl Policy {
     /// Matches method and path: the most specific template wins, then the
     /// method must be allowed there and path params must meet the rule's constraints.
     pub fn route(&self, head: &RequestHead) -> Result<Matched<'_>, Denial> {
-        let (leaf, values) = self
-            .matcher
-            .find(head.segments())
-            .ok_or_else(|| Denial::unmatched(Reason::NoRoute))?;
+        let (leaf, values) = self.matcher.find(head.segments()).map_err(|miss| {
+            Denial::unmatched(match miss {
+                Miss::NoRoute => Reason::NoRoute,
+                Miss::EncodedLiteral { index, literal } => Reason::EncodedRouteName {
+                    segment: head
+                        .segments()
+                        .get(index)
+                        .map(|s| crate::canonical::printable(&s.raw))
+                        .unwrap_or_default(),
+                    literal: literal.into(),
+                },
+            })
+        })?;
         let method = head.method();
         let lookup = match method {
             Method::Head if leaf.rules[Method::Head.index()].is_none() => Method::Get,

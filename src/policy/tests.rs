@@ -101,6 +101,67 @@ fn echoes_bindings_are_decoded_once() {
     assert_eq!(bound, [("project", "acme/backend"), ("iid", "7")]);
 }
 
+/// go-gitlab escapes every '.' as %2E: a project or label with a dot in its
+/// name is bound to its single decoding, the bytes forwarded as sent.
+#[test]
+fn escaped_dots_in_params_are_bound_decoded() {
+    let p = echoes();
+    let Decision::Allow(permit) = decide(&p, "GET", "/api/v4/projects/other%2Fdocs%2Esite", &[])
+    else {
+        panic!("allowed")
+    };
+    assert_eq!(permit.bindings()[0].value, "other/docs.site");
+    assert_eq!(
+        allowed_rule(&decide(&p, "GET", "/api/v4/projects/%31%30%31", &[])),
+        "projects.read"
+    );
+}
+
+/// GitLab's router reads `%70rojects` as the literal `projects` (Grape's
+/// Mustermann patterns match a literal character or its escape): a segment
+/// that spells a route name with escapes is refused, never read as a param.
+#[test]
+fn an_escaped_route_name_is_refused_not_read_as_a_param() {
+    let p = Policy::compile(
+        Path::new("t.yaml"),
+        r#"
+version: 1
+name: t
+rules:
+  - id: shared
+    methods: [GET]
+    paths: ["/groups/shared/projects"]
+  - id: any
+    methods: [GET]
+    paths: ["/groups/{group}/projects", "/projects/{project}"]
+"#,
+    )
+    .unwrap();
+    for target in [
+        "/api/v4/groups/%73hared/projects",
+        "/api/v4/groups/share%64/projects",
+        "/api/v4/groups/shared/%70rojects",
+        "/api/v4/%70rojects/5",
+    ] {
+        let decision = decide(&p, "GET", target, &[]);
+        assert_eq!(denied_code(&decision), "ambiguous_target", "{target}");
+        let Decision::Deny(denial) = decision else {
+            unreachable!()
+        };
+        assert!(denial.reason.is_bad_request(), "{target}");
+    }
+    // Escapes that spell no route name at that position are values.
+    assert_eq!(
+        allowed_rule(&decide(&p, "GET", "/api/v4/groups/%61cme/projects", &[])),
+        "any"
+    );
+    // Upper case is another name to GitLab too: no route, not ambiguous.
+    assert_eq!(
+        denied_code(&decide(&p, "GET", "/api/v4/Projects/5", &[])),
+        "no_rule"
+    );
+}
+
 #[test]
 fn echoes_refuses_the_rest() {
     let p = echoes();

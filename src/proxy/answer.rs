@@ -69,7 +69,9 @@ pub(super) async fn filter_answer(
     let (mut parts, body) = response.into_parts();
     // Counts and the last page would tell how many items are hidden, and
     // validators computed over the whole answer would tell when hidden items
-    // exist or change, on every answer (HEAD included).
+    // exist or change, on every answer (HEAD included). Also when this page
+    // hides nothing: totals count every page, and this one hiding nothing
+    // says nothing of the others (README, "Lists without totals").
     parts.headers.remove("x-total");
     parts.headers.remove("x-total-pages");
     parts.headers.remove(header::ETAG);

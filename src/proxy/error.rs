@@ -145,9 +145,9 @@ impl ProxyError {
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Upstream(UpstreamError::CredentialUnavailable(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProxyError::Upstream(
+                UpstreamError::CredentialUnavailable(_) | UpstreamError::CredentialRejected { .. },
+            ) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::OutOfScope { .. } => StatusCode::NOT_FOUND,
             ProxyError::ScopeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -194,6 +194,9 @@ impl ProxyError {
             ProxyError::Upstream(UpstreamError::ResponseTooLarge(_)) => "response_too_large",
             ProxyError::Upstream(UpstreamError::CredentialUnavailable(_)) => {
                 "upstream_credential_unavailable"
+            }
+            ProxyError::Upstream(UpstreamError::CredentialRejected { .. }) => {
+                "upstream_credential_rejected"
             }
             ProxyError::Upstream(_) => "upstream_unavailable",
             ProxyError::OutOfScope { exists: true, .. } => "out_of_scope",

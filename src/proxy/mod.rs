@@ -27,6 +27,7 @@ use hyper::body::Incoming;
 
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
+use crate::upstream::UpstreamError;
 use body::AuditDraft;
 pub(crate) use body::AuditedBody;
 use error::ProxyError;
@@ -80,7 +81,18 @@ pub(crate) async fn handle(
         Ok(response) => response,
         Err(error) => {
             event.reason = error.code().to_owned();
-            if matches!(error, ProxyError::Upstream(_)) {
+            if let ProxyError::Upstream(UpstreamError::CredentialRejected {
+                upstream_request_id,
+            }) = &error
+            {
+                gateway.metrics.upstream_credential_rejections.inc();
+                tracing::warn!(
+                    request_id = %event.request_id,
+                    upstream_request_id = upstream_request_id.as_deref().unwrap_or("-"),
+                    "GitLab rejected glgate's own GitLab token (401): renew or replace it \
+                     (upstream.token_file); clients get 503 upstream_credential_rejected meanwhile"
+                );
+            } else if matches!(error, ProxyError::Upstream(_)) {
                 tracing::warn!(request_id = %event.request_id, error = %crate::diagnostic::describe(&error), "upstream failure");
             }
             error.into_response()

@@ -35,7 +35,7 @@ use crate::canonical::{Param, RequestHead, TargetError};
 use crate::gateway::{Gateway, Snapshot};
 use crate::policy::{Decision, Matched, Permit, parse_body};
 use crate::scope::guard::{LookupCounts, ScopeGuard};
-use crate::upstream::BoundedBody;
+use crate::upstream::{BoundedBody, UpstreamError};
 
 /// One request on its way through glgate: where it came from, what glgate
 /// runs on for it, and what its phases have learned so far.
@@ -311,7 +311,7 @@ impl<'a> RequestContext<'a> {
     /// Phase 5: the permitted request, with the headers GitLab may see and
     /// glgate's request id, goes to GitLab.
     async fn send(
-        &self,
+        &mut self,
         permit: &Permit,
         head: &RequestHead,
         headers: &HeaderMap,
@@ -333,11 +333,21 @@ impl<'a> RequestContext<'a> {
             forwarded.remove(http::header::IF_NONE_MATCH);
             forwarded.remove(http::header::IF_MODIFIED_SINCE);
         }
-        Ok(self
+        let response = self
             .snapshot
             .upstream
             .send(permit, head, forwarded, body)
-            .await?)
+            .await;
+        // GitLab's own id is replaced by glgate's towards the client
+        // (`headers::clean_response`): keep it for support, in the audit line.
+        self.event.upstream_request_id = match &response {
+            Ok(response) => crate::upstream::upstream_request_id(response.headers()),
+            Err(UpstreamError::CredentialRejected {
+                upstream_request_id,
+            }) => upstream_request_id.clone(),
+            Err(_) => None,
+        };
+        Ok(response?)
     }
 
     /// Phase 6: GitLab's answer streams through unless it is to be checked.

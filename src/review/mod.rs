@@ -212,6 +212,9 @@ mod tests {
             | Reason::BodyNotAllowed
             | Reason::UnsupportedContentType { .. }
             | Reason::MalformedBody { .. } => POLICY_REASON_CODES.contains(&reason.code()),
+            // Only the matcher knows route names, but the refusal is the
+            // canonicalizer's: an ambiguous target.
+            Reason::EncodedRouteName { .. } => TARGET_REASON_CODES.contains(&reason.code()),
         }
     }
 
@@ -247,6 +250,10 @@ mod tests {
         ];
         assert!(reasons.iter().all(listed));
         assert_eq!(reasons.len(), POLICY_REASON_CODES.len());
+        assert!(listed(&Reason::EncodedRouteName {
+            segment: empty(),
+            literal: empty(),
+        }));
 
         use crate::canonical::TargetError;
         let targets = [

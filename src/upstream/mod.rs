@@ -44,6 +44,39 @@ pub(crate) enum UpstreamError {
     /// failed and the access token expired): nothing is sent.
     #[error(transparent)]
     CredentialUnavailable(#[from] SecretUnavailable),
+    /// GitLab answered 401 to glgate's own token (after one retry with a
+    /// newer token, when the credential had one). Every client library reads
+    /// a bare 401 as "your token is wrong"; this one is glgate's.
+    #[error(
+        "GitLab rejected glgate's own GitLab credential (your token was accepted by glgate): the operator must renew or replace glgate's GitLab token; retry later"
+    )]
+    CredentialRejected {
+        /// GitLab's `X-Request-Id` of the rejected request ([`upstream_request_id`]).
+        upstream_request_id: Option<String>,
+    },
+}
+
+/// Longest upstream request id kept (GitLab's are 26-character ULIDs).
+const MAX_UPSTREAM_REQUEST_ID_CHARS: usize = 64;
+
+/// GitLab's `X-Request-Id` of an answer, for the audit line and the log: a
+/// support case is followed into GitLab's logs with it. Printable ASCII only
+/// (anything else is replaced by `?`) and at most 64 characters, since it is
+/// GitLab's word, not glgate's.
+pub(crate) fn upstream_request_id(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("x-request-id")?.as_bytes();
+    let id: String = value
+        .iter()
+        .take(MAX_UPSTREAM_REQUEST_ID_CHARS)
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    (!id.is_empty()).then_some(id)
 }
 
 /// A response to a request glgate made on its own account.
@@ -125,6 +158,13 @@ impl Upstream {
             response = self.exchange(request).await?;
         }
         drop(secret);
+        // No client credential ever reaches GitLab (glgate removes them), so
+        // a 401 here is about glgate's own token, not the client's.
+        if response.status() == http::StatusCode::UNAUTHORIZED {
+            return Err(UpstreamError::CredentialRejected {
+                upstream_request_id: upstream_request_id(response.headers()),
+            });
+        }
         let declared = response
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -231,4 +271,25 @@ fn authority_value(base: &BaseUrl) -> HeaderValue {
     // An authority parsed by `http` is always a valid header value.
     #[allow(clippy::expect_used)]
     HeaderValue::from_str(base.authority().as_str()).expect("an authority is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_request_ids_are_bounded_and_printable() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(upstream_request_id(&headers), None);
+        headers.insert("x-request-id", HeaderValue::from_static("01HZY3Q6V7"));
+        assert_eq!(upstream_request_id(&headers).as_deref(), Some("01HZY3Q6V7"));
+        headers.insert(
+            "x-request-id",
+            HeaderValue::from_bytes(b"a b\t\x80\"z").unwrap(),
+        );
+        assert_eq!(upstream_request_id(&headers).as_deref(), Some("a?b??\"z"));
+        let long = "x".repeat(500);
+        headers.insert("x-request-id", HeaderValue::from_str(&long).unwrap());
+        assert_eq!(upstream_request_id(&headers).unwrap().len(), 64);
+    }
 }

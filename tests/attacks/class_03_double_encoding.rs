@@ -30,7 +30,8 @@ fn class_03() -> Vec<Row> {
         req("DELETE", "/api/v4/groups/acme/labels/echoes%2F50%2525").refused(400, AMB),
         get("/api/v4/groups?search=%zz").refused(400, AMB),
         get("/api/v4/groups?search=%2").refused(400, AMB),
-        // A literal segment is compared before decoding.
+        // A route name spelled with escapes: GitLab's router reads it as the
+        // name, glgate compares route names as sent, so it is refused.
         get("/api/v4/%70rojects/101").refused(400, AMB),
         // Bodies: decoded once, then checked.
         req("PUT", MR)
@@ -43,7 +44,7 @@ fn class_03() -> Vec<Row> {
             .form("add_labels=echoes%2Fa%zz")
             .refused(400, MALFORMED),
         // Allowed: one decoding gives a valid value; forwarded unchanged.
-        get("/api/v4/users/%31").refused(400, AMB),
+        get("/api/v4/users/%31").ok(200),
         get("/api/v4/groups?search=%252F").ok(200),
         get("/api/v4/groups?search=100%25").ok(200),
         get("/api/v4/user?sud%256f=root").ok(200),

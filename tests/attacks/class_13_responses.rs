@@ -53,6 +53,15 @@ fn error_names_nothing(answer: &Answer, _env: &Env) -> Result<(), String> {
     Ok(())
 }
 
+/// GitLab's 401 to glgate's own token: glgate's reason, naming nothing.
+fn credential_rejected(answer: &Answer, env: &Env) -> Result<(), String> {
+    let body = String::from_utf8_lossy(&answer.body);
+    if !body.contains("\"reason\":\"upstream_credential_rejected\"") {
+        return Err(format!("not upstream_credential_rejected: {body}"));
+    }
+    error_names_nothing(answer, env)
+}
+
 /// GitLab's absolute `Link` and `Location` URLs lead through glgate and the
 /// upstream address appears in no header; `Set-Cookie` never reaches the
 /// client; GitLab's own errors pass through and glgate's errors (502 for an
@@ -105,9 +114,12 @@ fn class_13() -> Vec<Row> {
         get("/api/v4/user")
             .before(|fake| fake.set_fail_next(503))
             .ok(503),
+        // GitLab rejecting glgate's own token is not the client's fault:
+        // 503, never GitLab's bare 401 (which clients read as their own).
         get("/api/v4/user")
             .before(|fake| fake.set_fail_next(401))
-            .ok(401),
+            .ok(503)
+            .check(credential_rejected),
         get("/api/v4/user")
             .before(|fake| fake.set_fail_next(429))
             .ok(429),

@@ -632,7 +632,9 @@ async fn a_dead_token_makes_one_request_wait_and_the_next_ones_fail_fast() {
     sb.fake.revoke(&sb.gitlab_token);
     let started = Instant::now();
     let first = get(&sb.url("/api/v4/user"), &sb.client_token).await;
-    assert_eq!(first.status, 401);
+    // glgate's token, not the client's: 503, not GitLab's bare 401.
+    assert_eq!(first.status, 503);
+    assert_eq!(first.json()["reason"], "upstream_credential_rejected");
     assert!(
         started.elapsed() < glgate::credential::ROTATION_GRACE + Duration::from_secs(1),
         "{:?}",
@@ -649,7 +651,7 @@ async fn a_dead_token_makes_one_request_wait_and_the_next_ones_fail_fast() {
     });
     for client in futures_util::future::join_all(clients).await {
         let (status, took) = client.unwrap();
-        assert_eq!(status, 401);
+        assert_eq!(status, 503);
         assert!(took < Duration::from_millis(200), "took {took:?}");
     }
     // A new token in the file is used at once, without waiting for the

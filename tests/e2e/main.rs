@@ -14,6 +14,7 @@ mod support;
 
 mod abuse;
 mod cli;
+mod clients;
 mod credentials;
 mod doctor;
 mod faults;

@@ -8,10 +8,15 @@
 //!
 //! The model (docs/gitlab.md §3, Rack 2.2, Grape):
 //! - path: split the raw path on literal `/` after `/api/v4/`; a template
-//!   literal matches one raw segment exactly, a `{param}` matches one non-empty
-//!   raw segment (`[^/]+`); among matching templates the most specific wins
-//!   (at each segment from the left a literal beats a param); each param is
-//!   then percent-decoded once (`%XX` only, `+` stays `+`, a stray `%` stays).
+//!   literal matches one raw segment whose characters are each the literal's
+//!   character or its `%XX` escape (Grape's Mustermann patterns,
+//!   [`Literals::Mustermann`], GitLab's reading; [`Literals::Raw`], exact
+//!   bytes, is the stricter reading an allowed request must satisfy too), a
+//!   `{param}` matches one non-empty raw segment (`[^/]+`); among matching
+//!   templates the most specific wins (at each segment from the left a
+//!   literal beats a param); each param is then percent-decoded once (`%XX`
+//!   only, escapes of unreserved characters included, `+` stays `+`, a stray
+//!   `%` stays).
 //! - query: split on `&` and `;` (Rack 2.2's `/[&;] */`), decode key and value
 //!   once with `+` as space (strict: a bad `%` is a 400), `name[]` appends to
 //!   a list, `name[x]` is a nested hash, a key without `=` is `nil`.
@@ -89,7 +94,8 @@ pub fn routes_of(policy: &Policy) -> Vec<Route> {
 /// How a template literal is compared with a raw segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Literals {
-    /// Exact raw bytes (the router model docs/gitlab.md §3 describes).
+    /// Exact raw bytes: stricter than GitLab, which a request glgate
+    /// allows must satisfy as well.
     Raw,
     /// Grape's Mustermann patterns: each literal character also matches its
     /// `%XX` encoding, so `%70rojects` matches `projects`.
