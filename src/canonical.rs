@@ -112,7 +112,7 @@ impl fmt::Display for Method {
 
 /// Where a parameter came from. GitLab merges both, so policy checks the union.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ParamSource {
+pub enum ParamSource {
     /// The URL query string.
     Query,
     /// The request body (JSON or form encoded).
@@ -138,7 +138,7 @@ pub struct Param {
     /// The decoded value.
     pub value: ParamValue,
     /// Query or body.
-    pub(crate) source: ParamSource,
+    pub source: ParamSource,
 }
 
 /// One path segment below `/api/v4`: the raw bytes and their single decoding.

@@ -236,7 +236,7 @@ impl<'p> Matched<'p> {
     }
 
     /// Whether the rule reads a request body at all.
-    pub(crate) fn accepts_body(&self) -> bool {
+    pub fn accepts_body(&self) -> bool {
         self.rule.params.is_some()
     }
 
