@@ -22,6 +22,7 @@ mod first_day;
 mod forwarding;
 mod hardening;
 mod idle;
+mod layout;
 mod listeners;
 mod operations;
 mod ownership;
