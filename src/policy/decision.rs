@@ -22,6 +22,7 @@ pub struct Permit {
     pub(super) template: Arc<str>,
     pub(super) bindings: Vec<Binding>,
     pub(super) owned_if: Option<Arc<super::FieldMatch>>,
+    pub(super) changes_only: Option<Arc<super::FieldMatch>>,
     pub(super) response_filter: Option<Arc<super::FieldMatch>>,
 }
 
@@ -44,6 +45,11 @@ impl Permit {
     /// The condition the existing resource must meet before forwarding.
     pub(crate) fn owned_if(&self) -> Option<&super::FieldMatch> {
         self.owned_if.as_deref()
+    }
+
+    /// Which items of a set-valued field the request may add or remove.
+    pub(crate) fn changes_only(&self) -> Option<&super::FieldMatch> {
+        self.changes_only.as_deref()
     }
 
     /// The condition list items must meet to be relayed.

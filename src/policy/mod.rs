@@ -46,6 +46,7 @@ pub struct Rule {
     params: Option<ParamRules>,
     max_body_bytes: u64,
     owned_if: Option<Arc<FieldMatch>>,
+    changes_only: Option<Arc<FieldMatch>>,
     response_filter: Option<Arc<FieldMatch>>,
 }
 
@@ -89,6 +90,11 @@ impl Rule {
     /// The condition an existing resource must meet before it is touched.
     pub(crate) fn owned_if(&self) -> Option<&FieldMatch> {
         self.owned_if.as_deref()
+    }
+
+    /// Which items of a set-valued field a request may add or remove.
+    pub(crate) fn changes_only(&self) -> Option<&FieldMatch> {
+        self.changes_only.as_deref()
     }
 
     /// The condition list items must meet to be relayed.
@@ -262,6 +268,7 @@ impl<'p> Matched<'p> {
                 template: self.leaf.template.clone(),
                 bindings: self.bindings.clone(),
                 owned_if: self.rule.owned_if.clone(),
+                changes_only: self.rule.changes_only.clone(),
                 response_filter: self.rule.response_filter.clone(),
             }),
             Err(reason) => Decision::Deny(self.refuse(reason)),
@@ -348,6 +355,7 @@ impl<'a> Compiler<'a> {
                     params: None,
                     max_body_bytes: 0,
                     owned_if: None,
+                    changes_only: None,
                     response_filter: None,
                 });
             }
@@ -415,6 +423,27 @@ impl<'a> Compiler<'a> {
             None => DEFAULT_MAX_BODY_BYTES,
         };
         let owned_if = self.field_match(raw.owned_if.as_ref(), &format!("{key}.owned_if"));
+        let changes_only =
+            self.field_match(raw.changes_only.as_ref(), &format!("{key}.changes_only"));
+        if let Some(spanned) = &raw.changes_only {
+            let field = &spanned.value.field;
+            let accepted = raw
+                .params
+                .as_ref()
+                .is_some_and(|params| params.value.contains_key(field));
+            if methods.iter().all(|m| m.is_read()) || !accepted {
+                self.problem(
+                    Position::of(spanned),
+                    format!("{key}.changes_only"),
+                    format!(
+                        "changes_only applies to a write rule that accepts the parameter '{field}'"
+                    ),
+                    Some(format!(
+                        "list '{field}' under this rule's params (e.g. {{ type: any, list: true }})"
+                    )),
+                );
+            }
+        }
         let response_filter = self.field_match(
             raw.response_filter.as_ref(),
             &format!("{key}.response_filter"),
@@ -438,6 +467,7 @@ impl<'a> Compiler<'a> {
             params,
             max_body_bytes,
             owned_if,
+            changes_only,
             response_filter,
         })
     }

@@ -61,6 +61,14 @@ pub(super) struct RawRule {
     #[serde(default)]
     #[schemars(with = "Option<RawFieldMatch>")]
     pub owned_if: Option<Spanned<RawFieldMatch>>,
+    /// Before forwarding a write that replaces a set-valued field (a merge
+    /// request's `labels`), glgate reads the object at the request's path and
+    /// forwards only if every item the request would add or remove matches
+    /// this pattern: the parameter named `field` replaces GitLab's field of
+    /// the same name.
+    #[serde(default)]
+    #[schemars(with = "Option<RawFieldMatch>")]
+    pub changes_only: Option<Spanned<RawFieldMatch>>,
     /// Items of a JSON list response are relayed only if this field matches;
     /// the others are removed (and totals that would count them dropped).
     #[serde(default)]

@@ -41,6 +41,18 @@ pub(crate) enum ProxyError {
     /// The existing resource does not meet the rule's `owned_if`.
     #[error("this {0} is not one this client may touch")]
     NotOwned(String),
+    /// The request would add or remove items of a set-valued field that the
+    /// rule's `changes_only` does not let this client change.
+    #[error(
+        "this request would change {field} this client may not change: {}",
+        quoted(items)
+    )]
+    ChangeNotAllowed {
+        /// The field, e.g. `labels`.
+        field: String,
+        /// The items added or removed outside the rule's pattern.
+        items: Vec<String>,
+    },
     /// The resource to check does not exist.
     #[error("not found")]
     ResourceNotFound,
@@ -139,7 +151,7 @@ impl ProxyError {
             }
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::NotOwned(_) => StatusCode::FORBIDDEN,
+            ProxyError::NotOwned(_) | ProxyError::ChangeNotAllowed { .. } => StatusCode::FORBIDDEN,
             ProxyError::ResourceNotFound => StatusCode::NOT_FOUND,
             ProxyError::OwnershipUnknown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -169,6 +181,7 @@ impl ProxyError {
                 | ProxyError::TooManyObjects
                 | ProxyError::AggregateBeyondScope(_)
                 | ProxyError::NotOwned(_)
+                | ProxyError::ChangeNotAllowed { .. }
                 | ProxyError::ResourceNotFound
                 | ProxyError::OwnershipUnknown
         )
@@ -185,6 +198,7 @@ impl ProxyError {
             ProxyError::Denied(denial) => denial.reason.code(),
             ProxyError::BodyTooLarge(_) => "body_too_large",
             ProxyError::NotOwned(_) => "not_owned",
+            ProxyError::ChangeNotAllowed { .. } => "change_not_allowed",
             ProxyError::ResourceNotFound => "not_found",
             ProxyError::OwnershipUnknown => "ownership_check_failed",
             ProxyError::RateLimited(_) => "rate_limited",
@@ -252,4 +266,14 @@ pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Res
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// `'a', 'b'`: names as the client sent or GitLab holds them, quoted, control
+/// characters escaped.
+fn quoted(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|item| format!("'{}'", crate::canonical::printable(item)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,39 +1,64 @@
-//! `owned_if`: a rule's condition on the existing GitLab object a request
-//! would touch, checked by reading it with glgate's own token before the
-//! request is forwarded. Fails closed: an object that cannot be read is
-//! refused.
+//! Conditions on the existing GitLab object a request would touch, checked
+//! by reading it once with glgate's own token before the request is
+//! forwarded: `owned_if` (the object must be the client's own) and
+//! `changes_only` (a set-valued field such as a merge request's `labels` may
+//! change only by items matching a pattern). Fails closed: an object that
+//! cannot be read is refused.
 
 use super::error::ProxyError;
-use crate::canonical::RequestHead;
-use crate::policy::{FieldMatch, Permit};
+use crate::canonical::{Param, ParamValue, RequestHead};
+use crate::policy::Permit;
 use crate::upstream::Upstream;
 
-/// Reads the resource at the request's path with glgate's token and checks
-/// `condition` on it. A resource that cannot be read is refused (503).
-pub(super) async fn check_owned(
+/// Reads the resource at the request's path with glgate's token when the
+/// rule has `owned_if` or `changes_only`, and checks them on it. A resource
+/// that cannot be read is refused (503); one that does not exist, 404.
+pub(crate) async fn check_existing(
     upstream: &Upstream,
     permit: &Permit,
     head: &RequestHead,
-    condition: &FieldMatch,
+    body: &[Param],
 ) -> Result<(), ProxyError> {
+    let change = permit.changes_only().and_then(|condition| {
+        head.query()
+            .iter()
+            .chain(body)
+            .find(|param| param.name == condition.field())
+            .map(|param| (condition, param))
+    });
+    if permit.owned_if().is_none() && change.is_none() {
+        return Ok(());
+    }
     // The path the policy allowed, without its query: glgate's own read.
     let read = upstream
         .read_own(head.path())
         .await
         .map_err(|_| ProxyError::OwnershipUnknown)?;
-    match read.status.as_u16() {
-        200 => {
-            let object: serde_json::Value =
-                serde_json::from_slice(&read.body).map_err(|_| ProxyError::OwnershipUnknown)?;
-            if condition.matches(&object) {
-                Ok(())
-            } else {
-                Err(ProxyError::NotOwned(resource_noun(permit.template())))
-            }
-        }
-        404 => Err(ProxyError::ResourceNotFound),
-        _ => Err(ProxyError::OwnershipUnknown),
+    let object: serde_json::Value = match read.status.as_u16() {
+        200 => serde_json::from_slice(&read.body).map_err(|_| ProxyError::OwnershipUnknown)?,
+        404 => return Err(ProxyError::ResourceNotFound),
+        _ => return Err(ProxyError::OwnershipUnknown),
+    };
+    if let Some(condition) = permit.owned_if()
+        && !condition.matches(&object)
+    {
+        return Err(ProxyError::NotOwned(resource_noun(permit.template())));
     }
+    if let Some((condition, param)) = change {
+        let values: &[String] = match &param.value {
+            ParamValue::Scalar(value) => std::slice::from_ref(value),
+            ParamValue::List(values) => values,
+            ParamValue::Null => &[],
+        };
+        let outside = condition.disallowed_changes(&object, values);
+        if !outside.is_empty() {
+            return Err(ProxyError::ChangeNotAllowed {
+                field: condition.field().to_owned(),
+                items: outside,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// "hook" for `/projects/{project}/hooks/{hook_id}`: the collection's name, singular.

@@ -290,7 +290,8 @@ impl<'a> RequestContext<'a> {
     }
 
     /// Phase 4: every object the request names must be in the client's
-    /// scope, and the existing object must meet the rule's `owned_if`.
+    /// scope, and the existing object must meet the rule's `owned_if` and
+    /// `changes_only`.
     async fn check_objects(
         &mut self,
         permit: &Permit,
@@ -302,10 +303,8 @@ impl<'a> RequestContext<'a> {
                 .check_request(permit, head, &self.body_params, &mut self.lookups)
                 .await?;
         }
-        if let Some(condition) = permit.owned_if() {
-            super::ownership::check_owned(&self.snapshot.upstream, permit, head, condition).await?;
-        }
-        Ok(())
+        super::ownership::check_existing(&self.snapshot.upstream, permit, head, &self.body_params)
+            .await
     }
 
     /// Phase 5: the permitted request, with the headers GitLab may see and

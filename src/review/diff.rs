@@ -261,6 +261,12 @@ fn rule_changes(template: &str, old: &Side<'_>, new: &Side<'_>) -> Vec<String> {
         &mut details,
     );
     condition_changes(
+        "changes_only",
+        old.rule.changes_only(),
+        new.rule.changes_only(),
+        &mut details,
+    );
+    condition_changes(
         "response_filter",
         old.rule.response_filter(),
         new.rule.response_filter(),

@@ -108,8 +108,8 @@ impl Outcome {
 /// `max_body_bytes`, then it is parsed and the merged parameters are checked.
 ///
 /// Not covered: the config's `limits.max_body_bytes`, headers, the client's
-/// credentials, and the `owned_if`/`response_filter` conditions, which need
-/// GitLab's answer at run time.
+/// credentials, and the `owned_if`/`changes_only`/`response_filter`
+/// conditions, which need GitLab's answer at run time.
 pub(crate) fn decide(
     policy: &Policy,
     method: &str,

@@ -95,6 +95,15 @@ fn render_rule(out: &mut String, rule: &Rule) {
             )],
         );
     }
+    if let Some(condition) = rule.changes_only() {
+        table.row(
+            "changes_only",
+            vec![format!(
+                "glgate reads the resource first; `{}` may add or remove only {condition}",
+                condition.field()
+            )],
+        );
+    }
     if let Some(condition) = rule.response_filter() {
         table.row(
             "response_filter",

@@ -285,3 +285,78 @@ async fn the_api_root_carries_no_rate_limit_headers() {
     }
     assert!(sb.fake.requests().is_empty());
 }
+
+/// python-gitlab labels a merge request by sending the whole new set
+/// (`mr.labels = [...]; mr.save()` sends `labels`). glgate reads the merge
+/// request first and forwards only when the set changes by echoes/ labels:
+/// the team's own labels can be neither removed nor added.
+#[tokio::test]
+async fn labels_replacing_the_set_may_change_only_echoes_labels() {
+    let sb = crate::support::sandbox::Sandbox::start().await;
+    let put = |labels: &'static str| {
+        let body = format!(r#"{{"labels":"{labels}"}}"#);
+        let url = sb.url("/api/v4/projects/101/merge_requests/1");
+        let token = sb.client_token.clone();
+        async move {
+            crate::support::client::send(
+                http::Version::HTTP_11,
+                "PUT",
+                &url,
+                &[
+                    ("private-token", token.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                body.as_bytes(),
+            )
+            .await
+        }
+    };
+    let writes = |sb: &crate::support::sandbox::Sandbox| {
+        sb.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PUT")
+            .count()
+    };
+    // MR !1 of project 101 carries the team's label `bug`.
+    let added = put("bug,echoes/intent: feature").await;
+    assert_eq!(
+        added.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&added.body)
+    );
+    assert_eq!(
+        added.json()["labels"],
+        serde_json::json!(["bug", "echoes/intent: feature"])
+    );
+    assert_eq!(writes(&sb), 1);
+
+    for (labels, named) in [
+        ("echoes/intent: feature", "'bug'"),
+        ("bug,echoes/intent: feature,team/urgent", "'team/urgent'"),
+    ] {
+        let refused = put(labels).await;
+        assert_eq!(
+            refused.status,
+            403,
+            "{labels}: {}",
+            String::from_utf8_lossy(&refused.body)
+        );
+        assert_eq!(refused.json()["reason"], "change_not_allowed", "{labels}");
+        let message = refused.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(named), "{labels}: {message}");
+    }
+    // An empty set would clear every label: refused by the parameter rule.
+    assert_eq!(put("").await.status, 403);
+    assert_eq!(writes(&sb), 1, "no refused change reached GitLab");
+    let now = crate::support::client::get(
+        &sb.url("/api/v4/projects/101/merge_requests/1"),
+        &sb.client_token,
+    )
+    .await;
+    assert_eq!(
+        now.json()["labels"],
+        serde_json::json!(["bug", "echoes/intent: feature"])
+    );
+}

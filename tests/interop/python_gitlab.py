@@ -27,6 +27,7 @@ import requests
 GITLAB_TOKEN = "glpat-fake-upstream-token-0123456789"
 ECHOES_HOOK_URL = "https://api.echoeshq.com/hooks/gitlab/acme"
 ECHOES_MR_LABEL = "echoes/intent: feature"
+ECHOES_MR_EFFORT_LABEL = "echoes/effort: M"
 ECHOES_GROUP_LABEL = "echoes/effort: S"
 STARTUP_TIMEOUT_S = 60
 SHUTDOWN_TIMEOUT_S = 10
@@ -181,6 +182,19 @@ def checks(info):
         labels = project.mergerequests.get(1).labels
         expect(ECHOES_MR_LABEL in labels, f"labels after update {labels}")
 
+    def save_echoes_mr_label():
+        # python-gitlab's idiomatic labelling: the whole new set, as `labels`.
+        mr = state["project"].mergerequests.get(1)
+        mr.labels = mr.labels + [ECHOES_MR_EFFORT_LABEL]
+        mr.save()
+        labels = state["project"].mergerequests.get(1).labels
+        expect(ECHOES_MR_EFFORT_LABEL in labels and "bug" in labels, f"labels after save {labels}")
+
+    def refuse_saving_without_team_label():
+        mr = state["project"].mergerequests.get(1)
+        mr.labels = [label for label in mr.labels if label.startswith("echoes/")]
+        return expect_refused(lambda: mr.save())
+
     def create_echoes_group_label():
         group = state["group"]
         group.labels.create({"name": ECHOES_GROUP_LABEL, "color": "#428BCA"})
@@ -223,6 +237,7 @@ def checks(info):
         mr = project.mergerequests.get(1)
         expect(mr.title != "pwned", f"title {mr.title!r}")
         expect("security-approved" not in mr.labels, f"labels {mr.labels}")
+        expect("bug" in mr.labels, f"the team's label survived: {mr.labels}")
         urls = [h.url for h in project.hooks.list(get_all=True)]
         expect(urls == [ECHOES_HOOK_URL], f"hooks {urls}")
 
@@ -297,6 +312,8 @@ def checks(info):
         ("open merge requests of 101", strict(open_merge_requests)),
         ("get merge request 1", strict(get_merge_request)),
         ("add an echoes/ label to MR 1", strict(add_echoes_mr_label)),
+        ("mr.labels += [echoes/…]; mr.save()", strict(save_echoes_mr_label)),
+        ("refused: mr.save() dropping the team's label", strict(refuse_saving_without_team_label)),
         ("create an echoes/ group label", strict(create_echoes_group_label)),
         ("register the Echoes webhook", strict(register_echoes_hook)),
         ("refused: delete project", strict(refuse_project_delete)),

@@ -1009,7 +1009,7 @@ fn generators_reach_allowed_requests() {
 fn unicode_space_before_an_echoes_label_is_refused() {
     let labels = &WRITES[0];
     let cases: &[(&str, Option<&str>, &str)] = &[
-        ("?labels=%C2%A0echoes%2Fa", None, ""),
+        ("?add_labels=%C2%A0echoes%2Fa", None, ""),
         (
             "",
             Some("application/json"),
@@ -1018,7 +1018,7 @@ fn unicode_space_before_an_echoes_label_is_refused() {
         (
             "",
             Some("application/x-www-form-urlencoded"),
-            "labels=%E3%80%80echoes%2Fa",
+            "remove_labels=%E3%80%80echoes%2Fa",
         ),
     ];
     for (query, content_type, body) in cases {

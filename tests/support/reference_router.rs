@@ -635,7 +635,20 @@ pub fn check_merged(rule: &str, query: &[RefParam], body: &[RefParam]) -> Result
     };
     match rule {
         "merge-requests.labels" => {
-            for name in ["labels", "add_labels", "remove_labels"] {
+            // `labels` (the whole new set) is the rule's `changes_only`
+            // parameter: what it may change is decided against the merge
+            // request's current labels at run time, not by its value alone;
+            // here it must only not be empty (which would clear every label).
+            if query.iter().chain(body).any(|p| p.name == "labels") {
+                let elements: Vec<String> = comma_elements(&values("labels"))
+                    .into_iter()
+                    .filter(|e| !e.is_empty())
+                    .collect();
+                if elements.is_empty() {
+                    return Err("labels is an empty list (clears labels)".into());
+                }
+            }
+            for name in ["add_labels", "remove_labels"] {
                 let items = values(name);
                 if query.iter().chain(body).all(|p| p.name != name) {
                     continue;
