@@ -110,6 +110,20 @@ pub(crate) enum Command {
         #[arg(long)]
         docs_url: Option<String>,
     },
+    /// Print a shell completion script on standard output, e.g.
+    /// `glgate completions bash > /etc/bash_completion.d/glgate`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output, e.g. `glgate man | man -l -`; with
+    /// --out-dir, write glgate.1 and one page per command (glgate-serve.1, …) there.
+    Man {
+        /// Write the pages into this folder instead (for packagers).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// `glgate policy …`

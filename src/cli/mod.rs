@@ -7,10 +7,12 @@
 mod args;
 mod check;
 mod client;
+mod completions;
 mod credential;
 mod doctor;
 pub(crate) mod exit;
 mod labels;
+mod man;
 mod policy;
 mod probe;
 mod schema;
@@ -82,5 +84,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Oauth {
             command: OAuthCommand::Login { config, wait },
         } => credential::oauth_login(&config, wait),
+        Command::Completions { shell } => completions::run(shell),
+        Command::Man { out_dir } => man::run(out_dir.as_deref()),
     }
 }
