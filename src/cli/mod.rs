@@ -10,6 +10,7 @@ mod client;
 mod completions;
 mod credential;
 mod doctor;
+mod environment;
 pub(crate) mod exit;
 mod labels;
 mod man;
