@@ -236,3 +236,54 @@ fn each_command_that_reads_a_variable_names_it_in_its_help() {
     let (_, help, _) = run(&["policy", "show", "--help"]);
     assert!(!help.contains("Environment"), "{help}");
 }
+
+#[test]
+fn policy_permissions_names_api_for_a_policy_that_writes() {
+    let (code, out, err) = run(&["policy", "permissions", "policies/echoes.yaml"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("classic personal access token: scope api (rule "),
+        "{out}"
+    );
+    // Fine-grained permissions as GitLab's table names them, per rule.
+    for expected in [
+        "Label: Create (Group)",
+        "Webhook: Delete (Project)",
+        "Merge Request: Update (Project)",
+        "User: Read (User)",
+        "Personal Access Token: Rotate (User) [token rotate, auto_rotate]",
+    ] {
+        assert!(out.contains(expected), "lacks {expected}:\n{out}");
+    }
+    assert!(
+        out.contains("every endpoint of the policy is in GitLab's table"),
+        "{out}"
+    );
+}
+
+#[test]
+fn policy_permissions_names_read_api_for_a_read_only_policy_and_flags_the_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reader.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nname: reader\nrules:\n  - id: mrs\n    methods: [GET]\n    paths:\n      - /projects/{project}/merge_requests\n      - /projects/{project}/secret_things\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["policy", "permissions", path.to_str().unwrap()]);
+    // 1: an endpoint GitLab's table does not map.
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("scope read_api"), "{out}");
+    assert!(!out.contains("scope api"), "{out}");
+    assert!(out.contains("self_rotate"), "{out}");
+    assert!(out.contains("Merge Request: Read (Project)"), "{out}");
+    assert!(
+        out.contains("/projects/{project}/secret_things")
+            && out.contains("unknown: not in GitLab's table"),
+        "{out}"
+    );
+
+    let (code, _, err) = run(&["policy", "permissions", "no/such/policy.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no/such/policy.yaml"), "{err}");
+}

@@ -184,6 +184,13 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Print the narrowest GitLab token the policy needs: the classic scope (read_api
+    /// when it only reads, api when it writes) and, per rule, GitLab's fine-grained
+    /// permissions where its documentation maps them.
+    Permissions {
+        /// The policy file.
+        policy: PathBuf,
+    },
 }
 
 /// `glgate scope …`

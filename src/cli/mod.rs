@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 audit_log,
                 client,
             } => policy::replay(&policy, &audit_log, client.as_deref()),
+            PolicyCommand::Permissions { policy } => policy::permissions(&policy),
         },
         Command::CheckLabels {
             intent_prefix,
