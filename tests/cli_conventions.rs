@@ -287,3 +287,33 @@ fn policy_permissions_names_read_api_for_a_read_only_policy_and_flags_the_unknow
     assert_eq!(code, 2);
     assert!(err.contains("no/such/policy.yaml"), "{err}");
 }
+
+#[test]
+fn doctor_names_the_narrowest_token_each_policy_needs() {
+    // The policy line comes right after the config compiles, before any
+    // GitLab call: an upstream that refuses connections is enough.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gitlab-token"), "glpat-x\n").unwrap();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/echoes.yaml");
+    let config = dir.path().join("glgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nlisten: 127.0.0.1:0\nupstream:\n  url: http://127.0.0.1:{port}\n  token_file: gitlab-token\n  connect_timeout: 2s\nclients:\n  - name: echoes\n    token_sha256: \"{}\"\n    policy: {}\n",
+            "a".repeat(64),
+            policy.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["doctor", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("✓ policy echoes: narrowest classic token scope api (rule "),
+        "{out}"
+    );
+    assert!(out.contains("`glgate policy permissions "), "{out}");
+}
