@@ -110,6 +110,19 @@ pub(crate) async fn run(config_path: &Path, extra_groups: &[String]) -> Report {
                 config.policies().len(),
                 config_path.display()
             ));
+            // What each policy needs of the token, so the token can be as
+            // narrow as the policy (`glgate policy permissions`).
+            for policy in config.policies() {
+                let needs = crate::review::permissions::report(policy);
+                report.pass(format!(
+                    "policy {}: narrowest classic token scope {} ({}); fine-grained permissions: \
+                     `glgate policy permissions {}`",
+                    policy.name(),
+                    needs.classic.as_str(),
+                    needs.classic_reason,
+                    policy.source().display()
+                ));
+            }
             config
         }
         Err(problems) => {

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use super::environment;
+
 /// glgate: a security proxy for the GitLab REST API.
 #[derive(Debug, Parser)]
-#[command(name = "glgate", version, about, long_about = None)]
+#[command(name = "glgate", version, about, long_about = None, after_help = environment::ALL)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -18,6 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the proxy.
+    #[command(after_help = environment::SERVE)]
     Serve {
         /// The config file.
         #[arg(long, short)]
@@ -28,6 +31,7 @@ pub(crate) enum Command {
     },
     /// Validate a config file and every policy it names, and run the start-time checks of
     /// `serve` (TLS pair and expiry, audit output, secret file modes); print all errors at once.
+    #[command(after_help = environment::CHECK)]
     Check {
         /// The config file.
         #[arg(long, short)]
@@ -57,6 +61,7 @@ pub(crate) enum Command {
         command: ScopeCommand,
     },
     /// Check everything glgate needs from GitLab: a checklist, exit 1 if a check fails.
+    #[command(after_help = environment::GITLAB_WITH_TOKEN)]
     Doctor {
         /// The config file.
         #[arg(long, short)]
@@ -86,6 +91,7 @@ pub(crate) enum Command {
     },
     /// CI job: check that a merge request carries the labels Echoes reads, from
     /// CI_MERGE_REQUEST_LABELS (exit 0 ok, 1 missing or invalid, 2 not a merge request pipeline).
+    #[command(after_help = environment::CHECK_LABELS)]
     CheckLabels {
         /// Prefix of intent labels (at least one intent or initiative label is required).
         #[arg(long, default_value = crate::labels::DEFAULT_INTENT_PREFIX)]
@@ -109,6 +115,20 @@ pub(crate) enum Command {
         /// [default: https://docs.echoeshq.com/].
         #[arg(long)]
         docs_url: Option<String>,
+    },
+    /// Print a shell completion script on standard output, e.g.
+    /// `glgate completions bash > /etc/bash_completion.d/glgate`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output, e.g. `glgate man | man -l -`; with
+    /// --out-dir, write glgate.1 and one page per command (glgate-serve.1, …) there.
+    Man {
+        /// Write the pages into this folder instead (for packagers).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -164,6 +184,13 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Print the narrowest GitLab token the policy needs: the classic scope (read_api
+    /// when it only reads, api when it writes) and, per rule, GitLab's fine-grained
+    /// permissions where its documentation maps them.
+    Permissions {
+        /// The policy file.
+        policy: PathBuf,
+    },
 }
 
 /// `glgate scope …`
@@ -171,6 +198,7 @@ pub(crate) enum PolicyCommand {
 pub(crate) enum ScopeCommand {
     /// List, via GitLab, the groups and projects each client's scope reaches
     /// (and those excluded), so they can be reviewed before going live.
+    #[command(after_help = environment::GITLAB_WITH_TOKEN)]
     Show {
         /// The config file.
         #[arg(long, short)]
@@ -200,6 +228,7 @@ pub(crate) enum ClientCommand {
 pub(crate) enum TokenCommand {
     /// Rotate the personal access token in upstream.token_file (GitLab revokes
     /// the old one at once); the new one is written to the file atomically.
+    #[command(after_help = environment::GITLAB_TLS)]
     Rotate {
         /// The config file.
         #[arg(long, short)]
@@ -215,6 +244,7 @@ pub(crate) enum TokenCommand {
 pub(crate) enum OAuthCommand {
     /// Authorize glgate with the OAuth application (authorization code + PKCE,
     /// loopback redirect) and save the refresh token.
+    #[command(after_help = environment::GITLAB_TLS)]
     Login {
         /// The config file.
         #[arg(long, short)]

@@ -12,7 +12,8 @@ pub enum Exit {
     Ok = 0,
     /// 1: the answer is "no" or the command failed after it started:
     /// `policy test` failing cases, `policy diff` differences, `policy replay`
-    /// changed decisions, `check-labels` problems, `policy explain` a refused
+    /// changed decisions, `policy permissions` endpoints GitLab's table does
+    /// not map, `check-labels` problems, `policy explain` a refused
     /// request, `check` an invalid config, `probe` no 2xx answer, `doctor` a
     /// failed check or timeout, `scope show` a scope entry unknown to GitLab,
     /// `client new` no randomness, `serve` a failed start or signal setup,
@@ -21,7 +22,7 @@ pub enum Exit {
     /// the async runtime cannot start.
     Found = 1,
     /// 2: usage, config or file error before any work was done (`policy
-    /// test/show/diff/replay`, `check-labels`, `policy explain`, `probe` a bad
+    /// test/show/diff/replay/permissions`, `check-labels`, `policy explain`, `probe` a bad
     /// URL, `client new` a bad name, `doctor` and `scope show` no runtime,
     /// `scope show` an unknown client or unreadable scope, `token rotate` /
     /// `oauth login` an unusable config or argument).

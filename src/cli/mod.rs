@@ -7,10 +7,13 @@
 mod args;
 mod check;
 mod client;
+mod completions;
 mod credential;
 mod doctor;
+mod environment;
 pub(crate) mod exit;
 mod labels;
+mod man;
 mod policy;
 mod probe;
 mod schema;
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 audit_log,
                 client,
             } => policy::replay(&policy, &audit_log, client.as_deref()),
+            PolicyCommand::Permissions { policy } => policy::permissions(&policy),
         },
         Command::CheckLabels {
             intent_prefix,
@@ -82,5 +86,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Oauth {
             command: OAuthCommand::Login { config, wait },
         } => credential::oauth_login(&config, wait),
+        Command::Completions { shell } => completions::run(shell),
+        Command::Man { out_dir } => man::run(out_dir.as_deref()),
     }
 }

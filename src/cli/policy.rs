@@ -1,5 +1,6 @@
 //! `glgate policy …`: `explain` one request, `test` case files, `show` a
-//! policy's rules, `diff` two policies, `replay` an audit log. The reports
+//! policy's rules, `diff` two policies, `replay` an audit log, `permissions`
+//! the GitLab token a policy needs. The reports
 //! are built in `crate::review`; here they are printed and become exit codes
 //! (0 nothing to report, 1 something to report, 2 a usage or file error).
 
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use super::exit::Exit;
 use crate::canonical::RequestHead;
 use crate::policy::{Decision, Policy, parse_body};
-use crate::review::{cases, diff, normalize_target, replay, show};
+use crate::review::{cases, diff, normalize_target, permissions, replay, show};
 
 /// `glgate policy explain --policy FILE METHOD TARGET`: prints the decision,
 /// its rule and reason; exit 0 allow, 1 deny, 2 when the policy or the body
@@ -130,6 +131,27 @@ pub(super) fn show(path: &Path) -> ExitCode {
         Ok(policy) => {
             print!("{}", show::render(&policy));
             Exit::Ok.into()
+        }
+        Err(problems) => {
+            eprintln!("{problems}");
+            Exit::Error.into()
+        }
+    }
+}
+
+/// `glgate policy permissions FILE`: prints the narrowest GitLab token the
+/// policy needs; exit 0 when GitLab's table maps every endpoint, 1 when some
+/// are unknown or uncertain, 2 when the policy does not load.
+pub(super) fn permissions(path: &Path) -> ExitCode {
+    match Policy::load(path) {
+        Ok(policy) => {
+            let report = permissions::report(&policy);
+            print!("{}", permissions::render(&report));
+            if report.unknown().next().is_some() || report.uncertain().next().is_some() {
+                Exit::Found.into()
+            } else {
+                Exit::Ok.into()
+            }
         }
         Err(problems) => {
             eprintln!("{problems}");

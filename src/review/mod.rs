@@ -1,15 +1,16 @@
 //! Reviewing a policy offline, without GitLab: how it decides one request
 //! ([`decide`], as the proxy does), its test case files ([`cases`]), its
 //! rules as a table ([`show`]), what changes between two versions
-//! ([`diff`]) and which past requests it would decide differently
-//! ([`replay`]).
+//! ([`diff`]), which past requests it would decide differently
+//! ([`replay`]) and the narrowest GitLab token it needs ([`permissions`]).
 //!
 //! Everything here builds a report (no printing, no environment, no exit
 //! code) so that it can be tested directly; `src/cli/policy.rs` prints the
-//! reports for `glgate policy test/show/diff/replay`.
+//! reports for `glgate policy test/show/diff/replay/permissions`.
 
 pub(crate) mod cases;
 pub(crate) mod diff;
+pub(crate) mod permissions;
 pub(crate) mod replay;
 pub(crate) mod show;
 
