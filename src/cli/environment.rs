@@ -1,7 +1,7 @@
 //! The "Environment:" sections of `--help` (and of the man page, which is
 //! generated from the same tree): every variable glgate reads, named on the
 //! top-level command and on each command that reads it. A test in
-//! `tests/cli_conventions.rs` scans the sources so a new `env::var` cannot be
+//! `tests/e2e/cli_conventions.rs` scans the sources so a new `env::var` cannot be
 //! added without a line here.
 
 /// On `glgate --help`: every variable, with the commands that read it.

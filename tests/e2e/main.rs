@@ -14,6 +14,7 @@ mod support;
 
 mod abuse;
 mod cli;
+mod cli_conventions;
 mod clients;
 mod credentials;
 mod doctor;

@@ -2,9 +2,6 @@
 //! generated from the clap tree, every environment variable glgate reads
 //! named in `--help`, and `policy permissions`.
 
-// Integration tests: a failed step stops the test with its reason.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
