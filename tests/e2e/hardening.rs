@@ -72,7 +72,7 @@ async fn filtered_answers_carry_no_metadata_of_the_unfiltered_one() {
     let sb = scoped().await;
     let target = "/api/v4/groups/acme/projects?include_subgroups=true&per_page=100";
     // GitLab's own answer has a validator (the fake computes it as Rack does).
-    let direct = reqwest_like_get(&sb, target, &[]).await;
+    let direct = client_get(&sb, target, &[]).await;
     assert_eq!(direct.status, 200);
     let names: Vec<String> = direct
         .json()
@@ -101,7 +101,7 @@ async fn filtered_answers_carry_no_metadata_of_the_unfiltered_one() {
     // Conditional headers are not forwarded: a 304 would say whether hidden
     // items changed.
     sb.fake.clear_requests();
-    let conditional = reqwest_like_get(
+    let conditional = client_get(
         &sb,
         target,
         &[
@@ -155,7 +155,7 @@ async fn filtered_answers_carry_no_metadata_of_the_unfiltered_one() {
 #[tokio::test]
 async fn a_response_filter_drops_validators_too() {
     let sb = Sandbox::start().await;
-    let reply = reqwest_like_get(&sb, "/api/v4/projects/101/hooks", &[]).await;
+    let reply = client_get(&sb, "/api/v4/projects/101/hooks", &[]).await;
     assert_eq!(
         reply.status,
         200,
@@ -164,7 +164,7 @@ async fn a_response_filter_drops_validators_too() {
     );
     assert!(reply.header("etag").is_none());
     // An unfiltered route keeps GitLab's validator.
-    let plain = reqwest_like_get(&sb, "/api/v4/user", &[]).await;
+    let plain = client_get(&sb, "/api/v4/user", &[]).await;
     assert_eq!(plain.status, 200);
     assert!(
         plain.header("etag").is_some(),
@@ -181,7 +181,7 @@ async fn a_format_parameter_is_refused_like_a_format_suffix() {
         "/api/v4/projects/101/merge_requests?format=xml",
         "/api/v4/projects/101/merge_requests?FORMAT=json",
     ] {
-        let reply = reqwest_like_get(&sb, target, &[]).await;
+        let reply = client_get(&sb, target, &[]).await;
         assert_eq!(reply.status, 400, "{target}");
         assert_eq!(reply.json()["reason"], "forbidden_param", "{target}");
     }
@@ -213,7 +213,7 @@ async fn a_filtered_route_answered_in_another_format_is_refused() {
     })
     .await;
     // `/groups` names no object, so nothing is resolved before GitLab answers.
-    let reply = reqwest_like_get(&sb, "/api/v4/groups", &[]).await;
+    let reply = client_get(&sb, "/api/v4/groups", &[]).await;
     assert_eq!(
         reply.status,
         502,
@@ -225,7 +225,7 @@ async fn a_filtered_route_answered_in_another_format_is_refused() {
 }
 
 /// GET through glgate with the client token and extra headers.
-async fn reqwest_like_get(
+async fn client_get(
     sb: &Sandbox,
     target: &str,
     extra: &[(&str, &str)],
@@ -379,7 +379,7 @@ async fn lookups_per_request_are_bounded() {
     let many: Vec<String> = (1000..1030)
         .map(|id| format!("project_id[]={id}"))
         .collect();
-    let reply = reqwest_like_get(
+    let reply = client_get(
         &sb,
         &format!("/api/v4/projects/101/merge_requests?{}", many.join("&")),
         &[],
@@ -398,7 +398,7 @@ async fn lookups_per_request_are_bounded() {
     );
 
     // A few objects, one named twice: one lookup each, then forwarded.
-    let reply = reqwest_like_get(
+    let reply = client_get(
         &sb,
         "/api/v4/projects/101/merge_requests?project_id[]=102&project_id[]=103&project_id[]=102",
         &[],
@@ -441,7 +441,7 @@ async fn a_label_name_with_a_percent_sign_is_reachable_by_name() {
         "{}",
         String::from_utf8_lossy(&created.body)
     );
-    let read = reqwest_like_get(&sb, "/api/v4/groups/acme/labels/echoes%2F50%25", &[]).await;
+    let read = client_get(&sb, "/api/v4/groups/acme/labels/echoes%2F50%25", &[]).await;
     assert_eq!(read.status, 200, "{}", String::from_utf8_lossy(&read.body));
     assert_eq!(read.json()["name"], "echoes/50%");
     let changed = send(
@@ -488,7 +488,7 @@ async fn a_label_name_with_a_percent_sign_is_reachable_by_name() {
     );
 
     sb.fake.clear_requests();
-    let doubly = reqwest_like_get(&sb, "/api/v4/groups/acme/labels/echoes%2F50%252F", &[]).await;
+    let doubly = client_get(&sb, "/api/v4/groups/acme/labels/echoes%2F50%252F", &[]).await;
     assert_eq!(doubly.status, 400);
     assert_eq!(doubly.json()["reason"], "ambiguous_target");
     assert!(sb.fake.requests().is_empty());
@@ -506,7 +506,7 @@ async fn subtree_aggregates_only_on_groups_wholly_in_scope() {
         "/api/v4/groups?statistics=true",
         "/api/v4/groups/acme/labels?include_descendant_groups=true",
     ] {
-        let reply = reqwest_like_get(&sb, target, &[]).await;
+        let reply = client_get(&sb, target, &[]).await;
         assert_eq!(
             reply.status,
             403,
@@ -531,7 +531,7 @@ async fn subtree_aggregates_only_on_groups_wholly_in_scope() {
         "/api/v4/groups/acme/labels?include_descendant_groups=false",
         "/api/v4/groups/acme/labels",
     ] {
-        let reply = reqwest_like_get(&sb, target, &[]).await;
+        let reply = client_get(&sb, target, &[]).await;
         assert_eq!(
             reply.status,
             200,
