@@ -231,9 +231,21 @@ async fn tour(sandbox: &Sandbox) {
         .iter()
         .filter(|e| e["decision"] == "allow" && e["reason"] == "allowed")
         .count();
+    let local = events
+        .iter()
+        .filter(|e| e["decision"] == "allow" && e["reason"] != "allowed")
+        .count();
     println!(
         "\nGitLab received {} requests: exactly the {allowed} the policy allowed, each with glgate's GitLab token and none with the client's.",
         reached.len()
+    );
+    if local > 0 {
+        println!(
+            "({local} more allowed line(s) above were answered by glgate itself: the SDK start-up probe GET /api/v4/ never reaches GitLab.)"
+        );
+    }
+    println!(
+        "\nNext: run your own config in front of this stand-in GitLab (docs/try-it.md), or in front of your GitLab (README, \"Running it in front of your GitLab\")."
     );
     assert_eq!(reached.len(), allowed, "only allowed requests reach GitLab");
     for request in &reached {
