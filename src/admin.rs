@@ -26,7 +26,7 @@ const READY_CACHE: Duration = Duration::from_secs(5);
 struct Readiness {
     checked: Instant,
     ready: bool,
-    detail: &'static str,
+    detail: String,
 }
 
 /// Serves the admin endpoints until `stopped` changes, bounded like the
@@ -128,22 +128,32 @@ async fn ready(gateway: &Gateway, cache: &Mutex<Option<Readiness>>) -> Readiness
         .expires_at()
         .is_some_and(|at| at <= crate::credential::now_unix());
     let (ready, detail) = if credential.health() == crate::credential::Health::Unavailable {
-        (false, "no valid GitLab credential")
+        (false, "no valid GitLab credential".to_owned())
     } else if expired && credential.health() == crate::credential::Health::Usable {
         // An expired OAuth access token is never Usable, so this is a token
         // past its expiry date: GitLab refuses it.
-        (false, "token expired")
+        (false, "token expired".to_owned())
     } else {
+        // The admin listener is the operator's: the cause is named in words.
         match snapshot.upstream.send_own("/api/v4/user").await {
-            Ok(response) if response.status().is_success() => (true, "token accepted"),
+            Ok(response) if response.status().is_success() => (true, "token accepted".to_owned()),
             Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                (false, "token rejected")
+                (false, "token rejected".to_owned())
             }
-            Ok(_) => (false, "unexpected answer"),
+            Ok(response) => (
+                false,
+                format!(
+                    "unexpected answer from GitLab: HTTP {}",
+                    response.status().as_u16()
+                ),
+            ),
             Err(crate::upstream::UpstreamError::CredentialUnavailable(_)) => {
-                (false, "no valid GitLab credential")
+                (false, "no valid GitLab credential".to_owned())
             }
-            Err(_) => (false, "unreachable"),
+            Err(error) => (
+                false,
+                format!("unreachable: {}", crate::diagnostic::describe(&error)),
+            ),
         }
     };
     let readiness = Readiness {

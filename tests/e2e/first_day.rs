@@ -397,3 +397,26 @@ async fn the_try_it_page_works_as_written() {
     assert_eq!(reply.status, 404);
     server.shutdown().await;
 }
+
+/// `/ready` on the admin listener says why GitLab cannot be reached, in words.
+#[tokio::test]
+async fn ready_names_why_gitlab_is_unreachable() {
+    let down = crate::support::upstreams::refused_address().await;
+    let sb = Sandbox::with(crate::support::sandbox::SandboxOptions {
+        upstream_url: Some(format!("http://{down}")),
+        ..Default::default()
+    })
+    .await;
+    let admin = sb
+        .server
+        .admin_addr
+        .expect("the sandbox starts the admin listener");
+    let reply = crate::support::client::get(&format!("http://{admin}/ready"), "").await;
+    assert_eq!(reply.status, 503);
+    let said = reply.json()["upstream"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(said.starts_with("unreachable: "), "{said}");
+    assert!(said.to_lowercase().contains("refused"), "{said}");
+}
