@@ -202,7 +202,7 @@ pass "systemd: systemd-analyze verify + security --offline (systemd $systemd_ver
 step "glgate check and smoke run of each deployment config"
 command -v openssl >/dev/null || apt_install openssl
 mkdir -p "$work/pki"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 90 \
     -subj /CN=glgate.example.com -addext subjectAltName=DNS:glgate.example.com \
     -keyout "$work/pki/tls.key" -out "$work/pki/tls.crt" 2>/dev/null
 
@@ -229,7 +229,7 @@ served_fingerprint() { # served_fingerprint PORT: SHA-256 of the certificate glg
 }
 
 rotate_certificate() { # rotate_certificate CONFIG_DIR PORT
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 90 \
         -subj /CN=glgate.example.com -addext subjectAltName=DNS:glgate.example.com \
         -keyout "$work/pki/renewed.key" -out "$work/pki/renewed.crt" 2>/dev/null
     local want
@@ -255,7 +255,8 @@ for target in compose kubernetes systemd; do
     echo "--- $target: glgate check"
     out=$("$glgate" check --config "$config" 2>&1) || { echo "$out"; fail "$target: glgate check failed"; }
     echo "$out"
-    # A warning here means a file the config names was not staged where it looks for it.
+    # A warning here means the staging differs from an operator's install: a file not where the
+    # config looks for it, a secret file others can read, a certificate near its end.
     if grep -qi 'warning' <<<"$out"; then fail "$target: glgate check warned"; fi
 
     current="smoke run: $target config"

@@ -561,6 +561,7 @@ def stage(target: str, out: Path, cert: Path, key: Path, proxy_port: int, admin_
             moved.parent.mkdir(parents=True, exist_ok=True)
             if name == "token_file":
                 moved.write_text("glpat-deploy-check-not-a-real-token\n", encoding="utf-8")
+                moved.chmod(0o600)  # as an operator installs a secret; check warns otherwise
             elif name.endswith(("cert_file", "ca_file")):
                 shutil.copyfile(cert, moved)
             elif name.endswith("key_file"):
