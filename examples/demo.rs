@@ -5,12 +5,20 @@
 //! ```text
 //! cargo run --release --example demo            # scripted tour
 //! cargo run --release --example demo -- --serve # keep serving; print URLs and a client token
+//! cargo run --release --example demo -- --serve --prefix /gitlab # GitLab under a relative URL
 //! ```
 //!
 //! With `--serve`, the first line on standard output is JSON:
 //! `{"glgate_url": …, "client_token": …, "scoped_client_token": …,
-//! "gitlab_url": …}`; the demo serves until standard input closes or Ctrl-C.
-//! The second client, `other`, has the same policy and a scope ([`DEMO_SCOPE`]).
+//! "gitlab_url": …, "gitlab_prefix": …, "audit_log": …}`; the demo serves until
+//! standard input closes or Ctrl-C. The second client, `other`, has the same
+//! policy and a scope ([`DEMO_SCOPE`]). `--prefix` puts the fake GitLab under a
+//! relative-URL prefix (glgate itself still answers at its root).
+//!
+//! While serving, each line on standard input is a command to the fake
+//! GitLab, answered by one JSON line on standard output (see [`command`]),
+//! so interop tests in other languages can make GitLab answer 429 or check
+//! what reached it.
 
 // A demo that cannot set itself up has nothing better to do than stop with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -136,9 +144,24 @@ const DEMO_SCOPE: &str = "    scope:\n      groups: [acme, partners/team]\n     
 
 #[tokio::main]
 async fn main() {
-    let serve = std::env::args().any(|a| a == "--serve");
+    let args: Vec<String> = std::env::args().collect();
+    let serve = args.iter().any(|a| a == "--serve");
+    let path_prefix = args
+        .iter()
+        .position(|a| a == "--prefix")
+        .map(|i| {
+            args.get(i + 1)
+                .expect("--prefix takes a value, e.g. /gitlab")
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        path_prefix.is_empty() || (path_prefix.starts_with('/') && !path_prefix.ends_with('/')),
+        "--prefix must look like /gitlab"
+    );
     let sandbox = Sandbox::with(SandboxOptions {
         other_client: Some(DEMO_SCOPE.into()),
+        path_prefix,
         ..SandboxOptions::default()
     })
     .await;
@@ -150,24 +173,106 @@ async fn main() {
 }
 
 async fn serve_forever(sandbox: Sandbox) {
+    let prefix = sandbox
+        .fake
+        .base_url()
+        .trim_start_matches("http://")
+        .split_once('/')
+        .map(|(_, path)| format!("/{path}"))
+        .unwrap_or_default();
     let line = serde_json::json!({
         "glgate_url": sandbox.base_url(),
         "client_token": sandbox.client_token,
         "scoped_client_token": sandbox.other_token,
         "scope": "groups [acme, partners/team], projects [tools/ci-templates], exclude [acme/secret-stuff]",
         "gitlab_url": sandbox.fake.base_url(),
+        "gitlab_prefix": prefix,
         "audit_log": sandbox.audit_path,
     });
     println!("{line}");
-    let stdin_closed = tokio::task::spawn_blocking(|| {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    // Standard input is read on a blocking thread; its lines come over a
+    // channel, which closes when standard input does.
+    let (lines_tx, mut lines) = tokio::sync::mpsc::channel::<String>(16);
+    tokio::task::spawn_blocking(move || {
+        for line in std::io::BufRead::lines(std::io::stdin().lock()) {
+            let Ok(line) = line else { break };
+            if lines_tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
     });
-    tokio::select! {
-        _ = stdin_closed => {}
-        _ = tokio::signal::ctrl_c() => {}
+    loop {
+        tokio::select! {
+            line = lines.recv() => match line {
+                Some(line) if line.trim().is_empty() => {}
+                Some(line) => println!("{}", command(&sandbox, &prefix, &line)),
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
     }
     sandbox.server.shutdown().await;
+}
+
+/// Runs one control command read from standard input while serving and
+/// returns its JSON answer (`{"ok": true, …}` or `{"ok": false, "error": …}`):
+///
+/// - `fail <status> <target>`: the next request for `<target>` (path and
+///   query as glgate sends it, below the prefix, e.g. `/api/v4/projects/101`)
+///   is answered `<status>` by the fake GitLab, e.g. 429.
+/// - `rename-project <id> <path>`: renames a project within its namespace
+///   (the old path then answers 301, as on GitLab).
+/// - `requests`: what the fake GitLab received since the last `clear`:
+///   method, target below the prefix, body, and which credential it carried
+///   (`"glgate"` for glgate's own GitLab token; never a client token).
+/// - `clear`: forgets the requests received so far.
+fn command(sandbox: &Sandbox, prefix: &str, line: &str) -> serde_json::Value {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["fail", status, target] => match status.parse::<u16>() {
+            Ok(status) => {
+                sandbox
+                    .fake
+                    .set_fail_target(&format!("{prefix}{target}"), status);
+                serde_json::json!({"ok": true})
+            }
+            Err(_) => serde_json::json!({"ok": false, "error": "status is not a number"}),
+        },
+        ["rename-project", id, path] => match id.parse::<u64>() {
+            Ok(id) if sandbox.fake.rename_project(id, path) => serde_json::json!({"ok": true}),
+            _ => serde_json::json!({"ok": false, "error": "no such project, or the path is taken"}),
+        },
+        ["requests"] => {
+            let clients = [&sandbox.client_token, &sandbox.other_token];
+            let requests: Vec<serde_json::Value> = sandbox
+                .fake
+                .requests()
+                .iter()
+                .map(|r| {
+                    let seen = format!("{:?}{}", r.headers, r.body_text());
+                    let credential = match r.header("private-token") {
+                        Some(t) if t == sandbox.gitlab_token => "glgate",
+                        Some(_) => "other",
+                        None => "none",
+                    };
+                    serde_json::json!({
+                        "method": r.method,
+                        "target": r.target.strip_prefix(prefix).unwrap_or(&r.target),
+                        "under_prefix": !prefix.is_empty() && r.target.starts_with(&format!("{prefix}/")),
+                        "body": r.body_text(),
+                        "credential": credential,
+                        "client_token_seen": clients.iter().any(|t| seen.contains(t.as_str())),
+                    })
+                })
+                .collect();
+            serde_json::json!({"ok": true, "requests": requests})
+        }
+        ["clear"] => {
+            sandbox.fake.clear_requests();
+            serde_json::json!({"ok": true})
+        }
+        _ => serde_json::json!({"ok": false, "error": format!("unknown command {line:?}")}),
+    }
 }
 
 async fn tour(sandbox: &Sandbox) {

@@ -2,8 +2,10 @@
 """Interop test: the real python-gitlab client against glgate.
 
 Starts the demo example in `--serve` mode (glgate with the shipped Echoes
-policy in front of an in-process fake GitLab), drives it with python-gitlab,
-and checks what the Echoes policy allows and refuses, then the audit log.
+policy in front of an in-process fake GitLab), once with GitLab at its root
+and once under the `/gitlab` relative-URL prefix, drives it with
+python-gitlab, and checks what the Echoes policy allows and refuses, then the
+audit log.
 
     python tests/interop/python_gitlab.py [path/to/target/release/examples/demo]
 
@@ -31,6 +33,7 @@ ECHOES_MR_EFFORT_LABEL = "echoes/effort: M"
 ECHOES_GROUP_LABEL = "echoes/effort: S"
 STARTUP_TIMEOUT_S = 60
 SHUTDOWN_TIMEOUT_S = 10
+PREFIXES = ["", "/gitlab"]
 
 
 class CheckFailed(Exception):
@@ -58,13 +61,16 @@ def expect_refused(call, status=403):
             e.response_code == status,
             f"expected {status}, got {type(e).__name__} {e.response_code}: {e.error_message}",
         )
+        if status == 403:
+            # glgate's refusals say why, in GitLab's `message` field.
+            expect("glgate: " in str(e.error_message), f"no reason in {e.error_message!r}")
         return f"{type(e).__name__} {e.response_code}"
     raise CheckFailed(f"expected {status}, but the call succeeded: {result!r}")
 
 
-def start_demo(binary, stderr_file):
+def start_demo(binary, stderr_file, prefix):
     proc = subprocess.Popen(
-        [binary, "--serve"],
+        [binary, "--serve", *(["--prefix", prefix] if prefix else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=stderr_file,
@@ -79,6 +85,16 @@ def start_demo(binary, stderr_file):
             f"no JSON line on stdout within {STARTUP_TIMEOUT_S} s (exit status {proc.returncode})"
         )
     return proc, json.loads(line)
+
+
+def demo_command(proc, line):
+    """Sends one control line to the demo (see examples/demo.rs) and returns its JSON answer."""
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    ready, _, _ = select.select([proc.stdout], [], [], STARTUP_TIMEOUT_S)
+    answer = json.loads(proc.stdout.readline() if ready else "null") or {}
+    expect(answer.get("ok"), f"demo command {line}: {answer}")
+    return answer
 
 
 def stop_demo(proc):
@@ -108,8 +124,9 @@ def read_audit(path, wait_for_deny=True):
         time.sleep(0.05)
 
 
-def checks(info):
-    """The checks in order: (name, function) pairs sharing `state`."""
+def checks(info, command):
+    """The checks in order: (name, function) pairs sharing `state`.
+    `command` sends a control line to the demo."""
     url = info["glgate_url"]
     gl = client(url, info["client_token"])
     state = {}
@@ -163,6 +180,12 @@ def checks(info):
         expect(project.id == 101, f"id {project.id}")
         expect(project.path_with_namespace == "acme/backend", project.path_with_namespace)
         state["project"] = project
+
+    def project_by_dotted_path():
+        command("rename-project 103 api.v2")
+        project = gl.projects.get("acme/platform/api.v2")
+        expect(project.id == 103, f"id {project.id}")
+        expect(project.path_with_namespace == "acme/platform/api.v2", project.path_with_namespace)
 
     def open_merge_requests():
         mrs = state["project"].mergerequests.list(state="opened", get_all=True)
@@ -241,6 +264,40 @@ def checks(info):
         urls = [h.url for h in project.hooks.list(get_all=True)]
         expect(urls == [ECHOES_HOOK_URL], f"hooks {urls}")
 
+    def delete_echoes_hook():
+        project = state["project"]
+        hooks = project.hooks.list(get_all=True)
+        expect(len(hooks) == 1, f"hooks {[h.attributes for h in hooks]}")
+        project.hooks.delete(hooks[0].id)
+        left = project.hooks.list(get_all=True)
+        expect(not left, f"hooks after delete {[h.attributes for h in left]}")
+
+    def gitlab_429_retried():
+        command("clear")
+        command("fail 429 /api/v4/projects/102")
+        project = gl.projects.get(102)
+        expect(project.id == 102, f"id {project.id}")
+        requests_seen = command("requests")["requests"]
+        gets = [r for r in requests_seen if r["method"] == "GET" and r["target"] == "/api/v4/projects/102"]
+        expect(len(gets) == 2, f"GitLab saw {len(gets)} GET /api/v4/projects/102")
+        return "one 429, then 200"
+
+    def what_gitlab_received():
+        command("clear")
+        state["project"].mergerequests.update(2, {"add_labels": ECHOES_MR_LABEL})
+        expect_refused(lambda: state["project"].delete())
+        requests_seen = command("requests")["requests"]
+        expect(len(requests_seen) == 1, f"GitLab saw {requests_seen}")
+        put = requests_seen[0]
+        expect(
+            (put["method"], put["target"]) == ("PUT", "/api/v4/projects/101/merge_requests/2"),
+            f"{put['method']} {put['target']}",
+        )
+        expect(ECHOES_MR_LABEL in put["body"], f"body {put['body']}")
+        expect(put["credential"] == "glgate" and not put["client_token_seen"], f"request {put}")
+        expect(put["under_prefix"] == bool(info["gitlab_prefix"]), f"under prefix: {put['under_prefix']}")
+        return f"PUT {info['gitlab_prefix']}{put['target']}, glgate's token only"
+
     scoped = client(url, info["scoped_client_token"])
 
     def scoped_groups():
@@ -309,6 +366,7 @@ def checks(info):
         ("Link headers point at glgate", strict(link_headers_rewritten)),
         ("group acme projects, all pages", strict(group_projects_paginated)),
         ("project by path acme/backend", strict(project_by_path)),
+        ("project by a path with a dot (acme/platform/api.v2)", strict(project_by_dotted_path)),
         ("open merge requests of 101", strict(open_merge_requests)),
         ("get merge request 1", strict(get_merge_request)),
         ("add an echoes/ label to MR 1", strict(add_echoes_mr_label)),
@@ -322,6 +380,9 @@ def checks(info):
         ("refused: edit MR title", strict(refuse_mr_title)),
         ("refused: non-echoes MR label", strict(refuse_non_echoes_label)),
         ("refused calls changed nothing", strict(refused_calls_changed_nothing)),
+        ("delete the Echoes webhook", strict(delete_echoes_hook)),
+        ("GitLab 429 retried by the client", strict(gitlab_429_retried)),
+        ("what GitLab received", strict(what_gitlab_received)),
         ("scoped client: groups are exactly the scope", strict(scoped_groups)),
         ("scoped client: projects are exactly the scope", strict(scoped_projects)),
         ("scoped client: the rest is 404", strict(scoped_out_of_reach)),
@@ -331,32 +392,33 @@ def checks(info):
     ]
 
 
-def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/examples/demo"
-    print(f"python-gitlab {gitlab.__version__}, demo {binary}")
+def run_at(binary, prefix):
+    """Runs every check against a fresh demo with GitLab under `prefix`;
+    returns (passed, the failed check's name and detail or None)."""
+    label = prefix or "/"
     passed = 0
     failed = None
     with tempfile.TemporaryFile(mode="w+") as stderr_file:
         proc = None
         try:
-            proc, info = start_demo(binary, stderr_file)
-            print(f"glgate {info['glgate_url']} -> fake GitLab {info['gitlab_url']}")
-            for name, check in checks(info):
+            proc, info = start_demo(binary, stderr_file, prefix)
+            print(f"-- GitLab at {label}: glgate {info['glgate_url']} -> fake GitLab {info['gitlab_url']}")
+            for name, check in checks(info, lambda line: demo_command(proc, line)):
                 try:
                     note = check()
                 except Exception as e:  # any exception is this check's failure
                     detail = str(e) if isinstance(e, CheckFailed) else f"{type(e).__name__}: {e}"
-                    failed = (name, detail)
+                    failed = (f"{label} {name}", detail)
                     break
                 passed += 1
-                print(f"ok   {name}" + (f" ({note})" if note else ""))
+                print(f"ok   {label} {name}" + (f" ({note})" if note else ""))
         except (CheckFailed, OSError, ValueError, KeyError) as e:
-            failed = ("start the demo", f"{type(e).__name__}: {e}")
+            failed = (f"{label} start the demo", f"{type(e).__name__}: {e}")
         finally:
             if proc is not None:
                 status, killed = stop_demo(proc)
                 if failed is None:
-                    name = "demo exits when stdin closes"
+                    name = f"{label} demo exits when stdin closes"
                     if killed or status != 0:
                         how = "killed" if killed else "exited"
                         failed = (name, f"{how} after {SHUTDOWN_TIMEOUT_S} s, status {status}")
@@ -364,15 +426,26 @@ def main():
                         passed += 1
                         print(f"ok   {name}")
         if failed is not None:
-            print(f"FAIL {failed[0]}: {failed[1]}")
             stderr_file.seek(0)
             tail = stderr_file.read()[-4000:]
             if tail.strip():
                 print("--- demo stderr (tail) ---", file=sys.stderr)
                 print(tail, file=sys.stderr)
-            print(f"{passed} passed, 1 failed")
+    return passed, failed
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/examples/demo"
+    print(f"python-gitlab {gitlab.__version__}, demo {binary}")
+    total = 0
+    for prefix in PREFIXES:
+        passed, failed = run_at(binary, prefix)
+        total += passed
+        if failed is not None:
+            print(f"FAIL {failed[0]}: {failed[1]}")
+            print(f"{total} passed, 1 failed")
             return 1
-    print(f"{passed} passed, 0 failed")
+    print(f"{total} passed, 0 failed")
     return 0
 
 
