@@ -55,6 +55,26 @@ pub struct ClientLabels {
     pub client: String,
 }
 
+/// Labels of `glgate_open_connections`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// `proxy` or `admin`.
+    pub listener: String,
+}
+
+/// Labels of `glgate_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BuildLabels {
+    /// The crate version glgate was built from.
+    pub(crate) version: String,
+}
+
+/// Buckets of `glgate_request_duration_seconds`: from a refusal answered
+/// in microseconds to a long download.
+const REQUEST_DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 /// Every metric glgate exposes.
 #[derive(Debug)]
 pub struct Metrics {
@@ -80,6 +100,15 @@ pub struct Metrics {
     /// 1 when the config file changes a start-only setting that a reload
     /// could not apply (see the log for which), 0 otherwise.
     pub restart_pending: Gauge,
+    /// Requests whose audit event is not recorded yet.
+    pub requests_in_flight: Gauge,
+    /// Time from a request's arrival to the end of its response body.
+    pub request_duration: Histogram,
+    /// Connections open, by listener (`proxy`, `admin`).
+    pub open_connections: Family<ListenerLabels, Gauge>,
+    /// When the serving TLS certificate expires (seconds since the epoch;
+    /// 0 without TLS).
+    pub tls_certificate_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -154,7 +183,54 @@ impl Metrics {
             "1 when the config file changes a setting only a restart applies (listen, admin.listen, tls, connection limits)",
             restart_pending.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; the version label says which glgate is running",
+            build_info,
+        );
+        let requests_in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "Requests received whose response has not ended yet",
+            requests_in_flight.clone(),
+        );
+        let request_duration = Histogram::new(REQUEST_DURATION_BUCKETS);
+        registry.register(
+            "request_duration_seconds",
+            "Time from a request's arrival to the end of its response body",
+            request_duration.clone(),
+        );
+        let open_connections = Family::<ListenerLabels, Gauge>::default();
+        // Both listeners' series exist from the start, at 0.
+        for listener in ["proxy", "admin"] {
+            open_connections
+                .get_or_create(&ListenerLabels {
+                    listener: listener.into(),
+                })
+                .set(0);
+        }
+        registry.register(
+            "open_connections",
+            "Connections open, by listener (proxy, admin)",
+            open_connections.clone(),
+        );
+        let tls_certificate_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the serving TLS certificate expires, in seconds since the epoch (0: no TLS)",
+            tls_certificate_expiry.clone(),
+        );
         Metrics {
+            requests_in_flight,
+            request_duration,
+            open_connections,
+            tls_certificate_expiry,
             restart_pending,
             scope_lookups,
             hidden_items,
@@ -179,6 +255,15 @@ impl Metrics {
             audit.dropped().clone(),
         );
         metrics
+    }
+
+    /// The open-connections gauge of `listener` (`proxy`, `admin`).
+    pub(crate) fn open_connections_of(&self, listener: &str) -> Gauge {
+        self.open_connections
+            .get_or_create(&ListenerLabels {
+                listener: listener.into(),
+            })
+            .clone()
     }
 
     /// Counts a reload.
