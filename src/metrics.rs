@@ -136,6 +136,15 @@ impl Metrics {
             upstream_latency.clone(),
         );
         let reloads = Family::<ReloadLabels, Counter>::default();
+        // Both results exist from the start, at 0, so that an alert on
+        // `increase(…{result="failure"}[…])` sees the first failure too.
+        for result in ["success", "failure"] {
+            reloads
+                .get_or_create(&ReloadLabels {
+                    result: result.into(),
+                })
+                .inc_by(0);
+        }
         registry.register(
             "policy_reloads",
             "Config and policy reloads by result",
@@ -160,6 +169,13 @@ impl Metrics {
             shadow_disagreements.clone(),
         );
         let scope_lookups = Family::<LookupLabels, Counter>::default();
+        for result in ["hit", "miss"] {
+            scope_lookups
+                .get_or_create(&LookupLabels {
+                    result: result.into(),
+                })
+                .inc_by(0);
+        }
         registry.register(
             "scope_lookups",
             "Scope resolutions of projects and groups: hit (cache) or miss (asked GitLab)",
