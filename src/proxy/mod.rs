@@ -27,8 +27,8 @@ use hyper::body::Incoming;
 
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
-use body::{AuditDraft, InFlight};
 pub(crate) use body::AuditedBody;
+use body::{AuditDraft, InFlight};
 use error::ProxyError;
 use pipeline::RequestContext;
 
