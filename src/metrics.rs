@@ -100,7 +100,7 @@ pub struct Metrics {
     /// 1 when the config file changes a start-only setting that a reload
     /// could not apply (see the log for which), 0 otherwise.
     pub restart_pending: Gauge,
-    /// Requests whose audit event is not recorded yet.
+    /// Requests received whose audit event is not completed yet.
     pub requests_in_flight: Gauge,
     /// Time from a request's arrival to the end of its response body.
     pub request_duration: Histogram,
