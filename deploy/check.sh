@@ -21,6 +21,10 @@
 #      (unknown fields are errors); check_deploy.py's cross-checks (mounted files against the
 #      config, ConfigMap policy against policies/echoes.yaml, selectors, ports, probes,
 #      security context); `kubectl kustomize` and the rendered output, when kubectl is here;
+#   5b. observability/: the dashboard parses, the PodMonitor selects the Deployment's pods and
+#      names its admin port (check_deploy.py); `promtool check rules` and `promtool test rules`
+#      (glgate-rules.test.yaml) when promtool is here or installable (Debian's prometheus);
+#      tests/e2e/observability.rs checks every metric they name exists on /metrics;
 #   6. systemd/glgate.service: `systemd-analyze verify` and `systemd-analyze security
 #      --offline` (exposure at most 2.0), check_deploy.py's assertions against
 #      systemd/glgate.yaml;
@@ -173,6 +177,23 @@ else
     not_checked+=("rendering kustomization.yaml: no kubectl/kustomize here (its resources are checked to exist and to be complete)")
 fi
 pass "Kubernetes: kubernetes-validate $kubernetes_validate_version --strict against 1.30 and 1.37 (${#manifests[@]} manifests), cross-checks${kustomize_note}"
+
+# ---------------------------------------------------------------------------------------------
+step "observability pack"
+"$py" deploy/check_deploy.py observability
+# promtool comes with Debian's prometheus package.
+if ! command -v promtool >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    apt_install prometheus
+fi
+if command -v promtool >/dev/null; then
+    "${offline[@]}" promtool check rules deploy/observability/glgate-rules.yaml
+    "${offline[@]}" promtool test rules deploy/observability/glgate-rules.test.yaml
+    promtool_version=$(promtool --version 2>&1 | head -n1 | awk '{print $3}')
+    pass "observability: dashboard JSON, PodMonitor against the Deployment, promtool $promtool_version check and test of the alerting rules"
+else
+    pass "observability: dashboard JSON, PodMonitor against the Deployment"
+    not_checked+=("the alerting rules with promtool: not installed (Debian package prometheus; apt-get needs root)")
+fi
 
 # ---------------------------------------------------------------------------------------------
 step "systemd unit"

@@ -9,6 +9,9 @@ hardening asked for is there, the Kubernetes copy of the policy is the shipped o
     python check_deploy.py compose               docker-compose.yml against compose/glgate.yaml
     python check_deploy.py kubernetes            the manifests against each other and the config
     python check_deploy.py systemd               glgate.service against systemd/glgate.yaml
+    python check_deploy.py observability         observability/: the dashboard is JSON, the
+                                                 PodMonitor selects the Deployment's pods and
+                                                 names its admin port
     python check_deploy.py stage TARGET DIR --cert C --key K --proxy-port P --admin-port A
         writes TARGET's config (compose, kubernetes, systemd) under DIR/root with its absolute
         paths moved under DIR/root, the files they name (token, TLS), and DIR/smoke.yaml, the
@@ -44,6 +47,7 @@ except ImportError:  # only `sync-policy` may run without them
 DEPLOY = Path(__file__).resolve().parent
 ROOT = DEPLOY.parent
 K8S = DEPLOY / "kubernetes"
+OBSERVABILITY = DEPLOY / "observability"
 
 PROXY_PORT = 8443
 ADMIN_PORT = 9090
@@ -638,6 +642,35 @@ def sync_policy() -> None:
     print(f"{path.relative_to(ROOT)}: echoes.yaml copied from policies/echoes.yaml")
 
 
+def check_observability() -> None:
+    """The pack in observability/ against the Kubernetes manifests. tests/e2e/observability.rs
+    checks that the metrics it names exist; promtool checks and tests the rules."""
+    try:
+        dashboard = json.loads((OBSERVABILITY / "glgate-dashboard.json").read_text(encoding="utf-8"))
+        need(dashboard.get("uid") == "glgate", "glgate-dashboard.json: uid is not glgate")
+    except json.JSONDecodeError as error:
+        need(False, f"glgate-dashboard.json: not JSON: {error}")
+    rules = load_yaml(OBSERVABILITY / "glgate-rules.yaml")
+    need(rules.get("groups"), "glgate-rules.yaml: no rule groups")
+    objects = kubernetes_objects()
+    deployment = objects.get(("Deployment", "glgate"))
+    if not need(deployment, "kubernetes: no Deployment glgate"):
+        return
+    pod = deployment["spec"]["template"]
+    ports = {p["name"]: p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+    monitor = load_yaml(OBSERVABILITY / "podmonitor.yaml")
+    need(monitor.get("kind") == "PodMonitor", "podmonitor.yaml: not a PodMonitor")
+    namespace = load_yaml(K8S / "kustomization.yaml").get("namespace")
+    need(monitor["metadata"].get("namespace") == namespace,
+         f"podmonitor.yaml: namespace is not {namespace}, the kustomization's")
+    need(selects(monitor["spec"]["selector"].get("matchLabels"), pod["metadata"]["labels"]),
+         "podmonitor.yaml: its selector does not select the Deployment's pods")
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+        need(ports.get(endpoint.get("port")) == ADMIN_PORT,
+             f"podmonitor.yaml: port {endpoint.get('port')!r} is not the admin port ({ADMIN_PORT})")
+        need(endpoint.get("path") == "/metrics", "podmonitor.yaml: path is not /metrics")
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else ""
     if command == "sync-policy":
@@ -660,7 +693,8 @@ def main(argv: list[str]) -> int:
         build_context()
         return 0
     checks = {"dockerfile": check_dockerfile, "compose": check_compose,
-              "kubernetes": check_kubernetes, "systemd": check_systemd}
+              "kubernetes": check_kubernetes, "systemd": check_systemd,
+              "observability": check_observability}
     if command not in checks:
         print(__doc__, file=sys.stderr)
         return 2

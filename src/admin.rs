@@ -43,6 +43,7 @@ pub(crate) async fn serve(
         max_connections: config.admin_max_connections,
         limits: config.limits.clone(),
         refused: gateway.metrics.admin_connections_refused.clone(),
+        open: gateway.metrics.open_connections_of("admin"),
     };
     let handler = Arc::new(Admin {
         gateway: gateway.clone(),

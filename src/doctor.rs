@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{Config, TokenSource, UpstreamConfig};
+use crate::config::{Config, TlsSettings, TokenSource, UpstreamConfig};
 use crate::credential::{GitlabApi, Secret, format_date, now_unix, parse_date};
 use crate::gitlab::{UpstreamToken, client_tls_config};
+use crate::tls::{Expiry, certificate_not_after};
 
 /// Days before expiry under which doctor warns.
 const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -136,6 +137,9 @@ pub(crate) async fn run(config_path: &Path, extra_groups: &[String]) -> Report {
             return report;
         }
     };
+    if let Some(tls) = &config.tls {
+        serving_certificate(tls, &mut report);
+    }
     if !reachable(&config.upstream, &mut report).await {
         return report;
     }
@@ -172,6 +176,35 @@ fn checked_groups(config: &Config, extra: &[String]) -> Vec<String> {
         }
     }
     groups
+}
+
+/// How long the certificate glgate serves (`tls.cert_file`) stays valid.
+fn serving_certificate(tls: &TlsSettings, report: &mut Report) {
+    let file = tls.cert_file.display();
+    let not_after = match certificate_not_after(&tls.cert_file) {
+        Ok(not_after) => not_after,
+        Err(error) => {
+            report.fail(
+                format!("TLS certificate: {error}"),
+                "fix tls.cert_file: it must hold the PEM certificate glgate serves",
+            );
+            return;
+        }
+    };
+    let date = format_date(not_after);
+    match Expiry::at(not_after, now_unix()) {
+        Expiry::Valid { days_left } => report.pass(format!(
+            "TLS certificate: valid until {date}, in {days_left} day(s) ({file})"
+        )),
+        Expiry::Expiring { days_left } => report.warn(
+            format!("TLS certificate: expires {date}, in {days_left} day(s) ({file})"),
+            "renew it before then; glgate reloads the files when they change",
+        ),
+        Expiry::Expired { days_ago } => report.fail(
+            format!("TLS certificate: expired {date}, {days_ago} day(s) ago ({file})"),
+            "clients refuse the handshake: renew it; glgate reloads the files when they change",
+        ),
+    }
 }
 
 /// DNS, TCP and TLS (with the configured CA) to the upstream.

@@ -55,6 +55,26 @@ pub struct ClientLabels {
     pub client: String,
 }
 
+/// Labels of `glgate_open_connections`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// `proxy` or `admin`.
+    pub listener: String,
+}
+
+/// Labels of `glgate_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BuildLabels {
+    /// The crate version glgate was built from.
+    pub(crate) version: String,
+}
+
+/// Buckets of `glgate_request_duration_seconds`: from a refusal answered
+/// in microseconds to a long download.
+const REQUEST_DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 /// Every metric glgate exposes.
 #[derive(Debug)]
 pub struct Metrics {
@@ -84,6 +104,15 @@ pub struct Metrics {
     /// the retry with a newer one): the client got 503
     /// `upstream_credential_rejected`.
     pub upstream_credential_rejections: Counter,
+    /// Requests received whose audit event is not completed yet.
+    pub requests_in_flight: Gauge,
+    /// Time from a request's arrival to the end of its response body.
+    pub request_duration: Histogram,
+    /// Connections open, by listener (`proxy`, `admin`).
+    pub open_connections: Family<ListenerLabels, Gauge>,
+    /// When the serving TLS certificate expires (seconds since the epoch;
+    /// 0 without TLS).
+    pub tls_certificate_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -111,6 +140,15 @@ impl Metrics {
             upstream_latency.clone(),
         );
         let reloads = Family::<ReloadLabels, Counter>::default();
+        // Both results exist from the start, at 0, so that an alert on
+        // `increase(…{result="failure"}[…])` sees the first failure too.
+        for result in ["success", "failure"] {
+            reloads
+                .get_or_create(&ReloadLabels {
+                    result: result.into(),
+                })
+                .inc_by(0);
+        }
         registry.register(
             "policy_reloads",
             "Config and policy reloads by result",
@@ -135,6 +173,13 @@ impl Metrics {
             shadow_disagreements.clone(),
         );
         let scope_lookups = Family::<LookupLabels, Counter>::default();
+        for result in ["hit", "miss"] {
+            scope_lookups
+                .get_or_create(&LookupLabels {
+                    result: result.into(),
+                })
+                .inc_by(0);
+        }
         registry.register(
             "scope_lookups",
             "Scope resolutions of projects and groups: hit (cache) or miss (asked GitLab)",
@@ -164,8 +209,55 @@ impl Metrics {
             "Forwarded requests GitLab refused with 401 because it rejected glgate's own GitLab token",
             upstream_credential_rejections.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; the version label says which glgate is running",
+            build_info,
+        );
+        let requests_in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "Requests received whose response has not ended yet",
+            requests_in_flight.clone(),
+        );
+        let request_duration = Histogram::new(REQUEST_DURATION_BUCKETS);
+        registry.register(
+            "request_duration_seconds",
+            "Time from a request's arrival to the end of its response body",
+            request_duration.clone(),
+        );
+        let open_connections = Family::<ListenerLabels, Gauge>::default();
+        // Both listeners' series exist from the start, at 0.
+        for listener in ["proxy", "admin"] {
+            open_connections
+                .get_or_create(&ListenerLabels {
+                    listener: listener.into(),
+                })
+                .set(0);
+        }
+        registry.register(
+            "open_connections",
+            "Connections open, by listener (proxy, admin)",
+            open_connections.clone(),
+        );
+        let tls_certificate_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the serving TLS certificate expires, in seconds since the epoch (0: no TLS)",
+            tls_certificate_expiry.clone(),
+        );
         Metrics {
             upstream_credential_rejections,
+            requests_in_flight,
+            request_duration,
+            open_connections,
+            tls_certificate_expiry,
             restart_pending,
             scope_lookups,
             hidden_items,
@@ -190,6 +282,15 @@ impl Metrics {
             audit.dropped().clone(),
         );
         metrics
+    }
+
+    /// The open-connections gauge of `listener` (`proxy`, `admin`).
+    pub(crate) fn open_connections_of(&self, listener: &str) -> Gauge {
+        self.open_connections
+            .get_or_create(&ListenerLabels {
+                listener: listener.into(),
+            })
+            .clone()
     }
 
     /// Counts a reload.

@@ -95,11 +95,15 @@ impl Server {
                 "upstream.url is plain http: the GitLab token crosses the network unencrypted"
             );
         }
-        let tls = match &snapshot.config.tls {
-            Some(settings) => Some(TlsServer::new(settings)?),
+        let gateway = Arc::new(Gateway::new(snapshot, audit, addr));
+        // Built after the gateway, whose metrics it keeps the certificate's end in.
+        let tls = match &gateway.snapshot().config.tls {
+            Some(settings) => Some(TlsServer::with_expiry_metric(
+                settings,
+                gateway.metrics.tls_certificate_expiry.clone(),
+            )?),
             None => None,
         };
-        let gateway = Arc::new(Gateway::new(snapshot, audit, addr));
         let (stop, stopped) = watch::channel(false);
         let limits = gateway.snapshot().config.limits.clone();
         let settings = listener::Settings {
@@ -107,6 +111,7 @@ impl Server {
             max_connections: limits.max_connections,
             limits,
             refused: gateway.metrics.connections_refused.clone(),
+            open: gateway.metrics.open_connections_of("proxy"),
         };
         let mut tasks = vec![tokio::spawn(listener::serve(
             listener,
@@ -116,7 +121,8 @@ impl Server {
             stopped.clone(),
         ))];
         if let Some(tls) = tls {
-            tasks.push(tokio::spawn(tls.watch_files(stopped.clone())));
+            tasks.push(tokio::spawn(tls.clone().watch_files(stopped.clone())));
+            tasks.push(tokio::spawn(tls.warn_daily_on_expiry(stopped.clone())));
         }
         let admin_addr = match admin_listener {
             Some(listener) => {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use prometheus_client::metrics::gauge::Gauge;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
@@ -98,6 +99,9 @@ struct ReloadingCert {
     cert_file: PathBuf,
     key_file: PathBuf,
     stamps: Mutex<(Option<SystemTime>, Option<SystemTime>)>,
+    /// `glgate_tls_certificate_expiry_timestamp_seconds`: the current
+    /// certificate's end, set at every load.
+    expiry: Gauge,
 }
 
 impl ResolvesServerCert for ReloadingCert {
@@ -166,11 +170,19 @@ fn leaf_not_after(cert: &CertificateDer<'_>) -> Option<i64> {
     Some(parsed.validity().not_after.timestamp())
 }
 
-/// Logs how the certificate just loaded stands, when it is near or past its end.
-fn warn_on_expiry(cert_file: &Path, pair: &CertifiedKey) {
+/// Records the end of the certificate just loaded in `expiry`, and logs how
+/// it stands when it is near or past that end.
+fn note_expiry(cert_file: &Path, pair: &CertifiedKey, expiry: &Gauge) {
     let Some(not_after) = pair.cert.first().and_then(leaf_not_after) else {
         return;
     };
+    expiry.set(not_after);
+    warn_on_expiry(cert_file, not_after);
+}
+
+/// Logs how a certificate ending at `not_after` stands, when it is near or
+/// past its end.
+fn warn_on_expiry(cert_file: &Path, not_after: i64) {
     match Expiry::at(not_after, crate::credential::now_unix()) {
         Expiry::Valid { .. } => {}
         Expiry::Expiring { days_left } => tracing::warn!(
@@ -225,7 +237,7 @@ impl ReloadingCert {
         }
         match load_pair(&self.cert_file, &self.key_file) {
             Ok(pair) => {
-                warn_on_expiry(&self.cert_file, &pair);
+                note_expiry(&self.cert_file, &pair, &self.expiry);
                 self.current.store(Arc::new(pair));
                 *seen = stamps;
                 tracing::info!(cert = %self.cert_file.display(), "TLS certificate reloaded");
@@ -257,9 +269,19 @@ impl std::fmt::Debug for TlsServer {
 impl TlsServer {
     /// Loads the pair (and the client CA) and builds the acceptor.
     pub(crate) fn new(settings: &TlsSettings) -> Result<TlsServer, TlsError> {
+        TlsServer::with_expiry_metric(settings, Gauge::default())
+    }
+
+    /// As [`TlsServer::new`], keeping `expiry` set to the serving
+    /// certificate's end (Unix seconds) at load and at every reload.
+    pub(crate) fn with_expiry_metric(
+        settings: &TlsSettings,
+        expiry: Gauge,
+    ) -> Result<TlsServer, TlsError> {
         let pair = load_pair(&settings.cert_file, &settings.key_file)?;
-        warn_on_expiry(&settings.cert_file, &pair);
+        note_expiry(&settings.cert_file, &pair, &expiry);
         let cert = Arc::new(ReloadingCert {
+            expiry,
             current: ArcSwap::from_pointee(pair),
             cert_file: settings.cert_file.clone(),
             key_file: settings.key_file.clone(),
@@ -306,6 +328,26 @@ impl TlsServer {
     /// The acceptor for new connections.
     pub(crate) fn acceptor(&self) -> &tokio_rustls::TlsAcceptor {
         &self.acceptor
+    }
+
+    /// Once a day until `stopped` changes, logs a warning while the serving
+    /// certificate is within [`EXPIRY_WARNING_DAYS`] of its end (an error
+    /// once past it). Loading it logs the same, so the first check is a day
+    /// after the start.
+    pub(crate) async fn warn_daily_on_expiry(self, mut stopped: watch::Receiver<bool>) {
+        const DAY: Duration = Duration::from_secs(86_400);
+        let mut days = tokio::time::interval_at(tokio::time::Instant::now() + DAY, DAY);
+        days.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = days.tick() => {
+                    if let Some(not_after) = self.cert.current.load().cert.first().and_then(leaf_not_after) {
+                        warn_on_expiry(&self.cert.cert_file, not_after);
+                    }
+                }
+                _ = stopped.changed() => return,
+            }
+        }
     }
 
     /// Checks the files every `reload_interval` until `stopped` changes.

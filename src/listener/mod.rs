@@ -22,8 +22,9 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::config::Limits;
 use crate::proxy::{BoxError, Connection};
@@ -63,6 +64,31 @@ pub(crate) struct Settings {
     pub limits: Limits,
     /// Counts connections refused because `max_connections` were open.
     pub refused: Counter,
+    /// Connections open now (`glgate_open_connections` of this listener).
+    pub open: Gauge,
+}
+
+/// A connection's slot: taken when it is accepted, given back (and the
+/// open-connections gauge lowered) when it closes, however it ends.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: Gauge,
+}
+
+impl Slot {
+    fn taken(permit: OwnedSemaphorePermit, open: &Gauge) -> Slot {
+        open.inc();
+        Slot {
+            _permit: permit,
+            open: open.clone(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
 }
 
 /// Serves `listener` with `handler` until `stopped` changes, then drains.
@@ -80,6 +106,7 @@ pub(crate) async fn serve<H: Handler>(
         max_connections,
         limits,
         refused,
+        open,
     } = settings;
     let limits = Arc::new(limits);
     let builder = Arc::new(connection::builder(&limits));
@@ -89,11 +116,12 @@ pub(crate) async fn serve<H: Handler>(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
                         refused.inc();
                         tokio::spawn(refuse_connection(stream));
                         continue;
                     };
+                    let slot = Slot::taken(permit, &open);
                     let _ = stream.set_nodelay(true);
                     let stop = connection_stop.clone();
                     let (handler, builder, tls, limits) =

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use prometheus_client::metrics::gauge::Gauge;
 
 use super::BoxError;
 use super::error::ProxyError;
@@ -56,6 +57,28 @@ pub(crate) struct AuditDraft {
     pub started: Instant,
     /// Where to record it.
     pub gateway: Arc<Gateway>,
+    /// Counts the request in flight until the event is completed.
+    pub in_flight: InFlight,
+}
+
+/// One request counted in `glgate_requests_in_flight`, from when
+/// [`super::handle`] starts it until it is dropped: when its audit event is
+/// completed, or when the request is abandoned before it has one (the
+/// connection closed while GitLab was being asked).
+pub(crate) struct InFlight(Gauge);
+
+impl InFlight {
+    /// Counts one more request in `gauge`.
+    pub(crate) fn start(gauge: &Gauge) -> InFlight {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl AuditDraft {
@@ -68,7 +91,12 @@ impl AuditDraft {
     ) -> (AuditEvent, Arc<Gateway>) {
         self.event.bytes_out = bytes_out;
         self.event.error = error;
-        self.event.duration_ms = millis(self.started.elapsed());
+        let elapsed = self.started.elapsed();
+        self.event.duration_ms = millis(elapsed);
+        self.gateway
+            .metrics
+            .request_duration
+            .observe(elapsed.as_secs_f64());
         if let Some(shadow) = self
             .event
             .shadow_decision
@@ -101,6 +129,7 @@ impl AuditDraft {
                 status: self.event.status,
             })
             .inc();
+        drop(self.in_flight);
         (self.event, self.gateway)
     }
 }

@@ -28,8 +28,8 @@ use hyper::body::Incoming;
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
 use crate::upstream::UpstreamError;
-use body::AuditDraft;
 pub(crate) use body::AuditedBody;
+use body::{AuditDraft, InFlight};
 use error::ProxyError;
 use pipeline::RequestContext;
 
@@ -65,6 +65,7 @@ pub(crate) async fn handle(
 ) -> Result<Response<AuditedBody>, std::convert::Infallible> {
     let remote = connection.remote;
     let started = Instant::now();
+    let in_flight = InFlight::start(&gateway.metrics.requests_in_flight);
     let snapshot = gateway.snapshot();
     let request_id = next_request_id();
     let is_head = request.method() == http::Method::HEAD;
@@ -111,6 +112,7 @@ pub(crate) async fn handle(
         event,
         started,
         gateway,
+        in_flight,
     };
     Ok(response.map(|body| AuditedBody::new(body, draft)))
 }

@@ -25,6 +25,7 @@ mod hardening;
 mod idle;
 mod layout;
 mod listeners;
+mod observability;
 mod operations;
 mod ownership;
 mod scope;
