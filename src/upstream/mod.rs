@@ -96,6 +96,8 @@ pub(crate) struct OwnRead {
 #[derive(Debug)]
 pub struct Upstream {
     base: BaseUrl,
+    /// `Host` of every request, computed once from `base`.
+    host: HeaderValue,
     credential: Credential,
     client: HttpClient,
     response_timeout: Duration,
@@ -114,6 +116,7 @@ impl Upstream {
     ) -> Upstream {
         Upstream {
             base: config.url.clone(),
+            host: host_value(&config.url),
             credential,
             client,
             response_timeout: config.response_timeout,
@@ -240,7 +243,7 @@ impl Upstream {
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, UpstreamError> {
         let uri = format!("{}{target}", self.base);
-        headers.insert(header::HOST, authority_value(&self.base));
+        headers.insert(header::HOST, self.host.clone());
         // The value was loaded once for this request: a credential swapped
         // while it is in flight does not change it.
         headers.insert(secret.header_name(), secret.header_value());
@@ -267,9 +270,10 @@ impl Upstream {
     }
 }
 
-fn authority_value(base: &BaseUrl) -> HeaderValue {
-    // An authority parsed by `http` is always a valid header value.
+/// The `Host` header naming `base`'s authority.
+fn host_value(base: &BaseUrl) -> HeaderValue {
     #[allow(clippy::expect_used)]
+    // Cannot fail: an authority `http` parsed holds only visible ASCII.
     HeaderValue::from_str(base.authority().as_str()).expect("an authority is a valid header value")
 }
 
