@@ -76,10 +76,12 @@ impl FieldMatch {
     }
 }
 
-/// Names in a comma-separated list, trimmed, empty ones left out.
+/// Names in a comma-separated list as GitLab reads them (each trimmed of
+/// what Ruby's `strip` trims, never of Unicode spaces: `\u{a0}echoes/x` is
+/// not an echoes/ label), empty ones left out.
 fn split_names(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(',')
-        .map(str::trim)
+        .map(super::params::ruby_strip)
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
 }
@@ -144,5 +146,10 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert_eq!(m.disallowed_changes(&object, &[]), ["bug"]);
+        // Read as GitLab reads it: a Unicode space is part of the name.
+        assert_eq!(
+            m.disallowed_changes(&object, &set(&["bug, echoes/intent: fix,\u{a0}echoes/x"])),
+            ["\u{a0}echoes/x"]
+        );
     }
 }

@@ -186,7 +186,7 @@ impl ParamSpec {
 /// Trims what Ruby's `String#strip` trims (GitLab splits comma lists with it):
 /// ASCII whitespace and NUL only. Unicode spaces stay, so `\u{a0}echoes/x`
 /// is checked as GitLab will store it.
-fn ruby_strip(text: &str) -> &str {
+pub(super) fn ruby_strip(text: &str) -> &str {
     text.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | '\0'))
 }
 
