@@ -107,7 +107,7 @@ impl GitlabApi {
         let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| ApiError::Timeout)?
-            .map_err(|error| ApiError::Unreachable(describe(&error)))?;
+            .map_err(|error| ApiError::Unreachable(crate::diagnostic::describe(&error)))?;
         let status = response.status();
         let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES);
         let body = tokio::time::timeout(self.timeout, limited.collect())
@@ -118,19 +118,6 @@ impl GitlabApi {
         let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         Ok(Answer { status, json })
     }
-}
-
-/// The error chain of a client error (connection refused, certificate
-/// unknown…): names no credential, only what failed.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(inner) = source {
-        parts.push(inner.to_string());
-        source = inner.source();
-    }
-    parts.dedup();
-    parts.join(": ")
 }
 
 /// `application/x-www-form-urlencoded`.
