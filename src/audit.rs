@@ -98,6 +98,73 @@ impl AuditEvent {
     }
 }
 
+/// One webhook delivery's audit event: written when GitLab's delivery is
+/// received (accepted, dropped or refused), at each attempt to deliver it to
+/// the client's receiver, and when it is dead-lettered or replayed. Like
+/// [`AuditEvent`], it never holds a secret (no token, no relay URL, no body).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct WebhookAuditEvent {
+    /// RFC 3339 time of this step.
+    pub time: String,
+    /// Always `"webhook"`: tells these lines from request lines.
+    pub kind: &'static str,
+    /// `received`, `attempt`, `dead_letter` or `replay`.
+    pub phase: &'static str,
+    /// glgate's id for the delivery (stable across attempts).
+    pub delivery_id: String,
+    /// The client whose hook it is (`-` when unknown).
+    pub client: String,
+    /// Peer address the delivery came from (for `received`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub remote: String,
+    /// `X-Gitlab-Event` as GitLab sent it (e.g. `Push Hook`).
+    pub event: String,
+    /// The project or group the event belongs to (full path), `-` if unknown.
+    pub object: String,
+    /// `accept`, `drop`, `refuse` (received); `delivered`, `retry`,
+    /// `dead_letter`, `drop` (attempts).
+    pub decision: &'static str,
+    /// Why, as a reason code (empty when delivered).
+    pub reason: String,
+    /// Payload fields the relay policy removed (paths as matched).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields_removed: Vec<String>,
+    /// Delivery attempt number, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// HTTP status answered (to GitLab for `received`, by the receiver for attempts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Time taken by this step.
+    pub latency_ms: f64,
+    /// GitLab's `Idempotency-Key`, the same on every retry of one event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl WebhookAuditEvent {
+    /// A new event stamped now for `phase` of delivery `delivery_id`.
+    pub fn start(phase: &'static str, delivery_id: String) -> WebhookAuditEvent {
+        WebhookAuditEvent {
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            kind: "webhook",
+            phase,
+            delivery_id,
+            client: "-".into(),
+            object: "-".into(),
+            decision: "drop",
+            ..WebhookAuditEvent::default()
+        }
+    }
+}
+
+/// What the writer thread writes: a request's line or a webhook step's line.
+#[derive(Debug)]
+enum AuditRecord {
+    Request(AuditEvent),
+    Webhook(Box<WebhookAuditEvent>),
+}
+
 /// Sends events to the writer thread.
 ///
 /// The queue is bounded ([`QUEUE_DEPTH`] events) and recording never blocks
@@ -129,7 +196,7 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct Queue {
-    events: Vec<AuditEvent>,
+    events: Vec<AuditRecord>,
     /// A freshly opened output ([`AuditSink::switch_to`]) and how many of
     /// the queued events were recorded before it, which still go to the old one.
     reopened: Option<(usize, OpenOutput)>,
@@ -248,25 +315,46 @@ impl AuditSink {
     /// Queues an event if the queue has room; otherwise gives it back, and
     /// the caller waits for [`AuditSink::room`] and tries again.
     pub(crate) fn try_record(&self, event: AuditEvent) -> Result<(), Box<AuditEvent>> {
-        self.push(event, self.handle.0.depth)
+        self.push(event, self.handle.0.depth, AuditRecord::Request)
+            .map_err(Box::new)
+    }
+
+    /// Records a webhook step, waiting for room when the queue is full
+    /// (a webhook line is never dropped for a slow output).
+    pub(crate) async fn record_webhook(&self, event: WebhookAuditEvent) {
+        let mut event = Box::new(event);
+        loop {
+            match self.push(event, self.handle.0.depth, AuditRecord::Webhook) {
+                Ok(()) => return,
+                Err(back) => {
+                    event = back;
+                    self.room().await;
+                }
+            }
+        }
     }
 
     /// Queues an event that cannot wait (its client went away): it may go
     /// over the bound up to twice [`QUEUE_DEPTH`]; past that it is dropped,
     /// counted and reported.
     pub(crate) fn record(&self, event: AuditEvent) {
-        if self.push(event, self.handle.0.depth * 2).is_err() {
+        if self
+            .push(event, self.handle.0.depth * 2, AuditRecord::Request)
+            .is_err()
+        {
             self.lost("the audit queue is full (slow audit output)");
         }
     }
 
-    fn push(&self, event: AuditEvent, bound: usize) -> Result<(), Box<AuditEvent>> {
+    /// Queues `event` (as `wrap` makes it a record) if fewer than `bound`
+    /// are queued; otherwise gives it back.
+    fn push<T>(&self, event: T, bound: usize, wrap: fn(T) -> AuditRecord) -> Result<(), T> {
         let shared = &self.handle.0;
         let mut queue = lock(&shared.queue);
         if queue.events.len() >= bound {
-            return Err(Box::new(event));
+            return Err(event);
         }
-        queue.events.push(event);
+        queue.events.push(wrap(event));
         let wake = std::mem::take(&mut queue.parked);
         drop(queue);
         if wake {
@@ -355,13 +443,16 @@ fn write_events(shared: &Shared, writer: Box<dyn Write + Send>) {
 /// keeps going (the next batch may succeed).
 fn write_lines(
     writer: &mut impl Write,
-    events: impl Iterator<Item = AuditEvent>,
+    events: impl Iterator<Item = AuditRecord>,
     line: &mut Vec<u8>,
 ) {
     for event in events {
         line.clear();
         // Serializing a struct of strings and numbers into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *line, &event);
+        let _ = match &event {
+            AuditRecord::Request(event) => serde_json::to_writer(&mut *line, event),
+            AuditRecord::Webhook(event) => serde_json::to_writer(&mut *line, event),
+        };
         line.push(b'\n');
         if let Err(error) = writer.write_all(line) {
             tracing::error!(%error, "cannot write the audit log");

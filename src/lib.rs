@@ -32,3 +32,4 @@ pub(crate) mod scope;
 pub mod server;
 pub(crate) mod tls;
 pub(crate) mod upstream;
+pub(crate) mod webhooks;
