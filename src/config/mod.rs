@@ -16,7 +16,7 @@ use std::path::Path;
 
 pub use model::Config;
 pub(crate) use model::{
-    AuditOutput, CONFIG_VERSION, CacheSettings, CertMatch, ClientConfig,
+    AuditOutput, CONFIG_VERSION, CacheSettings, CertMatch, ClientConfig, DEFAULT_WEBHOOK_BODY_BYTES, DEFAULT_WEBHOOK_QUEUE_BYTES, DEFAULT_WEBHOOK_QUEUED, WebhookSettings,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OAUTH_REDIRECT_URI, DEFAULT_TOKEN_RELOAD_INTERVAL, Limits,
     OAuthSettings, RateLimit, TlsSettings, TokenSource, UpstreamConfig,
 };
