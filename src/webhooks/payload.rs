@@ -39,7 +39,11 @@ impl PayloadPolicy {
         Ok(PayloadPolicy)
     }
 
-    pub(crate) fn apply(&self, event_header: Option<&str>, body: &[u8]) -> Result<Minimized, Dropped> {
+    pub(crate) fn apply(
+        &self,
+        event_header: Option<&str>,
+        body: &[u8],
+    ) -> Result<Minimized, Dropped> {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| Dropped {
             kind: "-".into(),
             reason: "payload_not_json",
@@ -48,7 +52,11 @@ impl PayloadPolicy {
         let object = value
             .pointer("/project/path_with_namespace")
             .and_then(|v| v.as_str())
-            .map(|path| EventObject { kind: Kind::Project, path: path.to_owned(), id: None });
+            .map(|path| EventObject {
+                kind: Kind::Project,
+                path: path.to_owned(),
+                id: None,
+            });
         Ok(Minimized {
             kind: event_header.unwrap_or("-").to_owned(),
             object,

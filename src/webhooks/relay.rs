@@ -58,7 +58,9 @@ impl HookRoute {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum RelayError {
     /// `url` or `token` sent in the query string: the relay rewrites the body only.
-    #[error("with the webhook relay, send the hook's {0} in the request body, not the query string")]
+    #[error(
+        "with the webhook relay, send the hook's {0} in the request body, not the query string"
+    )]
     InQuery(&'static str),
     /// The client's URL is itself a relay URL: deliveries would loop.
     #[error("a hook's url cannot be one of glgate's own relay URLs")]
@@ -365,7 +367,8 @@ mod tests {
         let sent = "u%72l=https%3A%2F%2Fapi.echoeshq.com%2Fh&note_events=true&token=t";
         let forwarded = register(&echoes, "application/x-www-form-urlencoded", sent);
         let text = std::str::from_utf8(&forwarded).unwrap();
-        let params = parse_body(Some("application/x-www-form-urlencoded"), text.as_bytes()).unwrap();
+        let params =
+            parse_body(Some("application/x-www-form-urlencoded"), text.as_bytes()).unwrap();
         let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["note_events", "url", "token"], "{text}");
         let ParamValue::Scalar(url) = &params[1].value else {
@@ -403,7 +406,9 @@ mod tests {
                 .map(|b| {
                     let v: Value = serde_json::from_slice(&b).unwrap();
                     let url = v["url"].as_str().unwrap().to_owned();
-                    sealer.open(seal::sealed_part(RECEIVE, &url).unwrap()).unwrap()
+                    sealer
+                        .open(seal::sealed_part(RECEIVE, &url).unwrap())
+                        .unwrap()
                 })
         };
         assert_eq!(update(r#"{"push_events":false}"#), None);
@@ -424,14 +429,7 @@ mod tests {
         let sealer = sealer();
         let echoes = view(&sealer, "echoes");
         let query = parse_query("url=https%3A%2F%2Fx", ParamSource::Query).unwrap();
-        let result = echoes.registration_body(
-            "r",
-            &query,
-            &[],
-            None,
-            &Bytes::new(),
-            None,
-        );
+        let result = echoes.registration_body("r", &query, &[], None, &Bytes::new(), None);
         assert_eq!(result, Err(RelayError::InQuery("url")));
         let body = r#"{"url":"https://glgate.acme.internal/-/webhooks/v1/abc"}"#;
         let params = parse_body(Some("application/json"), body.as_bytes()).unwrap();

@@ -55,9 +55,7 @@ pub(crate) enum KeyError {
         line: usize,
     },
     /// The file holds no key.
-    #[error(
-        "{path} holds no webhook key; create one with `glgate webhooks new-key > {path}`"
-    )]
+    #[error("{path} holds no webhook key; create one with `glgate webhooks new-key > {path}`")]
     Empty {
         /// The file.
         path: String,

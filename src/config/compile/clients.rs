@@ -137,8 +137,15 @@ impl Compiler<'_> {
                 Some(scope),
                 Some(webhooks),
                 true,
-            ) = (digest, policy, shadow_policy, rate_limit, scope, webhooks, name_ok)
-            {
+            ) = (
+                digest,
+                policy,
+                shadow_policy,
+                rate_limit,
+                scope,
+                webhooks,
+                name_ok,
+            ) {
                 clients.push(ClientConfig {
                     name: Arc::from(client.name.value.as_str()),
                     token_sha256,

@@ -118,7 +118,11 @@ impl<'a> Compiler<'a> {
             Some("stderr") => AuditOutput::Stderr,
             Some(path) => AuditOutput::File(self.resolve(path)),
         };
-        let (Some(listen), Some(upstream), Some(webhooks)) = (listen, upstream, webhooks.map_or(Some(None), |w| w.map(Some))) else {
+        let (Some(listen), Some(upstream), Some(webhooks)) = (
+            listen,
+            upstream,
+            webhooks.map_or(Some(None), |w| w.map(Some)),
+        ) else {
             return Err(self.problems);
         };
         let config = Config {
