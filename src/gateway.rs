@@ -148,12 +148,20 @@ pub struct Gateway {
     pub bound: SocketAddr,
     /// What the server was started with and a reload cannot change.
     startup: StartupSettings,
+    /// The webhook relay's durable queue, when the relay is configured.
+    pub(crate) spool: Option<Arc<crate::webhooks::spool::Spool>>,
 }
 
 impl Gateway {
     /// A gateway serving `snapshot`.
-    pub(crate) fn new(snapshot: Snapshot, audit: AuditSink, bound: SocketAddr) -> Gateway {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        audit: AuditSink,
+        bound: SocketAddr,
+        spool: Option<Arc<crate::webhooks::spool::Spool>>,
+    ) -> Gateway {
         Gateway {
+            spool,
             startup: StartupSettings::of(&snapshot.config),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: Metrics::with_audit(&audit),

@@ -24,6 +24,7 @@ use crate::config::{AuditOutput, Config};
 use crate::gateway::{Gateway, Snapshot, SnapshotError};
 use crate::proxy::Connection;
 use crate::tls::{TlsError, TlsServer};
+use crate::webhooks::spool::{OpenMode, Spool, SpoolSettings};
 use crate::{admin, listener, proxy};
 
 /// Why the server could not start.
@@ -35,6 +36,9 @@ pub enum StartError {
     /// Inbound TLS could not be set up.
     #[error("{0}")]
     Tls(#[from] TlsError),
+    /// The webhook relay's queue could not be opened.
+    #[error("{0}")]
+    Webhooks(String),
     /// Binding a listener or opening the audit log.
     #[error("{what}: {source}")]
     Io {
@@ -95,7 +99,21 @@ impl Server {
                 "upstream.url is plain http: the GitLab token crosses the network unencrypted"
             );
         }
-        let gateway = Arc::new(Gateway::new(snapshot, audit, addr));
+        let spool = match &snapshot.config.webhooks {
+            Some(webhooks) => Some(Arc::new(
+                Spool::open(
+                    &SpoolSettings {
+                        dir: webhooks.spool.clone(),
+                        max_bytes: webhooks.max_queue_bytes,
+                        max_deliveries: webhooks.max_queued,
+                    },
+                    OpenMode::Create,
+                )
+                .map_err(|error| StartError::Webhooks(error.to_string()))?,
+            )),
+            None => None,
+        };
+        let gateway = Arc::new(Gateway::new(snapshot, audit, addr, spool));
         // Built after the gateway, whose metrics it keeps the certificate's end in.
         let tls = match &gateway.snapshot().config.tls {
             Some(settings) => Some(TlsServer::with_expiry_metric(
@@ -180,6 +198,24 @@ impl listener::Handler for ProxyHandler {
     ) -> Pin<Box<dyn Future<Output = Response<proxy::AuditedBody>> + Send>> {
         let (gateway, connection) = (self.0.clone(), connection.clone());
         Box::pin(async move {
+            let snapshot = gateway.snapshot();
+            if snapshot.config.webhooks.is_some()
+                && crate::webhooks::receive::is_relay_path(
+                    request.uri().path(),
+                    crate::webhooks::receive::receive_prefix(&snapshot.receive_url),
+                )
+            {
+                drop(snapshot);
+                let answer = crate::webhooks::receive::handle(
+                    &gateway,
+                    gateway.spool.as_deref(),
+                    connection.remote.to_string(),
+                    request,
+                )
+                .await;
+                return answer.map(|body| proxy::AuditedBody::unaudited(proxy::full_body(body)));
+            }
+            drop(snapshot);
             match proxy::handle(gateway, connection, request).await {
                 Ok(response) => response,
                 Err(never) => match never {},

@@ -207,6 +207,17 @@ pub(crate) enum ScopeCommand {
         #[arg(long)]
         client: Option<String>,
     },
+    /// List the webhook relay's hooks on projects and groups outside their
+    /// client's scope (exit 1 when there are some); delete them with --delete.
+    #[command(name = "prune-hooks", after_help = environment::GITLAB_WITH_TOKEN)]
+    PruneHooks {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Delete them (default: only list them).
+        #[arg(long)]
+        delete: bool,
+    },
 }
 
 /// `glgate client …`

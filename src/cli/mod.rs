@@ -75,6 +75,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scope {
             command: ScopeCommand::Show { config, client },
         } => scope::show(&config, client.as_deref()),
+        Command::Scope {
+            command: ScopeCommand::PruneHooks { config, delete },
+        } => scope::prune_hooks(&config, delete),
         Command::Schema { kind } => schema::run(kind),
         Command::Client {
             command: ClientCommand::New { name, replacing },
