@@ -37,6 +37,9 @@ pub struct Snapshot {
     /// Scope resolutions (project and group lookups). A reload starts a
     /// fresh cache, so a new scope or upstream never reuses old answers.
     pub resolver: Resolver,
+    /// Where relay URLs point (`webhooks.receive_url`, else the public URL),
+    /// without a trailing slash.
+    pub(crate) receive_url: String,
 }
 
 /// Why a snapshot could not be built.
@@ -62,6 +65,21 @@ pub enum SnapshotError {
 }
 
 impl Snapshot {
+    /// `client`'s view of relay hooks, when the relay is configured and the
+    /// client's hooks are relayed.
+    pub(crate) fn relay_view<'a>(
+        &'a self,
+        client: &'a str,
+        relays_webhooks: bool,
+    ) -> Option<crate::webhooks::relay::RelayView<'a>> {
+        let webhooks = self.config.webhooks.as_ref().filter(|_| relays_webhooks)?;
+        Some(crate::webhooks::relay::RelayView {
+            sealer: &webhooks.sealer,
+            receive_url: &self.receive_url,
+            client,
+        })
+    }
+
     /// Builds a snapshot from a compiled config: reads the token and sets up
     /// the upstream client. `bound` is the proxy's actual listen address, used
     /// as the public URL when none is configured.
@@ -96,7 +114,16 @@ impl Snapshot {
             [&config.upstream.url, &config.upstream.external_url],
             &public_url,
         );
+        let receive_url = config
+            .webhooks
+            .as_ref()
+            .and_then(|webhooks| webhooks.receive_url.as_ref())
+            .unwrap_or(&public_url)
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
         Ok(Snapshot {
+            receive_url,
             clients: ClientTable::new(config.clients.clone()),
             resolver: Resolver::new(config.scope_cache),
             upstream,

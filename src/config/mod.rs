@@ -17,8 +17,9 @@ use std::path::Path;
 pub use model::Config;
 pub(crate) use model::{
     AuditOutput, CONFIG_VERSION, CacheSettings, CertMatch, ClientConfig,
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OAUTH_REDIRECT_URI, DEFAULT_TOKEN_RELOAD_INTERVAL, Limits,
-    OAuthSettings, RateLimit, TlsSettings, TokenSource, UpstreamConfig,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OAUTH_REDIRECT_URI, DEFAULT_TOKEN_RELOAD_INTERVAL,
+    DEFAULT_WEBHOOK_BODY_BYTES, DEFAULT_WEBHOOK_QUEUE_BYTES, DEFAULT_WEBHOOK_QUEUED, Limits,
+    OAuthSettings, RateLimit, TlsSettings, TokenSource, UpstreamConfig, WebhookSettings,
 };
 pub(crate) use startup::StartupSettings;
 pub use url::BaseUrl;

@@ -12,6 +12,7 @@
 
 pub(crate) mod deliver;
 pub(crate) mod payload;
+pub(crate) mod relay;
 pub(crate) mod seal;
 pub(crate) mod spool;
 
