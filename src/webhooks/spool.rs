@@ -176,6 +176,9 @@ pub(crate) struct Due {
     pub(crate) delivery: QueuedDelivery,
     /// Attempts made before this one (0 for a new or replayed delivery).
     pub(crate) attempts: u32,
+    /// When its retries started (ms since the epoch): when glgate accepted
+    /// it, or when it was last replayed; `max_age` counts from here.
+    pub(crate) since_unix_ms: u64,
 }
 
 /// One dead letter, as listed (no body, no sealed target).
@@ -460,7 +463,7 @@ impl Spool {
             return Ok(Vec::new());
         }
         let (db, path) = (self.inner.db.clone(), &self.inner.path);
-        blocking(&path, move || {
+        blocking(path, move || {
             let tx = db.begin_read().text()?;
             let queue = tx.open_table(QUEUE).text()?;
             let mut due = Vec::with_capacity(ids.len());
@@ -473,6 +476,7 @@ impl Spool {
                     decode(value.value()).map_err(|detail| format!("record {id}: {detail}"))?;
                 due.push(Due {
                     attempts: meta.attempts,
+                    since_unix_ms: meta.replayed_unix_ms.unwrap_or(meta.received_unix_ms),
                     delivery: meta.into_delivery(id, body.to_vec()),
                 });
             }
@@ -549,7 +553,7 @@ impl Spool {
     /// The dead letters, oldest id order (ids are random: sort as needed).
     pub(crate) async fn dead_letters(&self) -> Result<Vec<DeadLetter>, SpoolError> {
         let (db, path) = (self.inner.db.clone(), &self.inner.path);
-        blocking(&path, move || {
+        blocking(path, move || {
             let tx = db.begin_read().text()?;
             let dead = tx.open_table(DEAD).text()?;
             let mut list = Vec::new();
@@ -574,10 +578,17 @@ impl Spool {
         .await
     }
 
-    /// Moves dead letters back to the queue, attempts reset, due at once;
-    /// returns the ids replayed (empty: no such dead letter).
+    /// Moves dead letters back to the queue, attempts reset, due at once,
+    /// with a new `max_age` window from now; returns the ids replayed
+    /// (empty: no such dead letter).
     pub(crate) async fn replay(&self, which: Replay) -> Result<Vec<String>, SpoolError> {
-        let Written::Replayed(replayed) = self.write(Op::Replay(which)).await? else {
+        let Written::Replayed(replayed) = self
+            .write(Op::Replay {
+                which,
+                now_ms: now_ms(),
+            })
+            .await?
+        else {
             return Ok(Vec::new());
         };
         let ids = {
@@ -682,7 +693,7 @@ fn load_index(db: &Database) -> Result<Index, String> {
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| millis(since))
+        .map_or(0, millis)
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -775,6 +786,9 @@ struct Meta {
     last_error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dead_unix_ms: Option<u64>,
+    /// Set by a replay: a new `max_age` window starts then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replayed_unix_ms: Option<u64>,
 }
 
 impl Meta {
@@ -797,6 +811,7 @@ impl Meta {
             next_attempt_unix_ms,
             last_error,
             dead_unix_ms,
+            replayed_unix_ms: None,
         }
     }
 
@@ -872,7 +887,10 @@ enum Op {
         reason: String,
         now_ms: u64,
     },
-    Replay(Replay),
+    Replay {
+        which: Replay,
+        now_ms: u64,
+    },
 }
 
 /// What one write did.
@@ -976,7 +994,7 @@ fn apply_one(tx: &WriteTransaction, op: &Op) -> Result<Written, String> {
             dead.insert(id.as_str(), value.as_slice()).text()?;
             Ok(Written::Count(1))
         }
-        Op::Replay(which) => {
+        Op::Replay { which, now_ms } => {
             let mut dead = tx.open_table(DEAD).text()?;
             let ids: Vec<String> = match which {
                 Replay::One(id) => vec![id.clone()],
@@ -1003,6 +1021,7 @@ fn apply_one(tx: &WriteTransaction, op: &Op) -> Result<Written, String> {
                 meta.next_attempt_unix_ms = 0;
                 meta.last_error.clear();
                 meta.dead_unix_ms = None;
+                meta.replayed_unix_ms = Some(*now_ms);
                 let value = encode(&meta, body);
                 queue.insert(id.as_str(), value.as_slice()).text()?;
                 replayed.push((id.clone(), meta.received_unix_ms, record_size(&id, &value)));
