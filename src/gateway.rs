@@ -149,7 +149,7 @@ pub struct Gateway {
     /// What the server was started with and a reload cannot change.
     startup: StartupSettings,
     /// The webhook relay's durable queue, when the relay is configured.
-    pub(crate) spool: Option<Arc<crate::webhooks::spool::Spool>>,
+    pub(crate) spool: Option<crate::webhooks::spool::Spool>,
 }
 
 impl Gateway {
@@ -158,7 +158,7 @@ impl Gateway {
         snapshot: Snapshot,
         audit: AuditSink,
         bound: SocketAddr,
-        spool: Option<Arc<crate::webhooks::spool::Spool>>,
+        spool: Option<crate::webhooks::spool::Spool>,
     ) -> Gateway {
         Gateway {
             spool,

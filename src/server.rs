@@ -24,6 +24,8 @@ use crate::config::{AuditOutput, Config};
 use crate::gateway::{Gateway, Snapshot, SnapshotError};
 use crate::proxy::Connection;
 use crate::tls::{TlsError, TlsServer};
+use crate::webhooks::deliver::{DeliverySettings, Worker};
+use crate::webhooks::destinations::RelayDestinations;
 use crate::webhooks::spool::{OpenMode, Spool, SpoolSettings};
 use crate::{admin, listener, proxy};
 
@@ -100,7 +102,7 @@ impl Server {
             );
         }
         let spool = match &snapshot.config.webhooks {
-            Some(webhooks) => Some(Arc::new(
+            Some(webhooks) => Some(
                 Spool::open(
                     &SpoolSettings {
                         dir: webhooks.spool.clone(),
@@ -110,7 +112,7 @@ impl Server {
                     OpenMode::Create,
                 )
                 .map_err(|error| StartError::Webhooks(error.to_string()))?,
-            )),
+            ),
             None => None,
         };
         let gateway = Arc::new(Gateway::new(snapshot, audit, addr, spool));
@@ -141,6 +143,26 @@ impl Server {
         if let Some(tls) = tls {
             tasks.push(tokio::spawn(tls.clone().watch_files(stopped.clone())));
             tasks.push(tokio::spawn(tls.warn_daily_on_expiry(stopped.clone())));
+        }
+        if let (Some(spool), Some(webhooks)) = (&gateway.spool, &gateway.snapshot().config.webhooks)
+        {
+            let settings = DeliverySettings {
+                max_age: webhooks.max_age,
+                initial_backoff: webhooks.retry_initial,
+                max_backoff: webhooks.retry_max,
+                timeout: webhooks.delivery_timeout,
+                ca_file: webhooks.ca_file.clone(),
+                ..DeliverySettings::default()
+            };
+            let worker = Worker::new(
+                spool.clone(),
+                Arc::new(RelayDestinations(gateway.clone())),
+                settings,
+                gateway.audit.clone(),
+                gateway.metrics.webhooks.clone(),
+            )
+            .map_err(|error| StartError::Webhooks(crate::diagnostic::describe(&error)))?;
+            tasks.push(tokio::spawn(worker.run(stopped.clone())));
         }
         let admin_addr = match admin_listener {
             Some(listener) => {
@@ -208,7 +230,7 @@ impl listener::Handler for ProxyHandler {
                 drop(snapshot);
                 let answer = crate::webhooks::receive::handle(
                     &gateway,
-                    gateway.spool.as_deref(),
+                    gateway.spool.as_ref(),
                     connection.remote.to_string(),
                     request,
                 )

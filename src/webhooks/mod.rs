@@ -11,6 +11,7 @@
 //! the client's own URL with its own token, with retries ([`deliver`]).
 
 pub(crate) mod deliver;
+pub(crate) mod destinations;
 pub(crate) mod payload;
 pub(crate) mod prune;
 pub(crate) mod receive;

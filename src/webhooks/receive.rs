@@ -28,6 +28,7 @@ use super::{HookTarget, QueuedDelivery};
 use crate::audit::WebhookAuditEvent;
 use crate::config::ClientConfig;
 use crate::gateway::{Gateway, Snapshot};
+use crate::scope::resolve::{Freshness, Lookup};
 use crate::scope::{FullPath, Kind};
 
 /// GitLab's headers a delivery keeps on its way to the client, in order.
@@ -208,17 +209,21 @@ async fn receive(
     let minimized = match payload_policy.apply(header_event, &body) {
         Ok(minimized) => minimized,
         Err(dropped) => {
-            if let Some(object) = &dropped.object {
-                event.object = object.path.clone();
+            if let Some(path) = dropped.object.and_then(|object| object.path) {
+                event.object = path;
             }
             return Outcome::drop(dropped.reason);
         }
     };
-    let Some(object) = &minimized.object else {
-        return Outcome::drop("event_object_unknown");
+    let (kind, path) = match object_path(snapshot, minimized.object.as_ref()).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Outcome::drop("event_object_unknown"),
+        Err(()) => {
+            return Outcome::refuse(StatusCode::SERVICE_UNAVAILABLE, "scope_check_failed");
+        }
     };
-    event.object = object.path.clone();
-    if !in_scope(client, object) {
+    event.object = path.clone();
+    if !in_scope(client, kind, &path) {
         return Outcome::drop("out_of_scope");
     }
     event.fields_removed = minimized.removed.clone();
@@ -227,8 +232,8 @@ async fn receive(
         client: target.client.clone(),
         sealed: sealed.to_owned(),
         event: header_event.unwrap_or(&minimized.kind).to_owned(),
-        object: object.path.clone(),
-        object_kind: object.kind.to_string(),
+        object: path,
+        object_kind: kind.to_string(),
         headers: kept_headers(&parts.headers),
         body: minimized.body,
         received_unix_ms: unix_ms(),
@@ -255,15 +260,48 @@ pub(crate) fn receive_prefix(receive_url: &str) -> &str {
         .unwrap_or("")
 }
 
-/// Whether the event's object is in the client's scope now.
-pub(crate) fn in_scope(client: &ClientConfig, object: &EventObject) -> bool {
-    client.scope.as_deref().is_none_or(|scope| {
-        let kind = match object.kind {
-            Kind::Project => Kind::Project,
-            Kind::Group | Kind::Namespace => Kind::Group,
-        };
-        scope.allows(kind, &FullPath::from_gitlab(&object.path))
-    })
+/// The kind and full path of the event's object: as the payload names it,
+/// or, when it gives only an id (member events, vulnerability events),
+/// resolved at GitLab the way API requests are (cached). `Ok(None)`: the
+/// payload names none, or GitLab does not know it; `Err`: GitLab could not
+/// be asked (fail closed: the delivery is not accepted).
+async fn object_path(
+    snapshot: &Snapshot,
+    object: Option<&EventObject>,
+) -> Result<Option<(Kind, String)>, ()> {
+    let Some(object) = object else {
+        return Ok(None);
+    };
+    let kind = match object.kind {
+        Kind::Project => Kind::Project,
+        Kind::Group | Kind::Namespace => Kind::Group,
+    };
+    if let Some(path) = &object.path {
+        return Ok(Some((kind, path.clone())));
+    }
+    let Some(id) = object.id else {
+        return Ok(None);
+    };
+    match snapshot
+        .resolver
+        .resolve(&snapshot.upstream, kind, &id.to_string(), Freshness::Cached)
+        .await
+    {
+        Ok((Lookup::Found(resolved), _)) => Ok(Some((kind, resolved.path.as_str().to_owned()))),
+        Ok((Lookup::NotFound, _)) => Ok(None),
+        Err(error) => {
+            tracing::warn!(%kind, %error, "webhook delivery: the event's object could not be resolved");
+            Err(())
+        }
+    }
+}
+
+/// Whether the object of `kind` at `path` is in the client's scope now.
+pub(crate) fn in_scope(client: &ClientConfig, kind: Kind, path: &str) -> bool {
+    client
+        .scope
+        .as_deref()
+        .is_none_or(|scope| scope.allows(kind, &FullPath::from_gitlab(path)))
 }
 
 /// Whether the client rule that registered `target` still allows its URL:

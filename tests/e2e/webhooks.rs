@@ -378,7 +378,7 @@ async fn a_receiver_that_is_down_gets_every_accepted_event_later() {
     receiver.set_status(503);
     let mut sent = Vec::new();
     for n in 0..5 {
-        let mut payload = fixture("note.json");
+        let mut payload = fixture("note_merge_request.json");
         payload["object_attributes"]["note"] = serde_json::Value::from(format!("note {n}"));
         let answers = sb.fake.deliver_event(101, "Note Hook", payload).await;
         assert_eq!(
