@@ -59,9 +59,18 @@ impl RelayFiles {
 }
 
 async fn relay_sandbox(receiver: &Receiver, files: &RelayFiles, scope: &str) -> Sandbox {
+    relay_sandbox_with(receiver, files, scope, "").await
+}
+
+async fn relay_sandbox_with(
+    receiver: &Receiver,
+    files: &RelayFiles,
+    scope: &str,
+    webhooks_extra: &str,
+) -> Sandbox {
     Sandbox::with(SandboxOptions {
         policy: policy_for(receiver),
-        config_extra: files.config(),
+        config_extra: format!("{}{webhooks_extra}", files.config()),
         client_extra: format!(
             "    webhooks:\n      policy: {}\n{scope}",
             echoes_webhook_policy().display()
@@ -404,4 +413,166 @@ async fn a_receiver_that_is_down_gets_every_accepted_event_later() {
     notes.sort();
     notes.dedup();
     assert_eq!(notes, sent, "exactly the accepted events, none lost");
+}
+
+/// A free port on 127.0.0.1 (bound, then released for the binary to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The glgate binary serving `config`, once it accepts connections on `port`.
+async fn serve_binary(config: &std::path::Path, port: u16) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("glgate did not start on port {port}");
+}
+
+#[tokio::test]
+async fn kill_9_at_any_moment_loses_no_accepted_event() {
+    use fake_gitlab::{FakeGitlab, FakeOptions};
+    let fake = FakeGitlab::start(FakeOptions::default()).await.unwrap();
+    let receiver = Receiver::start().await;
+    let files = RelayFiles::new();
+    let dir = files.dir.path();
+    let port = free_port();
+    let client_token = crate::support::sandbox::random_token();
+    std::fs::write(dir.join("gitlab-token"), fake.token()).unwrap();
+    std::fs::write(dir.join("policy.yaml"), policy_for(&receiver)).unwrap();
+    let config = dir.join("glgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nlisten: 127.0.0.1:{port}\n\
+             upstream:\n  url: {}\n  token_file: gitlab-token\n\
+             clients:\n  - name: echoes\n    token_sha256: \"{}\"\n    policy: policy.yaml\n\
+             \x20   webhooks:\n      policy: {}\n\
+             audit:\n  output: audit.log\n\
+             webhooks:\n  key_file: webhook-key\n  spool: spool\n  retry_initial: 50ms\n  retry_max: 200ms\n",
+            fake.base_url(),
+            glgate::auth::token_digest_hex(&client_token),
+            echoes_webhook_policy().display(),
+        ),
+    )
+    .unwrap();
+    let mut glgate = serve_binary(&config, port).await;
+    let register = send(
+        Version::HTTP_11,
+        "POST",
+        &format!("http://127.0.0.1:{port}/api/v4/projects/101/hooks"),
+        &[("private-token", &client_token), ("content-type", "application/json")],
+        serde_json::json!({ "url": receiver.url("/in"), "token": "t", "note_events": true })
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(register.status, 201, "{}", register.all_text());
+
+    // GitLab delivers one event after another; glgate is killed while it
+    // accepts them (receiver down: all still queued), restarted, killed
+    // again while it delivers them, and restarted again.
+    receiver.set_status(503);
+    let fake = std::sync::Arc::new(fake);
+    let feeder = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            let mut accepted = Vec::new();
+            for n in 0..60 {
+                let mut payload = fixture("note_merge_request.json");
+                payload["object_attributes"]["note"] = serde_json::Value::from(format!("n{n}"));
+                let answers = fake.deliver_event(101, "Note Hook", payload).await;
+                if answers.first().and_then(|a| a.status) == Some(200) {
+                    accepted.push(format!("n{n}"));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            accepted
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    glgate.kill().unwrap();
+    glgate.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut glgate = serve_binary(&config, port).await;
+    let accepted = feeder.await.unwrap();
+    assert!(
+        accepted.len() > 5 && accepted.len() < 60,
+        "the kill fell mid-stream: {} accepted",
+        accepted.len()
+    );
+    receiver.set_status(200);
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    glgate.kill().unwrap();
+    glgate.wait().unwrap();
+    let mut glgate = serve_binary(&config, port).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let mut notes: Vec<String> = receiver
+            .received()
+            .iter()
+            .map(|d| d.json()["object_attributes"]["note"].as_str().unwrap().to_owned())
+            .collect();
+        notes.sort();
+        notes.dedup();
+        if notes.len() >= accepted.len() || tokio::time::Instant::now() > deadline {
+            break notes;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    glgate.kill().unwrap();
+    glgate.wait().unwrap();
+    let mut expected = accepted.clone();
+    expected.sort();
+    let missing: Vec<&String> = expected.iter().filter(|n| !delivered.contains(n)).collect();
+    assert!(missing.is_empty(), "accepted but never delivered: {missing:?}");
+    // Every delivery carries GitLab's idempotency key, so the receiver can
+    // tell a redelivery after a crash from a new event.
+    let keys: std::collections::HashSet<String> = receiver
+        .received()
+        .iter()
+        .map(|d| d.header("idempotency-key").unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), delivered.len());
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_gitlab_503_and_keeps_what_it_accepted() {
+    let receiver = Receiver::start().await;
+    let files = RelayFiles::new();
+    let sb = relay_sandbox_with(&receiver, &files, "", "  max_queued: 2\n").await;
+    register(&sb, "projects/101", &receiver.url("/in"), "s").await;
+    receiver.set_status(503);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let answers = sb
+            .fake
+            .deliver_event(101, "Push Hook", fixture("push.json"))
+            .await;
+        statuses.push(answers[0].status);
+    }
+    assert_eq!(statuses, [Some(200), Some(200), Some(503)]);
+    let events = sb.audit_events(1).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "webhook" && e["reason"] == "queue_full" && e["status"] == 503),
+        "{events:?}"
+    );
+    receiver.set_status(200);
+    assert_eq!(receiver.wait_for(2, Duration::from_secs(10)).await.len(), 2);
 }
