@@ -126,18 +126,6 @@ pub(super) fn prune_hooks(config_path: &Path, delete: bool) -> ExitCode {
         );
         return Exit::Error.into();
     };
-    let receive_url = webhooks
-        .receive_url
-        .as_ref()
-        .or(config.public_url.as_ref())
-        .map(|url| url.to_string().trim_end_matches('/').to_owned());
-    let Some(receive_url) = receive_url else {
-        eprintln!(
-            "relay URLs need public_url or webhooks.receive_url in {}",
-            config_path.display()
-        );
-        return Exit::Error.into();
-    };
     let (runtime, upstream) = match one_shot_upstream(&config) {
         Ok(pair) => pair,
         Err(code) => return code,
@@ -145,7 +133,6 @@ pub(super) fn prune_hooks(config_path: &Path, delete: bool) -> ExitCode {
     let found = runtime.block_on(crate::webhooks::prune::relay_hooks(
         &upstream,
         &webhooks.sealer,
-        &receive_url,
         &config.clients,
     ));
     let hooks = match found {

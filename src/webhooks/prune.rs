@@ -72,7 +72,6 @@ pub(crate) enum PruneError {
 pub(crate) async fn relay_hooks(
     upstream: &Upstream,
     sealer: &Sealer,
-    receive_url: &str,
     clients: &[ClientConfig],
 ) -> Result<Vec<RelayHook>, PruneError> {
     let mut found = Vec::new();
@@ -103,8 +102,7 @@ pub(crate) async fn relay_hooks(
                 ) else {
                     continue;
                 };
-                let Some(target) =
-                    seal::sealed_part(receive_url, url).and_then(|sealed| sealer.open(sealed).ok())
+                let Some(target) = sealed_anywhere(url).and_then(|sealed| sealer.open(sealed).ok())
                 else {
                     continue;
                 };
@@ -128,6 +126,14 @@ pub(crate) async fn relay_hooks(
         }
     }
     Ok(found)
+}
+
+/// The sealed part of a relay URL under any receive URL: the key's
+/// authentication says whether it is one of glgate's, whatever the host
+/// (which may have changed since the hook was registered).
+fn sealed_anywhere(url: &str) -> Option<&str> {
+    let (_, sealed) = url.rsplit_once(seal::RELAY_PATH)?;
+    (!sealed.is_empty() && !sealed.contains(['/', '?', '#'])).then_some(sealed)
 }
 
 /// Every item of a paginated GitLab list.

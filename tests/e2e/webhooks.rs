@@ -434,7 +434,10 @@ async fn serve_binary(config: &std::path::Path, port: u16) -> std::process::Chil
         .spawn()
         .unwrap();
     for _ in 0..500 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return child;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -474,7 +477,10 @@ async fn kill_9_at_any_moment_loses_no_accepted_event() {
         Version::HTTP_11,
         "POST",
         &format!("http://127.0.0.1:{port}/api/v4/projects/101/hooks"),
-        &[("private-token", &client_token), ("content-type", "application/json")],
+        &[
+            ("private-token", &client_token),
+            ("content-type", "application/json"),
+        ],
         serde_json::json!({ "url": receiver.url("/in"), "token": "t", "note_events": true })
             .to_string()
             .as_bytes(),
@@ -525,7 +531,12 @@ async fn kill_9_at_any_moment_loses_no_accepted_event() {
         let mut notes: Vec<String> = receiver
             .received()
             .iter()
-            .map(|d| d.json()["object_attributes"]["note"].as_str().unwrap().to_owned())
+            .map(|d| {
+                d.json()["object_attributes"]["note"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         notes.sort();
         notes.dedup();
@@ -539,7 +550,10 @@ async fn kill_9_at_any_moment_loses_no_accepted_event() {
     let mut expected = accepted.clone();
     expected.sort();
     let missing: Vec<&String> = expected.iter().filter(|n| !delivered.contains(n)).collect();
-    assert!(missing.is_empty(), "accepted but never delivered: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "accepted but never delivered: {missing:?}"
+    );
     // Every delivery carries GitLab's idempotency key, so the receiver can
     // tell a redelivery after a crash from a new event.
     let keys: std::collections::HashSet<String> = receiver
@@ -575,4 +589,76 @@ async fn a_full_queue_answers_gitlab_503_and_keeps_what_it_accepted() {
     );
     receiver.set_status(200);
     assert_eq!(receiver.wait_for(2, Duration::from_secs(10)).await.len(), 2);
+}
+
+/// Runs the glgate binary (off the runtime, so the fake keeps serving).
+async fn glgate_cli(args: Vec<String>) -> (i32, String, String) {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn prune_hooks_lists_then_deletes_relay_hooks_outside_the_scope() {
+    let receiver = Receiver::start().await;
+    let files = RelayFiles::new();
+    let sb = relay_sandbox(&receiver, &files, "    scope:\n      groups: [acme]\n").await;
+    register(&sb, "projects/101", &receiver.url("/a"), "s").await;
+    let platform = register(&sb, "projects/103", &receiver.url("/b"), "s").await;
+    // Another integration's hook is never considered.
+    let other = send(
+        Version::HTTP_11,
+        "POST",
+        &format!("{}/api/v4/projects/103/hooks", sb.fake.base_url()),
+        &[
+            ("private-token", sb.fake.token()),
+            ("content-type", "application/json"),
+        ],
+        br#"{"url":"https://jenkins.acme.internal/hook"}"#,
+    )
+    .await;
+    assert_eq!(other.status, 201);
+    let config = std::fs::read_to_string(&sb.config_path).unwrap();
+    std::fs::write(
+        &sb.config_path,
+        config.replace(
+            "groups: [acme]\n",
+            "groups: [acme]\n      exclude: [acme/platform]\n",
+        ),
+    )
+    .unwrap();
+    let path = sb.config_path.display().to_string();
+    let args = |extra: &[&str]| {
+        let mut args: Vec<String> = ["scope", "prune-hooks", "--config", &path]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let (code, out, err) = glgate_cli(args(&[])).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("2 relay hook(s) found, 1 outside"), "{out}");
+    assert!(
+        out.contains(&format!("project acme/platform/api hook {platform}")),
+        "{out}"
+    );
+    assert!(out.contains("dry run"), "{out}");
+    assert_eq!(sb.fake.stored_hooks().len(), 3, "a dry run deletes nothing");
+    let (code, out, err) = glgate_cli(args(&["--delete"])).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": deleted"), "{out}");
+    let left: Vec<u64> = sb.fake.stored_hooks().iter().map(|h| h.0).collect();
+    assert_eq!(left.len(), 2);
+    assert!(!left.contains(&platform));
 }
