@@ -217,6 +217,7 @@ impl Removed {
     /// The list, at most `limit` entries: past it, the last entry says how
     /// many more were removed.
     pub(super) fn into_list(mut self, limit: usize) -> Vec<String> {
+        let limit = limit.max(1);
         if self.paths.len() > limit {
             let more = self.paths.len() - (limit - 1);
             self.paths.truncate(limit - 1);
