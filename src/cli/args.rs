@@ -43,7 +43,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Print the JSON Schema of the config or policy file format (for editors).
+    /// The webhook relay: check a payload policy against a GitLab delivery, list what it passes.
+    Webhooks {
+        /// What to do.
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+    /// Print the JSON Schema of the config, policy or webhook payload policy file format (for editors).
     Schema {
         /// Which format.
         #[arg(value_enum)]
@@ -193,6 +199,37 @@ pub(crate) enum PolicyCommand {
     },
 }
 
+/// `glgate webhooks …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhooksCommand {
+    // Payload policy commands (printing in src/cli/webhooks_policy.rs).
+    /// Show what a webhook payload policy does to one GitLab delivery: pass or drop (with
+    /// the reason), the project or group it belongs to, the fields removed and the payload
+    /// delivered (exit 0 pass, 1 drop, 2 error).
+    Test {
+        /// The webhook payload policy file (e.g. policies/echoes.webhooks.yaml).
+        #[arg(long, short)]
+        policy: PathBuf,
+        /// The delivery's JSON body, as GitLab posts it (`-` for standard input).
+        #[arg(long, value_name = "PAYLOAD.json")]
+        event_file: PathBuf,
+        /// The delivery's X-Gitlab-Event header, e.g. "Push Hook" [default: the header
+        /// GitLab sends with the body's object_kind or event_name].
+        #[arg(long, value_name = "HEADER")]
+        event: Option<String>,
+        /// Print nothing; only the exit code tells.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print what a webhook payload policy passes, and what it removes or keeps from each
+    /// event kind (exit 0, 2 when it does not load).
+    Show {
+        /// The webhook payload policy file.
+        #[arg(long, short)]
+        policy: PathBuf,
+    },
+}
+
 /// `glgate scope …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum ScopeCommand {
@@ -282,4 +319,6 @@ pub(crate) enum SchemaChoice {
     Config,
     /// A policy file.
     Policy,
+    /// A webhook payload policy file (`clients[].webhooks.policy`).
+    WebhookPolicy,
 }

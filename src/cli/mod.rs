@@ -19,12 +19,14 @@ mod probe;
 mod schema;
 mod scope;
 mod serve;
+mod webhooks_policy;
 
 use std::process::ExitCode;
 
 pub use args::Cli;
 pub(crate) use args::{
     ClientCommand, Command, OAuthCommand, PolicyCommand, ScopeCommand, TokenCommand,
+    WebhooksCommand,
 };
 
 /// Runs a parsed command line; the result is the process exit code.
@@ -78,6 +80,15 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scope {
             command: ScopeCommand::PruneHooks { config, delete },
         } => scope::prune_hooks(&config, delete),
+        Command::Webhooks { command } => match command {
+            WebhooksCommand::Test {
+                policy,
+                event_file,
+                event,
+                quiet,
+            } => webhooks_policy::test(&policy, &event_file, event.as_deref(), quiet),
+            WebhooksCommand::Show { policy } => webhooks_policy::show(&policy),
+        },
         Command::Schema { kind } => schema::run(kind),
         Command::Client {
             command: ClientCommand::New { name, replacing },

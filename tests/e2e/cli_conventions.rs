@@ -35,6 +35,7 @@ const COMMANDS: &[&str] = &[
     "check-labels",
     "completions",
     "man",
+    "webhooks",
 ];
 
 #[test]

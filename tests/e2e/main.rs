@@ -33,3 +33,4 @@ mod shadow;
 mod tls;
 mod tools;
 mod webhooks;
+mod webhooks_policy;

@@ -64,6 +64,21 @@ pub(crate) const DROP_REASONS: &[&str] = &[
     EVENT_KIND_NOT_ALLOWED,
 ];
 
+/// What a reason code means, for people (`webhooks test`).
+pub(crate) fn describe_reason(reason: &str) -> &'static str {
+    match reason {
+        PAYLOAD_NOT_JSON => "the body is not JSON (or nests deeper than 128 levels)",
+        PAYLOAD_NOT_OBJECT => "the body is JSON but not an object",
+        EVENT_HEADER_MISSING => "the delivery has no X-Gitlab-Event header",
+        EVENT_KIND_UNKNOWN => "the X-Gitlab-Event header names no event kind glgate knows",
+        EVENT_KIND_MISMATCH => {
+            "the body's object_kind (or event_name) is missing or disagrees with the X-Gitlab-Event header"
+        }
+        EVENT_KIND_NOT_ALLOWED => "the policy does not list this event kind",
+        _ => "",
+    }
+}
+
 /// The object an event belongs to, read from the payload before anything is
 /// removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +213,28 @@ impl PayloadPolicy {
     /// The listed kinds, in file order.
     pub(crate) fn events(&self) -> &[EventRule] {
         &self.events
+    }
+
+    /// The rule of a listed kind, by the kind's name.
+    pub(crate) fn rule(&self, kind: &str) -> Option<&EventRule> {
+        self.events.iter().find(|r| r.kind.name == kind)
+    }
+
+    /// The paths of `kind`'s rule that name nothing in `body` (for `webhooks
+    /// test`: a typo in a `remove` path removes nothing, silently).
+    pub(crate) fn unmatched(&self, kind: &str, body: &[u8]) -> Vec<&str> {
+        let (Some(rule), Ok(value)) = (self.rule(kind), serde_json::from_slice::<Value>(body))
+        else {
+            return Vec::new();
+        };
+        match &rule.fields {
+            Fields::All => Vec::new(),
+            Fields::Remove(paths) | Fields::Keep(paths) => paths
+                .iter()
+                .filter(|p| !p.matches(&value))
+                .map(FieldPath::as_str)
+                .collect(),
+        }
     }
 
     /// Decides one delivery: its `X-Gitlab-Event` header and body. Pure.

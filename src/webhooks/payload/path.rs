@@ -152,6 +152,14 @@ impl FieldPath {
         }
     }
 
+    /// Whether the path names anything in `value`.
+    pub(crate) fn matches(&self, value: &Value) -> bool {
+        let mut copy = value.clone();
+        let mut removed = Removed::default();
+        self.remove_from(&mut copy, &mut removed);
+        !removed.paths.is_empty()
+    }
+
     /// Removes what the path names from `value`, recording each concrete
     /// path removed (list indices written `[*]`).
     pub(super) fn remove_from(&self, value: &mut Value, removed: &mut Removed) {
@@ -209,6 +217,7 @@ impl Removed {
     /// The list, at most `limit` entries: past it, the last entry says how
     /// many more were removed.
     pub(super) fn into_list(mut self, limit: usize) -> Vec<String> {
+        let limit = limit.max(1);
         if self.paths.len() > limit {
             let more = self.paths.len() - (limit - 1);
             self.paths.truncate(limit - 1);

@@ -920,3 +920,92 @@ fn echoes_source_passes_its_own_schema_kinds() {
         json!({"required": ["remove", "keep"]})
     );
 }
+
+// --- properties -------------------------------------------------------------------------
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::super::path::{FieldPath, Removed, keep_only};
+
+    const KEYS: &[&str] = &["a", "b", "email", "user_email", "list"];
+    const PATHS: &[&str] = &[
+        "a",
+        "a.b",
+        "**.email",
+        "**.*_email",
+        "*_email",
+        "list[*].a",
+        "list[*]",
+        "a.*",
+        "b.list.email",
+        "**.a.b",
+        "list.list[*].email",
+    ];
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0u32..5).prop_map(Value::from),
+            "[a-z@.]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 64, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..5).prop_map(
+                    |entries| {
+                        Value::Object(
+                            entries
+                                .into_iter()
+                                .map(|(k, v)| (k.to_owned(), v))
+                                .collect::<Map<String, Value>>(),
+                        )
+                    }
+                ),
+            ]
+        })
+    }
+
+    fn paths() -> impl Strategy<Value = Vec<FieldPath>> {
+        prop::collection::vec(prop::sample::select(PATHS), 1..4).prop_map(|ps| {
+            ps.into_iter()
+                .map(|p| FieldPath::parse(p).unwrap())
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// After `remove`, the path names nothing: removal is complete,
+        /// whatever the shape (lists of lists, nested matches, globs).
+        #[test]
+        fn removal_is_complete_and_recorded(value in json(), paths in paths()) {
+            let mut out = value.clone();
+            let mut removed = Removed::default();
+            for path in &paths {
+                path.remove_from(&mut out, &mut removed);
+            }
+            for path in &paths {
+                prop_assert!(!path.matches(&out), "{} still matches {}", path.as_str(), out);
+            }
+            let removed = removed.into_list(usize::MAX);
+            prop_assert_eq!(removed.is_empty(), out == value);
+        }
+
+        /// `keep` is idempotent, records something exactly when it drops
+        /// something, and never invents a field.
+        #[test]
+        fn keep_is_idempotent(value in json(), paths in paths()) {
+            let Value::Object(_) = value else { return Ok(()); };
+            let mut removed = Removed::default();
+            let once = keep_only(value.clone(), &paths, &mut removed);
+            let mut again_removed = Removed::default();
+            let twice = keep_only(once.clone(), &paths, &mut again_removed);
+            prop_assert_eq!(&twice, &once);
+            prop_assert!(again_removed.into_list(usize::MAX).is_empty());
+            prop_assert_eq!(removed.into_list(usize::MAX).is_empty(), once == value);
+            prop_assert!(once.to_string().len() <= value.to_string().len());
+        }
+    }
+}
