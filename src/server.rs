@@ -24,6 +24,7 @@ use crate::config::{AuditOutput, Config};
 use crate::gateway::{Gateway, Snapshot, SnapshotError};
 use crate::proxy::Connection;
 use crate::tls::{TlsError, TlsServer};
+use crate::webhooks::spool::{OpenMode, Spool, SpoolSettings};
 use crate::{admin, listener, proxy};
 
 /// Why the server could not start.
@@ -35,6 +36,10 @@ pub enum StartError {
     /// Inbound TLS could not be set up.
     #[error("{0}")]
     Tls(#[from] TlsError),
+    /// The webhook spool could not be opened (held by another process,
+    /// a folder open to others, a storage error).
+    #[error("{0}")]
+    WebhookSpool(String),
     /// Binding a listener or opening the audit log.
     #[error("{what}: {source}")]
     Io {
@@ -89,13 +94,22 @@ impl Server {
             ),
             _ => "cannot open the audit log".to_owned(),
         }))?;
+        // Opened before serving: a second server on the same spool stops
+        // here, naming the folder, before it answers anything.
+        let webhook_spool = match &config.webhooks {
+            Some(webhooks) => Some(
+                Spool::open(&SpoolSettings::of(webhooks), OpenMode::Create)
+                    .map_err(|error| StartError::WebhookSpool(error.to_string()))?,
+            ),
+            None => None,
+        };
         let snapshot = Snapshot::build(config, addr)?;
         if !snapshot.config.upstream.url.is_https() {
             tracing::warn!(
                 "upstream.url is plain http: the GitLab token crosses the network unencrypted"
             );
         }
-        let gateway = Arc::new(Gateway::new(snapshot, audit, addr));
+        let gateway = Arc::new(Gateway::new(snapshot, audit, addr, webhook_spool));
         // Built after the gateway, whose metrics it keeps the certificate's end in.
         let tls = match &gateway.snapshot().config.tls {
             Some(settings) => Some(TlsServer::with_expiry_metric(

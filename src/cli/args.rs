@@ -116,6 +116,12 @@ pub(crate) enum Command {
         #[arg(long)]
         docs_url: Option<String>,
     },
+    /// Inspect the webhook relay's durable queue: its figures, its dead letters, and replay them.
+    Webhooks {
+        /// What to do.
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Print a shell completion script on standard output, e.g.
     /// `glgate completions bash > /etc/bash_completion.d/glgate`.
     Completions {
@@ -221,6 +227,57 @@ pub(crate) enum ClientCommand {
         #[arg(long, value_name = "SHA256")]
         replacing: Option<String>,
     },
+}
+
+/// `glgate webhooks …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhooksCommand {
+    // The spool's commands (status, dead-letters, replay) stay together.
+    /// Show the queue: deliveries waiting, their bytes, the oldest one's age, dead letters.
+    /// Reads the spool file, or asks the running server on admin.listen when it holds the spool.
+    Status {
+        /// Where the spool is.
+        #[command(flatten)]
+        spool: SpoolArgs,
+    },
+    /// List the dead letters: deliveries given up after webhooks.max_age (id, client, event,
+    /// object, when received, attempts, last error).
+    DeadLetters {
+        /// Where the spool is.
+        #[command(flatten)]
+        spool: SpoolArgs,
+    },
+    /// Move dead letters back to the queue: attempts start again, with a new
+    /// webhooks.max_age (exit 1 when no dead letter has that id).
+    Replay {
+        /// The delivery id, as `dead-letters` lists it.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+        /// Where the spool is.
+        #[command(flatten)]
+        spool: SpoolArgs,
+    },
+}
+
+/// Where a `webhooks` command finds the spool.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SpoolArgs {
+    /// The config file: its webhooks.spool folder, and its admin.listen to ask the running
+    /// server when it holds the spool.
+    #[arg(
+        long,
+        short,
+        required_unless_present = "spool",
+        conflicts_with = "spool"
+    )]
+    pub(crate) config: Option<PathBuf>,
+    /// The spool folder (webhooks.spool), instead of --config: read only while no server
+    /// holds it.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool: Option<PathBuf>,
 }
 
 /// `glgate token …`

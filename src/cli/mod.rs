@@ -19,12 +19,14 @@ mod probe;
 mod schema;
 mod scope;
 mod serve;
+mod webhooks;
 
 use std::process::ExitCode;
 
 pub use args::Cli;
 pub(crate) use args::{
     ClientCommand, Command, OAuthCommand, PolicyCommand, ScopeCommand, TokenCommand,
+    WebhooksCommand,
 };
 
 /// Runs a parsed command line; the result is the process exit code.
@@ -86,6 +88,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Oauth {
             command: OAuthCommand::Login { config, wait },
         } => credential::oauth_login(&config, wait),
+        Command::Webhooks { command } => match command {
+            WebhooksCommand::Status { spool } => webhooks::status(&spool),
+            WebhooksCommand::DeadLetters { spool } => webhooks::dead_letters(&spool),
+            WebhooksCommand::Replay { id, all: _, spool } => {
+                webhooks::replay(id.as_deref(), &spool)
+            }
+        },
         Command::Completions { shell } => completions::run(shell),
         Command::Man { out_dir } => man::run(out_dir.as_deref()),
     }

@@ -32,3 +32,4 @@ mod scope;
 mod shadow;
 mod tls;
 mod tools;
+mod webhook_spool;
