@@ -4,6 +4,7 @@
 //! Every request loads the snapshot once and sees one consistent config,
 //! policy set and upstream for its whole life.
 
+use crate::webhooks::spool::Spool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -148,8 +149,9 @@ pub struct Gateway {
     pub bound: SocketAddr,
     /// What the server was started with and a reload cannot change.
     startup: StartupSettings,
-    /// The webhook relay's durable queue, when the relay is configured.
-    pub(crate) spool: Option<crate::webhooks::spool::Spool>,
+    /// The webhook relay's durable queue, held (and locked) for the
+    /// server's life when `webhooks:` is configured.
+    pub(crate) webhook_spool: Option<Spool>,
 }
 
 impl Gateway {
@@ -158,10 +160,10 @@ impl Gateway {
         snapshot: Snapshot,
         audit: AuditSink,
         bound: SocketAddr,
-        spool: Option<crate::webhooks::spool::Spool>,
+        webhook_spool: Option<Spool>,
     ) -> Gateway {
         Gateway {
-            spool,
+            webhook_spool,
             startup: StartupSettings::of(&snapshot.config),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: Metrics::with_audit(&audit),

@@ -38,9 +38,10 @@ pub enum StartError {
     /// Inbound TLS could not be set up.
     #[error("{0}")]
     Tls(#[from] TlsError),
-    /// The webhook relay's queue could not be opened.
+    /// The webhook spool could not be opened (held by another process,
+    /// a folder open to others, a storage error).
     #[error("{0}")]
-    Webhooks(String),
+    WebhookSpool(String),
     /// Binding a listener or opening the audit log.
     #[error("{what}: {source}")]
     Io {
@@ -95,27 +96,22 @@ impl Server {
             ),
             _ => "cannot open the audit log".to_owned(),
         }))?;
+        // Opened before serving: a second server on the same spool stops
+        // here, naming the folder, before it answers anything.
+        let webhook_spool = match &config.webhooks {
+            Some(webhooks) => Some(
+                Spool::open(&SpoolSettings::of(webhooks), OpenMode::Create)
+                    .map_err(|error| StartError::WebhookSpool(error.to_string()))?,
+            ),
+            None => None,
+        };
         let snapshot = Snapshot::build(config, addr)?;
         if !snapshot.config.upstream.url.is_https() {
             tracing::warn!(
                 "upstream.url is plain http: the GitLab token crosses the network unencrypted"
             );
         }
-        let spool = match &snapshot.config.webhooks {
-            Some(webhooks) => Some(
-                Spool::open(
-                    &SpoolSettings {
-                        dir: webhooks.spool.clone(),
-                        max_bytes: webhooks.max_queue_bytes,
-                        max_deliveries: webhooks.max_queued,
-                    },
-                    OpenMode::Create,
-                )
-                .map_err(|error| StartError::Webhooks(error.to_string()))?,
-            ),
-            None => None,
-        };
-        let gateway = Arc::new(Gateway::new(snapshot, audit, addr, spool));
+        let gateway = Arc::new(Gateway::new(snapshot, audit, addr, webhook_spool));
         // Built after the gateway, whose metrics it keeps the certificate's end in.
         let tls = match &gateway.snapshot().config.tls {
             Some(settings) => Some(TlsServer::with_expiry_metric(
@@ -144,24 +140,17 @@ impl Server {
             tasks.push(tokio::spawn(tls.clone().watch_files(stopped.clone())));
             tasks.push(tokio::spawn(tls.warn_daily_on_expiry(stopped.clone())));
         }
-        if let (Some(spool), Some(webhooks)) = (&gateway.spool, &gateway.snapshot().config.webhooks)
+        if let (Some(spool), Some(webhooks)) =
+            (&gateway.webhook_spool, &gateway.snapshot().config.webhooks)
         {
-            let settings = DeliverySettings {
-                max_age: webhooks.max_age,
-                initial_backoff: webhooks.retry_initial,
-                max_backoff: webhooks.retry_max,
-                timeout: webhooks.delivery_timeout,
-                ca_file: webhooks.ca_file.clone(),
-                ..DeliverySettings::default()
-            };
             let worker = Worker::new(
                 spool.clone(),
                 Arc::new(RelayDestinations(gateway.clone())),
-                settings,
+                DeliverySettings::of(webhooks),
                 gateway.audit.clone(),
                 gateway.metrics.webhooks.clone(),
             )
-            .map_err(|error| StartError::Webhooks(crate::diagnostic::describe(&error)))?;
+            .map_err(|error| StartError::WebhookSpool(crate::diagnostic::describe(&error)))?;
             tasks.push(tokio::spawn(worker.run(stopped.clone())));
         }
         let admin_addr = match admin_listener {
@@ -230,7 +219,7 @@ impl listener::Handler for ProxyHandler {
                 drop(snapshot);
                 let answer = crate::webhooks::receive::handle(
                     &gateway,
-                    gateway.spool.as_ref(),
+                    gateway.webhook_spool.as_ref(),
                     connection.remote.to_string(),
                     request,
                 )

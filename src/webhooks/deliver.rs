@@ -36,6 +36,7 @@ use tokio::task::JoinSet;
 use super::QueuedDelivery;
 use super::spool::{Due, Spool, now_ms};
 use crate::audit::{AuditSink, WebhookAuditEvent};
+use crate::config::WebhookSettings;
 use crate::gitlab::{SetupError, client_tls_config};
 use crate::metrics::WebhookMetrics;
 
@@ -90,6 +91,20 @@ impl Default for DeliverySettings {
             timeout: Duration::from_secs(10),
             ca_file: None,
             concurrency: 16,
+        }
+    }
+}
+
+impl DeliverySettings {
+    /// The delivery settings of the `webhooks:` section.
+    pub(crate) fn of(webhooks: &WebhookSettings) -> DeliverySettings {
+        DeliverySettings {
+            max_age: webhooks.max_age,
+            initial_backoff: webhooks.retry_initial,
+            max_backoff: webhooks.retry_max,
+            timeout: webhooks.delivery_timeout,
+            ca_file: webhooks.ca_file.clone(),
+            ..DeliverySettings::default()
         }
     }
 }

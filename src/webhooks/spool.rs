@@ -76,6 +76,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, oneshot};
 
 use super::QueuedDelivery;
+use crate::config::WebhookSettings;
 
 /// The spool's file inside its folder.
 const FILE_NAME: &str = "spool.redb";
@@ -95,6 +96,17 @@ pub(crate) struct SpoolSettings {
     pub(crate) max_bytes: u64,
     /// Most queued deliveries.
     pub(crate) max_deliveries: u64,
+}
+
+impl SpoolSettings {
+    /// The spool of the `webhooks:` section.
+    pub(crate) fn of(webhooks: &WebhookSettings) -> SpoolSettings {
+        SpoolSettings {
+            dir: webhooks.spool.clone(),
+            max_bytes: webhooks.max_queue_bytes,
+            max_deliveries: webhooks.max_queued,
+        }
+    }
 }
 
 /// Whether [`Spool::open`] may create a missing spool.
@@ -182,7 +194,7 @@ pub(crate) struct Due {
 }
 
 /// One dead letter, as listed (no body, no sealed target).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DeadLetter {
     /// glgate's delivery id.
     pub(crate) id: String,
