@@ -580,6 +580,18 @@ async fn a_full_queue_answers_gitlab_503_and_keeps_what_it_accepted() {
         statuses.push(answers[0].status);
     }
     assert_eq!(statuses, [Some(200), Some(200), Some(503)]);
+    let admin = sb.server.admin_addr.unwrap();
+    let ready = send(
+        Version::HTTP_11,
+        "GET",
+        &format!("http://{admin}/ready"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(ready.status, 200, "API requests are still served");
+    assert_eq!(ready.json()["degraded"], "webhook_queue_near_full");
+    assert_eq!(ready.json()["webhook_queue"]["near_full"], true);
     let events = sb.audit_events(1).await;
     assert!(
         events
@@ -589,6 +601,19 @@ async fn a_full_queue_answers_gitlab_503_and_keeps_what_it_accepted() {
     );
     receiver.set_status(200);
     assert_eq!(receiver.wait_for(2, Duration::from_secs(10)).await.len(), 2);
+    let ready = send(
+        Version::HTTP_11,
+        "GET",
+        &format!("http://{admin}/ready"),
+        &[],
+        b"",
+    )
+    .await;
+    assert!(
+        ready.json().get("degraded").is_none(),
+        "{}",
+        ready.all_text()
+    );
 }
 
 /// Runs the glgate binary (off the runtime, so the fake keeps serving).
