@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::Spanned;
 
+mod unknown_keys;
+
 /// A position in a YAML file (1-based; 0 when unknown).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Position {
@@ -177,6 +179,28 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
 ) -> Result<T, Diagnostics> {
     serde_saphyr::from_str(text).map_err(|e| Diagnostics(vec![Diagnostic::from_yaml(source, &e)]))
+}
+
+/// Parses YAML `text` from `source` into `T` like [`parse_yaml`], but when
+/// the typed read fails, every key the file's schema does not know is
+/// reported too, not only the first one serde met.
+pub(crate) fn parse_yaml_all_keys<T: serde::de::DeserializeOwned + schemars::JsonSchema>(
+    source: &Path,
+    text: &str,
+) -> Result<T, Diagnostics> {
+    serde_saphyr::from_str(text).map_err(|error| {
+        let first = Diagnostic::from_yaml(source, &error);
+        let schema = schemars::schema_for!(T).to_value();
+        let mut all = unknown_keys::find(source, text, &schema);
+        // The parser's own error is one of the unknown keys found (serde
+        // stopped there) unless it is about something else, such as a value
+        // of the wrong type: then it is a problem of its own.
+        if !all.iter().any(|d| d.position.line == first.position.line) {
+            all.push(first);
+            all.sort_by_key(|d| (d.position.line, d.position.column));
+        }
+        Diagnostics(all)
+    })
 }
 
 /// All the problems found while loading, in file order.

@@ -189,6 +189,59 @@ fn check_runs_the_start_time_checks_of_serve() {
     );
 }
 
+/// Typos in config keys are all reported in one run of `check`, each with
+/// its file, line, section and the key that was meant; the same for a policy.
+#[test]
+fn check_reports_every_unknown_key_at_once() {
+    let (dir, config) = config_folder("limits:\n  max_body_byte: 10\n  idle_timout: 5s\n", 0o600);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listen:", "listn:")
+        .replace("upstream:", "upstrem:");
+    std::fs::write(&config, text).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 1, "{out}{err}");
+    let file = config.display();
+    for expected in [
+        format!("{file}:2:1: unknown field `listn`"),
+        "hint: did you mean `listen`?".to_owned(),
+        format!("{file}:4:1: unknown field `upstrem`"),
+        "hint: did you mean `upstream`?".to_owned(),
+        format!("{file}:12:3: limits: unknown field `max_body_byte`"),
+        "hint: did you mean `max_body_bytes`?".to_owned(),
+        format!("{file}:13:3: limits: unknown field `idle_timout`"),
+        "hint: did you mean `idle_timeout`?".to_owned(),
+        "4 problem(s) found".to_owned(),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "version: 1\nname: p\nrules:\n  - id: a\n    method: [GET]\n    path: [/user]\n",
+    )
+    .unwrap();
+    let fixed = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listn:", "listen:")
+        .replace("upstrem:", "upstream:")
+        .replace("max_body_byte:", "max_body_bytes:")
+        .replace("idle_timout:", "idle_timeout:");
+    std::fs::write(&config, fixed).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 1, "{out}{err}");
+    let policy = dir.path().join("p.yaml");
+    let policy = policy.display();
+    for expected in [
+        format!("{policy}:5:5: rules[0]: unknown field `method`"),
+        format!("{policy}:6:5: rules[0]: unknown field `path`"),
+        "hint: did you mean `paths`?".to_owned(),
+        "2 problem(s) found".to_owned(),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
 /// The policy example in README.md parses as written (a newcomer copies it),
 /// and the YAML trap it once fell into gets a hint saying what to write.
 #[test]
