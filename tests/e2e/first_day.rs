@@ -242,6 +242,58 @@ fn check_reports_every_unknown_key_at_once() {
     }
 }
 
+/// A line of the shipped policy indented one space too far or too short is
+/// reported at that line (the parser notices it a line later, or as a
+/// missing field at the rule's first line), with a hint naming it.
+#[test]
+fn a_policy_indentation_slip_is_reported_at_its_line() {
+    let shipped = std::fs::read_to_string("policies/echoes.yaml").unwrap();
+    let lines: Vec<&str> = shipped.lines().collect();
+    // The first rule with a `paths:` list of two items or more.
+    let paths = (0..lines.len())
+        .find(|&i| {
+            lines[i] == "    paths:" && lines.get(i + 2).is_some_and(|l| l.starts_with("      - "))
+        })
+        .unwrap();
+    let methods = paths - 1;
+    assert!(
+        lines[methods].starts_with("    methods:"),
+        "{}",
+        lines[methods]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.yaml");
+    // (line index, what it becomes)
+    let slips = [
+        (paths + 1, format!(" {}", lines[paths + 1])),
+        (methods, format!(" {}", lines[methods])),
+        (methods, lines[methods][1..].to_owned()),
+        (paths, lines[paths][1..].to_owned()),
+    ];
+    for (index, slipped) in slips {
+        let mut text: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        text[index] = slipped;
+        std::fs::write(&policy, text.join("\n") + "\n").unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_glgate"))
+            .args(["policy", "explain", "--policy", policy.to_str().unwrap()])
+            .args(["GET", "/api/v4/user"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{err}");
+        let line = index + 1;
+        assert!(
+            err.starts_with(&format!("{}:{line}:", policy.display())),
+            "line {line} ({:?}) should be reported:\n{err}",
+            text[index]
+        );
+        assert!(
+            err.contains(&format!("hint: line {line} is indented")),
+            "{err}"
+        );
+    }
+}
+
 /// The policy example in README.md parses as written (a newcomer copies it),
 /// and the YAML trap it once fell into gets a hint saying what to write.
 #[test]
