@@ -525,3 +525,167 @@ async fn ready_names_why_gitlab_is_unreachable() {
     assert!(said.starts_with("unreachable: "), "{said}");
     assert!(said.to_lowercase().contains("refused"), "{said}");
 }
+
+/// docs/try-it.md's OAuth step through the real binary: `glgate oauth login`
+/// with the page's `upstream.oauth` section against the stand-in's OAuth
+/// provider (the authorization URL fetched, and the redirect it answers
+/// delivered by hand, as the deploy guide's copy-the-redirect path does),
+/// then a proxied request that reaches GitLab with the OAuth access token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_try_it_oauth_login_works_end_to_end() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+
+    let page = std::fs::read_to_string("docs/try-it.md").unwrap();
+    let yaml_blocks: Vec<&str> = page
+        .split("```yaml\n")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("```").unwrap()])
+        .collect();
+    let (config_text, oauth_upstream) = (yaml_blocks[0], yaml_blocks[2]);
+    // The application the page names is the one the demo registers.
+    let demo = std::fs::read_to_string("examples/demo.rs").unwrap();
+    for value in [
+        "glgate-try",
+        "glgate-try-secret",
+        "http://127.0.0.1:7171/callback",
+    ] {
+        assert!(page.contains(value) && demo.contains(&format!("\"{value}\"")));
+    }
+    assert!(page.contains("printf '%s\\n' glgate-try-secret > oauth-secret"));
+
+    let fake = fake_gitlab::FakeGitlab::start(fake_gitlab::FakeOptions::default())
+        .await
+        .unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    fake.oauth_client("glgate-try", "glgate-try-secret", &redirect);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::copy(
+        "policies/echoes.yaml",
+        dir.path().join("policies/echoes.yaml"),
+    )
+    .unwrap();
+    let secret = dir.path().join("oauth-secret");
+    std::fs::write(&secret, "glgate-try-secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let client_token = "glg_try_it_oauth_client_token";
+    let start = config_text.find("upstream:\n").unwrap();
+    let end = config_text.find("clients:\n").unwrap();
+    let text = format!(
+        "{}{}{}",
+        &config_text[..start],
+        oauth_upstream,
+        &config_text[end..]
+    )
+    .replace("GITLAB_URL", &fake.base_url())
+    .replace("DIGEST", &glgate::auth::token_digest_hex(client_token))
+    .replace("127.0.0.1:7171", &format!("127.0.0.1:{port}"))
+    .replace("127.0.0.1:8080", "127.0.0.1:0");
+    let config = dir.path().join("glgate-try.yaml");
+    std::fs::write(&config, &text).unwrap();
+
+    let mut login = std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args(["oauth", "login", "--config", config.to_str().unwrap()])
+        .args(["--wait", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = login.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut said = String::new();
+    let url = loop {
+        let line = lines_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no authorization URL printed:\n{said}"));
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("/oauth/authorize?") {
+            break line.trim().to_owned();
+        }
+    };
+    assert!(
+        url.starts_with(&format!("{}/oauth/authorize?", fake.base_url())),
+        "{url}"
+    );
+    // The browser's part: GitLab approves and redirects to the callback.
+    let authorize =
+        crate::support::client::send(http::Version::HTTP_11, "GET", &url, &[], b"").await;
+    assert_eq!(authorize.status, 302);
+    let location = authorize.header("location").unwrap().to_owned();
+    assert!(location.starts_with(&redirect), "{location}");
+    let callback =
+        crate::support::client::send(http::Version::HTTP_11, "GET", &location, &[], b"").await;
+    assert_eq!(callback.status, 200);
+    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
+        .await
+        .unwrap();
+    while let Ok(line) = lines_rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        said.push_str(&line);
+        said.push('\n');
+    }
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("authorized: the refresh token is in"),
+        "{said}"
+    );
+    let refresh_file = dir.path().join("oauth-refresh");
+    let saved = std::fs::read_to_string(&refresh_file).unwrap();
+    assert_eq!(fake.valid_refresh_tokens(), vec![saved.trim().to_owned()]);
+    let mode = std::fs::metadata(&refresh_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        !said.contains(saved.trim()),
+        "the refresh token was printed"
+    );
+
+    // Serving with it: a proxied request reaches GitLab with a Bearer
+    // access token the provider issued, never a personal access token.
+    let server = glgate::server::Server::start(&config).await.unwrap();
+    fake.clear_requests();
+    let reply = crate::support::client::get(
+        &format!("http://{}/api/v4/groups?top_level_only=true", server.addr),
+        client_token,
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let requests = fake.requests();
+    let groups = requests
+        .iter()
+        .find(|r| r.target.starts_with("/api/v4/groups?"))
+        .expect("the request reached GitLab");
+    let bearer = groups
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .expect("an OAuth bearer token");
+    assert!(fake.valid_tokens().iter().any(|t| t == bearer));
+    assert!(bearer.starts_with("oauth-access-"), "{bearer}");
+    assert!(groups.header("private-token").is_none());
+    // The refresh at start rotated the refresh token, and glgate saved it.
+    let rotated = std::fs::read_to_string(&refresh_file).unwrap();
+    assert_ne!(rotated.trim(), saved.trim());
+    assert_eq!(fake.valid_refresh_tokens(), vec![rotated.trim().to_owned()]);
+    server.shutdown().await;
+}
