@@ -10,10 +10,13 @@
 //!
 //! With `--serve`, the first line on standard output is JSON:
 //! `{"glgate_url": …, "client_token": …, "scoped_client_token": …,
-//! "gitlab_url": …, "gitlab_prefix": …, "audit_log": …}`; the demo serves until
+//! "gitlab_url": …, "gitlab_prefix": …, "audit_log": …, "oauth_client_id": …,
+//! "oauth_client_secret": …, "oauth_redirect_uri": …}`; the demo serves until
 //! standard input closes or Ctrl-C. The second client, `other`, has the same
 //! policy and a scope ([`DEMO_SCOPE`]). `--prefix` puts the fake GitLab under a
-//! relative-URL prefix (glgate itself still answers at its root).
+//! relative-URL prefix (glgate itself still answers at its root). The fake
+//! GitLab knows one OAuth application ([`TRY_OAUTH_APP`]), so `glgate oauth
+//! login` can be tried against it (docs/try-it.md).
 //!
 //! While serving, each line on standard input is a command to the fake
 //! GitLab, answered by one JSON line on standard output (see [`command`]),
@@ -142,6 +145,15 @@ const TOUR: &[Call] = &[
 /// `secret-stuff` subgroup, the `partners/team` subgroup, and one project of `tools`.
 const DEMO_SCOPE: &str = "    scope:\n      groups: [acme, partners/team]\n      projects: [tools/ci-templates]\n      exclude: [acme/secret-stuff]\n";
 
+/// The OAuth application registered on the served fake GitLab: client id,
+/// client secret, redirect URI (glgate's default). Published in
+/// docs/try-it.md; it opens nothing but the local stand-in.
+const TRY_OAUTH_APP: (&str, &str, &str) = (
+    "glgate-try",
+    "glgate-try-secret",
+    "http://127.0.0.1:7171/callback",
+);
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -180,6 +192,10 @@ async fn serve_forever(sandbox: Sandbox) {
         .split_once('/')
         .map(|(_, path)| format!("/{path}"))
         .unwrap_or_default();
+    let (client_id, client_secret, redirect_uri) = TRY_OAUTH_APP;
+    sandbox
+        .fake
+        .oauth_client(client_id, client_secret, redirect_uri);
     let line = serde_json::json!({
         "glgate_url": sandbox.base_url(),
         "client_token": sandbox.client_token,
@@ -188,6 +204,9 @@ async fn serve_forever(sandbox: Sandbox) {
         "gitlab_url": sandbox.fake.base_url(),
         "gitlab_prefix": prefix,
         "audit_log": sandbox.audit_path,
+        "oauth_client_id": client_id,
+        "oauth_client_secret": client_secret,
+        "oauth_redirect_uri": redirect_uri,
     });
     println!("{line}");
     // Standard input is read on a blocking thread; its lines come over a

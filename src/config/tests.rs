@@ -77,6 +77,75 @@ fn every_problem_is_reported_with_its_key() {
 }
 
 #[test]
+fn every_unknown_key_is_reported_in_one_run() {
+    // serde stops at the first unknown key; the operator must learn of all
+    // four typos at once, each located, each with the key it meant.
+    let dir = folder_with_policy();
+    let text = "version: 1\nlistn: 127.0.0.1:8080\nupstrem:\n  url: https://git.example.com\n  token_env: T\nclients:\n  - name: echoes\n    token_sha265: \"aa\"\n    policy: policies/p.yaml\nlimits:\n  max_body_byte: 10\n";
+    let source = dir.path().join("c.yaml");
+    let errors = Config::compile(&source, text).unwrap_err();
+    let found: Vec<(u64, u64, &str, &str, Option<&str>)> = errors
+        .0
+        .iter()
+        .map(|d| {
+            let unknown = d.message.split('`').nth(1).unwrap_or_default();
+            (
+                d.position.line,
+                d.position.column,
+                d.key.as_str(),
+                unknown,
+                d.hint.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (2, 1, "", "listn", Some("did you mean `listen`?")),
+            (3, 1, "", "upstrem", Some("did you mean `upstream`?")),
+            (
+                8,
+                5,
+                "clients[0]",
+                "token_sha265",
+                Some("did you mean `token_sha256`?")
+            ),
+            (
+                11,
+                3,
+                "limits",
+                "max_body_byte",
+                Some("did you mean `max_body_bytes`?")
+            ),
+        ],
+        "{errors}"
+    );
+    assert!(errors.0.iter().all(|d| d.file == source), "{errors}");
+    assert!(
+        errors.0[3].message.contains("expected one of")
+            && errors.0[3].message.contains("max_header_bytes"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn an_unknown_key_and_a_wrong_value_are_both_reported() {
+    // The typed read stops at the wrong value on line 2; the unknown key
+    // further down is still reported beside it.
+    let dir = folder_with_policy();
+    let text = "version: one\nlisten: 127.0.0.1:8080\nupstream:\n  url: https://git.example.com\n  tokn_env: T\n";
+    let errors = Config::compile(&dir.path().join("c.yaml"), text).unwrap_err();
+    let lines: Vec<u64> = errors.0.iter().map(|d| d.position.line).collect();
+    assert_eq!(lines, [1, 5], "{errors}");
+    assert_eq!(errors.0[1].key, "upstream", "{errors}");
+    assert_eq!(
+        errors.0[1].hint.as_deref(),
+        Some("did you mean `token_env`?"),
+        "{errors}"
+    );
+}
+
+#[test]
 fn shared_tokens_and_names_are_refused() {
     let dir = folder_with_policy();
     let twice = format!("{CLIENT}{}", &CLIENT["clients:\n".len()..]);
