@@ -171,9 +171,27 @@ async fn main() {
         path_prefix.is_empty() || (path_prefix.starts_with('/') && !path_prefix.ends_with('/')),
         "--prefix must look like /gitlab"
     );
+    // The Echoes client's webhooks go through the relay (README, "Webhooks"):
+    // its key and its queue live in a folder of their own for the demo's life.
+    let relay = tempfile::tempdir().expect("a temporary folder");
+    let key = relay.path().join("webhook-key");
+    std::fs::write(
+        &key,
+        "8d3f0c5a1e2b4c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6\n",
+    )
+    .expect("write the demo's webhook key");
     let sandbox = Sandbox::with(SandboxOptions {
         other_client: Some(DEMO_SCOPE.into()),
         path_prefix,
+        config_extra: format!(
+            "webhooks:\n  key_file: {}\n  spool: {}\n",
+            key.display(),
+            relay.path().join("spool").display()
+        ),
+        client_extra: format!(
+            "    webhooks:\n      policy: {}/policies/echoes.webhooks.yaml\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
         ..SandboxOptions::default()
     })
     .await;
@@ -245,6 +263,8 @@ async fn serve_forever(sandbox: Sandbox) {
 ///   method, target below the prefix, body, and which credential it carried
 ///   (`"glgate"` for glgate's own GitLab token; never a client token).
 /// - `clear`: forgets the requests received so far.
+/// - `hooks`: the hooks as GitLab stores them (`id`, `url`, whether it has a
+///   secret token): with the relay, glgate's relay URL, not the client's.
 fn command(sandbox: &Sandbox, prefix: &str, line: &str) -> serde_json::Value {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
@@ -289,6 +309,17 @@ fn command(sandbox: &Sandbox, prefix: &str, line: &str) -> serde_json::Value {
         ["clear"] => {
             sandbox.fake.clear_requests();
             serde_json::json!({"ok": true})
+        }
+        ["hooks"] => {
+            let hooks: Vec<serde_json::Value> = sandbox
+                .fake
+                .stored_hooks()
+                .into_iter()
+                .map(|(id, url, token)| {
+                    serde_json::json!({"id": id, "url": url, "has_token": token.is_some()})
+                })
+                .collect();
+            serde_json::json!({"ok": true, "hooks": hooks})
         }
         _ => serde_json::json!({"ok": false, "error": format!("unknown command {line:?}")}),
     }

@@ -535,3 +535,49 @@ fn admin_connection_cap_and_send_timeout_are_checked() {
         "{errors}"
     );
 }
+
+#[test]
+fn the_webhook_relay_is_checked_with_located_errors() {
+    let dir = folder_with_policy();
+    std::fs::write(
+        dir.path().join("policies/hooks.yaml"),
+        "version: 1\nevents:\n  - kind: push\n",
+    )
+    .unwrap();
+    let relayed = format!("{CLIENT}    webhooks:\n      policy: policies/hooks.yaml\n");
+    // A relayed client needs the top-level section (its keys).
+    let problems = Config::compile(&dir.path().join("c.yaml"), &config(&relayed))
+        .unwrap_err()
+        .to_string();
+    assert!(problems.contains("clients[0].webhooks"), "{problems}");
+    assert!(problems.contains("no top-level webhooks:"), "{problems}");
+    // A key file that is not a key names its line and how to make one.
+    std::fs::write(dir.path().join("key"), "not a key\n").unwrap();
+    let section =
+        "webhooks:\n  key_file: key\n  spool: spool\n  retry_initial: 1m\n  retry_max: 10s\n";
+    let problems = Config::compile(
+        &dir.path().join("c.yaml"),
+        &config(&format!("{relayed}{section}")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(problems.contains("webhooks.key_file"), "{problems}");
+    assert!(
+        problems.contains(":1: a webhook key is 64 hex digits"),
+        "{problems}"
+    );
+    assert!(problems.contains("webhooks.retry_max"), "{problems}");
+    // A good one compiles, with the defaults and the client's payload policy.
+    std::fs::write(dir.path().join("key"), "ab".repeat(32)).unwrap();
+    let section = "webhooks:\n  key_file: key\n  spool: spool\n";
+    let config = Config::compile(
+        &dir.path().join("c.yaml"),
+        &config(&format!("{relayed}{section}")),
+    )
+    .unwrap();
+    let webhooks = config.webhooks.as_ref().unwrap();
+    assert_eq!(webhooks.spool, dir.path().join("spool"));
+    assert_eq!(webhooks.max_age, Duration::from_secs(72 * 3600));
+    assert_eq!(webhooks.max_queued, DEFAULT_WEBHOOK_QUEUED);
+    assert!(config.clients[0].webhooks.is_some());
+}

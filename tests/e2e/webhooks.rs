@@ -687,3 +687,14 @@ async fn prune_hooks_lists_then_deletes_relay_hooks_outside_the_scope() {
     assert_eq!(left.len(), 2);
     assert!(!left.contains(&platform));
 }
+
+#[tokio::test]
+async fn new_key_prints_a_key_the_config_accepts() {
+    let (code, out, err) = glgate_cli(vec!["webhooks".into(), "new-key".into()]).await;
+    assert_eq!(code, 0, "{err}");
+    let key = out.trim();
+    assert_eq!(key.len(), 64);
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+    let (_, again, _) = glgate_cli(vec!["webhooks".into(), "new-key".into()]).await;
+    assert_ne!(again.trim(), key, "a fresh key each time");
+}
