@@ -76,6 +76,11 @@ impl Compiler<'_> {
         );
         let settings = WebhookSettings {
             sealer: sealer?,
+            key_file: key_path,
+            signing_secret_file: webhooks
+                .signing_secret_file
+                .as_ref()
+                .map(|f| self.resolve(&f.value)),
             receive_url,
             spool: self.resolve(&webhooks.spool.value),
             max_queue_bytes: self.positive(
