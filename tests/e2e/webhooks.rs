@@ -698,3 +698,29 @@ async fn new_key_prints_a_key_the_config_accepts() {
     let (_, again, _) = glgate_cli(vec!["webhooks".into(), "new-key".into()]).await;
     assert_ne!(again.trim(), key, "a fresh key each time");
 }
+
+#[tokio::test]
+async fn check_shows_the_relay_and_warns_of_a_readable_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let receiver = Receiver::start().await;
+    let files = RelayFiles::new();
+    let sb = relay_sandbox(&receiver, &files, "").await;
+    let key = files.dir.path().join("webhook-key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = sb.config_path.display().to_string();
+    let (code, out, err) =
+        glgate_cli(vec!["check".into(), "--config".into(), config.clone()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("webhooks relay at http://127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("echoes.webhooks.yaml): 7 event kind(s) pass"),
+        "{out}"
+    );
+    assert!(
+        out.contains("webhooks.key_file") && out.contains("chmod 600"),
+        "{out}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, out, _) = glgate_cli(vec!["check".into(), "--config".into(), config]).await;
+    assert!(!out.contains("warning: webhooks.key_file"), "{out}");
+}
