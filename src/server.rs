@@ -106,6 +106,9 @@ impl Server {
             None => None,
         };
         let snapshot = Snapshot::build(config, addr)?;
+        if let Some(warning) = crate::config::webhook_receive_warning(&snapshot.config) {
+            tracing::warn!("{warning}");
+        }
         if !snapshot.config.upstream.url.is_https() {
             tracing::warn!(
                 "upstream.url is plain http: the GitLab token crosses the network unencrypted"

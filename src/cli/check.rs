@@ -108,6 +108,9 @@ struct StartChecks {
 /// validity), the audit output, and the mode of the secret files.
 fn start_checks(config: &Config) -> StartChecks {
     let mut checks = StartChecks::default();
+    if let Some(warning) = crate::config::webhook_receive_warning(config) {
+        checks.warnings.push(warning.into());
+    }
     if !config.upstream.url.is_https() {
         checks.warnings.push(
             "upstream.url is plain http: the GitLab token crosses the network unencrypted".into(),

@@ -20,6 +20,7 @@ pub(crate) use model::{
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OAUTH_REDIRECT_URI, DEFAULT_TOKEN_RELOAD_INTERVAL,
     DEFAULT_WEBHOOK_BODY_BYTES, DEFAULT_WEBHOOK_QUEUE_BYTES, DEFAULT_WEBHOOK_QUEUED, Limits,
     OAuthSettings, RateLimit, TlsSettings, TokenSource, UpstreamConfig, WebhookSettings,
+    webhook_receive_warning,
 };
 pub(crate) use startup::StartupSettings;
 pub use url::BaseUrl;

@@ -262,6 +262,20 @@ pub(crate) struct WebhookSettings {
     pub signing: Option<Arc<SigningSecret>>,
 }
 
+/// The warning for a relay GitLab reaches over plain http beyond this host:
+/// each delivery's secret and payload cross the network readable, and one
+/// captured secret lets its holder post events for that hook.
+pub(crate) fn webhook_receive_warning(config: &Config) -> Option<&'static str> {
+    let webhooks = config.webhooks.as_ref()?;
+    let url = webhooks
+        .receive_url
+        .as_ref()
+        .or(config.public_url.as_ref())?;
+    (!url.is_https() && !url.is_loopback()).then_some(
+        "the webhook relay's receive URL is plain http: each delivery's secret and payload cross the network unencrypted; serve glgate over TLS (tls:) and use https",
+    )
+}
+
 /// A whole, valid configuration.
 #[derive(Clone, Debug)]
 pub struct Config {

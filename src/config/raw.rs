@@ -70,7 +70,8 @@ pub(super) struct RawWebhooks {
     #[schemars(with = "String")]
     pub spool: Spanned<String>,
     /// Most bytes of deliveries queued at once; beyond it GitLab is answered
-    /// 503 (it keeps the event), never dropped silently.
+    /// 503 (GitLab records a failed delivery, which can be resent from the
+    /// hook's recent events), never dropped silently.
     #[serde(default)]
     #[schemars(with = "Option<u64>")]
     pub max_queue_bytes: Option<Spanned<u64>>,

@@ -172,9 +172,11 @@ impl ProxyError {
             ProxyError::AggregateBeyondScope(_) => StatusCode::FORBIDDEN,
             ProxyError::TooLargeToFilter(_) | ProxyError::Unfilterable => StatusCode::BAD_GATEWAY,
             ProxyError::Relay(RelayError::Seal) => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Relay(RelayError::NeedsMigration | RelayError::CustomTemplate) => {
-                StatusCode::FORBIDDEN
-            }
+            ProxyError::Relay(
+                RelayError::NeedsMigration
+                | RelayError::CustomTemplate
+                | RelayError::RuleWithoutUrl,
+            ) => StatusCode::FORBIDDEN,
             ProxyError::Relay(_) => StatusCode::BAD_REQUEST,
         }
     }
@@ -236,6 +238,7 @@ impl ProxyError {
             ProxyError::Relay(RelayError::NeedsMigration) => "webhook_relay_migration_needed",
             ProxyError::Relay(RelayError::MissingUrl) => "webhook_relay_missing_url",
             ProxyError::Relay(RelayError::CustomTemplate) => "webhook_relay_custom_template",
+            ProxyError::Relay(RelayError::RuleWithoutUrl) => "webhook_relay_rule_without_url",
             ProxyError::Relay(RelayError::Body) => "webhook_relay_body",
             ProxyError::Relay(RelayError::Seal) => "webhook_relay_unavailable",
         }

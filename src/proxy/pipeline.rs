@@ -36,7 +36,7 @@ use crate::gateway::{Gateway, Snapshot};
 use crate::policy::{Decision, Matched, Permit, parse_body};
 use crate::scope::guard::{LookupCounts, ScopeGuard};
 use crate::upstream::{BoundedBody, UpstreamError};
-use crate::webhooks::relay::{Existing, HookRoute, RelayView};
+use crate::webhooks::relay::{Existing, HookRoute, RelayError, RelayView};
 
 /// One request on its way through glgate: where it came from, what glgate
 /// runs on for it, and what its phases have learned so far.
@@ -109,6 +109,16 @@ impl<'a> RequestContext<'a> {
         let hook_route = HookRoute::of(head.method(), permit.template());
         let relay = hook_route
             .and_then(|_| snapshot.relay_view(&principal.name, principal.relays_webhooks));
+        // A relayed registration is delivered only while its rule's `url`
+        // pattern allows the destination: a rule without one could register
+        // hooks whose every event would then be undeliverable.
+        if relay.as_ref().is_some_and(|view| view.relays)
+            && matches!(hook_route, Some(HookRoute::Create | HookRoute::Update))
+            && !rule_checks_url(&principal, &permit)
+        {
+            self.event.decision = "deny";
+            return Err(ProxyError::Relay(RelayError::RuleWithoutUrl));
+        }
         let scope = principal.scope.as_deref().map(|scope| {
             ScopeGuard::new(
                 scope,
@@ -457,4 +467,16 @@ impl<'a> RequestContext<'a> {
             metrics.record_hidden_items(&principal.name, self.hidden as u64);
         }
     }
+}
+
+/// Whether the rule that allowed the request constrains a `url` parameter
+/// (what the webhook relay checks a destination against at each delivery).
+fn rule_checks_url(principal: &Principal, permit: &Permit) -> bool {
+    principal
+        .policy
+        .rules()
+        .iter()
+        .find(|rule| rule.id() == permit.rule())
+        .and_then(|rule| rule.params())
+        .is_some_and(|params| params.specs().contains_key("url"))
 }

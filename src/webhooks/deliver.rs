@@ -44,12 +44,11 @@ use crate::metrics::WebhookMetrics;
 /// the spool kept them. Everything else GitLab sent stays behind, above all
 /// `X-Gitlab-Instance` (the internal GitLab URL) and GitLab's `X-Gitlab-Token`
 /// (glgate's own secret): the client's token is set from its registration.
-const RELAYED_HEADERS: [&str; 5] = [
+const RELAYED_HEADERS: [&str; 4] = [
     "x-gitlab-event",
     "x-gitlab-event-uuid",
     "x-gitlab-webhook-uuid",
     "idempotency-key",
-    "user-agent",
 ];
 
 /// How much of a receiver's answer is read (then discarded) so the
@@ -289,10 +288,22 @@ impl Worker {
                 event.status = Some(status);
                 self.spool.delivered(&delivery.id).await
             }
-            Attempt::Drop(reason) => {
+            // Out of scope is the customer's decision: the event is gone.
+            Attempt::Drop(reason) if reason == "out_of_scope" => {
                 event.decision = "drop";
                 event.reason = reason.to_owned();
                 self.spool.discard(&delivery.id).await
+            }
+            // Anything else follows a configuration change (a key, a client,
+            // a rule removed or renamed): GitLab was told the event would be
+            // delivered, so it is kept as a dead letter, to replay once the
+            // configuration is right again.
+            Attempt::Drop(reason) => {
+                event.decision = "dead_letter";
+                event.reason = reason.to_owned();
+                self.spool
+                    .dead_letter(&delivery.id, number, &format!("undeliverable: {reason}"))
+                    .await
             }
             Attempt::Failed {
                 reason,

@@ -32,14 +32,14 @@ use crate::scope::resolve::{Freshness, Lookup};
 use crate::scope::{FullPath, Kind};
 
 /// GitLab's headers a delivery keeps on its way to the client, in order.
-/// Not `X-Gitlab-Token` (the client gets its own) and not
-/// `X-Gitlab-Instance` (it names the internal GitLab).
+/// Not `X-Gitlab-Token` (the client gets its own), not `X-Gitlab-Instance`
+/// (it names the internal GitLab) and not `User-Agent` (it tells GitLab's
+/// version).
 pub(crate) const KEPT_HEADERS: &[&str] = &[
     "x-gitlab-event",
     "x-gitlab-event-uuid",
     "x-gitlab-webhook-uuid",
     "idempotency-key",
-    "user-agent",
 ];
 
 /// Longest kept header value; GitLab's are short (UUIDs, event names).
@@ -95,13 +95,7 @@ pub(crate) async fn handle(
     let snapshot = gateway.snapshot();
     let mut event = WebhookAuditEvent::start("received", new_delivery_id());
     event.remote = remote;
-    event.event = header_text(request.headers(), "x-gitlab-event")
-        .unwrap_or("-")
-        .chars()
-        .take(64)
-        .collect();
-    event.idempotency_key = header_text(request.headers(), "idempotency-key")
-        .map(|key| key.chars().take(MAX_KEPT_HEADER_CHARS).collect());
+    event.event = "-".into();
     let outcome = receive(&snapshot, spool, request, &mut event).await;
     event.decision = outcome.decision;
     event.reason = outcome.reason.to_owned();
@@ -177,6 +171,14 @@ async fn receive(
     if !settings.sealer.verify_secret(sealed, presented) {
         return Outcome::refuse(StatusCode::UNAUTHORIZED, "webhook_secret_invalid");
     }
+    // Only GitLab's words go into the audit line, never a stranger's.
+    event.event = header_text(&parts.headers, "x-gitlab-event")
+        .unwrap_or("-")
+        .chars()
+        .take(64)
+        .collect();
+    event.idempotency_key = header_text(&parts.headers, "idempotency-key")
+        .map(|key| key.chars().take(MAX_KEPT_HEADER_CHARS).collect());
     let limits = &snapshot.config.limits;
     let body = match read_body(
         &parts.headers,
@@ -205,6 +207,9 @@ async fn receive(
     let Some(payload_policy) = &client.webhooks else {
         return Outcome::drop("client_not_relayed");
     };
+    if !destination_allowed(client, &target) {
+        return Outcome::drop("destination_not_allowed");
+    }
     let header_event = header_text(&parts.headers, "x-gitlab-event");
     let minimized = match payload_policy.apply(header_event, &body) {
         Ok(minimized) => minimized,
@@ -441,6 +446,6 @@ mod tests {
         headers.insert("user-agent", "GitLab/18.0".parse().unwrap());
         let kept = kept_headers(&headers);
         let names: Vec<&str> = kept.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["x-gitlab-event", "idempotency-key", "user-agent"]);
+        assert_eq!(names, ["x-gitlab-event", "idempotency-key"]);
     }
 }

@@ -89,6 +89,12 @@ pub(crate) enum RelayError {
     /// (its project, its fields) past the relay's scope and payload checks.
     #[error("custom_webhook_template cannot be used on a hook behind the webhook relay")]
     CustomTemplate,
+    /// The rule allowing the registration has no `url` parameter to check
+    /// destinations against.
+    #[error(
+        "the rule allowing this hook registration does not constrain url, so the webhook relay could not check where its events go; add a url pattern to the rule"
+    )]
+    RuleWithoutUrl,
     /// The client's URL is itself a relay URL: deliveries would loop.
     #[error("a hook's url cannot be one of glgate's own relay URLs")]
     Loop,

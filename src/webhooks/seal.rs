@@ -154,6 +154,7 @@ impl Sealer {
         getrandom::fill(&mut nonce)?;
         // Serializing a struct of strings cannot fail.
         let mut data = serde_json::to_vec(target).unwrap_or_default();
+        // `parse` refuses a file without a key, so there is a first one.
         let key = &self.keys[0];
         // The key and the nonce are of the right sizes, and the input is far
         // below ChaCha20-Poly1305's length limit, so sealing cannot fail.
@@ -198,6 +199,7 @@ impl Sealer {
     /// The secret GitLab sends as `X-Gitlab-Token` for the hook whose relay
     /// URL carries `sealed` (hex HMAC-SHA256 under the first key).
     pub(crate) fn hook_secret(&self, sealed: &str) -> String {
+        // `parse` refuses a file without a key, so there is a first one.
         hex::encode(hmac::sign(&self.keys[0].secret, sealed.as_bytes()).as_ref())
     }
 

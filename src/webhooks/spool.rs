@@ -49,8 +49,10 @@
 //! `max_deliveries` and `max_bytes` bound the queued deliveries (not the dead
 //! letters, which an operator lists and replays). Past either,
 //! [`Spool::enqueue`] returns [`EnqueueError::Full`] and the receiver answers
-//! GitLab 503, so GitLab keeps the event and retries: nothing is dropped
-//! silently. A replay may go over the bounds (an operator asked for it); new
+//! GitLab 503: GitLab records the failed delivery in the hook's recent
+//! events (from where it can be resent; GitLab does not resend by itself)
+//! and, after repeated failures, disables the hook for a while. Nothing is
+//! dropped silently. A replay may go over the bounds (an operator asked for it); new
 //! deliveries are then refused until the queue drains.
 //!
 //! # Who may read it while a server runs
@@ -172,8 +174,8 @@ pub(crate) enum SpoolError {
 /// Why a delivery was not queued.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EnqueueError {
-    /// The queue is at `max_deliveries` or `max_bytes`: answer GitLab 503 so
-    /// it keeps the event and retries.
+    /// The queue is at `max_deliveries` or `max_bytes`: answer GitLab 503,
+    /// which records the delivery as failed (it can be resent from there).
     #[error("the webhook spool is full")]
     Full,
     /// The store failed: the delivery is not durable.

@@ -274,7 +274,6 @@ async fn a_delivery_arrives_with_exactly_the_kept_headers_and_the_clients_token(
             "content-type",
             "host",
             "idempotency-key",
-            "user-agent",
             "x-gitlab-event",
             "x-gitlab-event-uuid",
             "x-gitlab-token",
@@ -286,7 +285,7 @@ async fn a_delivery_arrives_with_exactly_the_kept_headers_and_the_clients_token(
     assert_eq!(header("content-type"), "application/json");
     assert_eq!(header("idempotency-key"), "idem-d1");
     assert_eq!(header("x-gitlab-event"), "Push Hook");
-    assert_eq!(header("user-agent"), "GitLab/18.0.0");
+    // GitLab's User-Agent names its version: kept back.
     assert_eq!(&got[0].body[..], br#"{"object_kind":"push"}"#);
 
     let audit = bench.audit();
@@ -451,27 +450,31 @@ async fn a_failing_receiver_is_retried_then_dead_lettered_then_replayed() {
 }
 
 #[tokio::test]
-async fn plain_http_goes_only_to_loopback_and_undeliverable_is_dropped() {
+async fn undeliverable_is_kept_as_a_dead_letter_and_out_of_scope_is_dropped() {
+    // A destination that is no longer allowed (here: plain http beyond
+    // loopback) follows a configuration change: kept, to replay.
     let bench = Bench::start(Fixed::to("http://192.0.2.10/hook".into()), quick());
     bench.spool.enqueue(delivery("d1")).await.unwrap();
-    bench.until("dropped", |b| b.audit().len() == 1).await;
+    bench.until("settled", |b| b.audit().len() == 1).await;
     let line = &bench.audit()[0];
-    assert_eq!(line["decision"], "drop");
+    assert_eq!(line["decision"], "dead_letter");
     assert_eq!(line["reason"], "destination_not_allowed");
     assert_eq!(bench.spool.stats().depth, 0);
-    assert_eq!(bench.spool.stats().dead, 0);
+    assert_eq!(bench.spool.stats().dead, 1);
     bench.stop().await;
 
     let gone = Arc::new(Fixed {
         url: Mutex::new("https://example.test/hook".into()),
         token: None,
-        undeliverable: Some("client_removed"),
+        undeliverable: Some("out_of_scope"),
     });
     let bench = Bench::start(gone, quick());
     bench.spool.enqueue(delivery("d2")).await.unwrap();
     bench.until("dropped", |b| b.audit().len() == 1).await;
-    assert_eq!(bench.audit()[0]["reason"], "client_removed");
+    assert_eq!(bench.audit()[0]["reason"], "out_of_scope");
+    assert_eq!(bench.audit()[0]["decision"], "drop");
     assert_eq!(bench.spool.stats().depth, 0);
+    assert_eq!(bench.spool.stats().dead, 0);
     let metrics = bench.metrics.encode();
     assert!(
         metrics.contains("glgate_webhook_deliveries_total{outcome=\"drop\"} 1"),
