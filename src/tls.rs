@@ -334,13 +334,19 @@ impl TlsServer {
     /// certificate is within [`EXPIRY_WARNING_DAYS`] of its end (an error
     /// once past it). Loading it logs the same, so the first check is a day
     /// after the start.
-    pub(crate) async fn warn_daily_on_expiry(self, mut stopped: watch::Receiver<bool>) {
+    pub(crate) async fn warn_daily_on_expiry(self, stopped: watch::Receiver<bool>) {
         const DAY: Duration = Duration::from_secs(86_400);
-        let mut days = tokio::time::interval_at(tokio::time::Instant::now() + DAY, DAY);
-        days.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.warn_on_expiry_every(DAY, stopped).await;
+    }
+
+    /// [`TlsServer::warn_daily_on_expiry`] with its period as a parameter,
+    /// so a test can drive it without waiting a day.
+    async fn warn_on_expiry_every(self, period: Duration, mut stopped: watch::Receiver<bool>) {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = days.tick() => {
+                _ = ticks.tick() => {
                     if let Some(not_after) = self.cert.current.load().cert.first().and_then(leaf_not_after) {
                         warn_on_expiry(&self.cert.cert_file, not_after);
                     }
@@ -363,5 +369,123 @@ impl TlsServer {
                 _ = stopped.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// Log lines written into memory, for this thread only.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn count(&self, part: &str) -> usize {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .lines()
+                .filter(|line| line.contains(part))
+                .count()
+        }
+    }
+
+    /// A self-signed certificate and key ending `days` from now, as files.
+    fn certificate_ending_in(dir: &Path, days: i64) -> TlsSettings {
+        let date = crate::credential::format_date(crate::credential::now_unix() + days * 86_400);
+        let ymd: Vec<i32> = date.split('-').map(|n| n.parse().unwrap()).collect();
+        let mut params = rcgen::CertificateParams::new(vec!["glgate.test".to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(ymd[0], ymd[1] as u8, ymd[2] as u8);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+        TlsSettings {
+            cert_file: dir.join("cert.pem"),
+            key_file: dir.join("key.pem"),
+            client_ca_file: None,
+            require_client_cert: false,
+            reload_interval: Duration::from_secs(3600),
+        }
+    }
+
+    /// Runs the periodic check every `period` until `warnings` lines saying
+    /// `part` were logged in all (the one at load included), or 10 s pass;
+    /// the count logged then.
+    async fn run_until(
+        tls: TlsServer,
+        period: Duration,
+        log: &Captured,
+        part: &str,
+        warnings: usize,
+    ) -> usize {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(tls.warn_on_expiry_every(period, stopped));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while log.count(part) < warnings && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the check stops when told")
+            .unwrap();
+        log.count(part)
+    }
+
+    /// A certificate 5 days from its end is warned about when loaded and
+    /// again at every period (daily in production); one past its end is an
+    /// error each time; one far from it, never.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_periodic_check_warns_again_about_a_certificate_near_its_end() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        // The test's runtime runs on this thread, so the check's task logs here.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let soon = "the TLS certificate expires soon";
+        let expired = "the TLS certificate has expired";
+
+        let dir = tempfile::tempdir().unwrap();
+        let tls = TlsServer::new(&certificate_ending_in(dir.path(), 5)).unwrap();
+        assert_eq!(log.count(soon), 1, "the warning at load");
+        let seen = run_until(tls, Duration::from_millis(20), &log, soon, 3).await;
+        assert!(
+            seen >= 3,
+            "warned {seen} time(s): at load and at two periods"
+        );
+        assert_eq!(log.count(expired), 0);
+
+        let past = tempfile::tempdir().unwrap();
+        let tls = TlsServer::new(&certificate_ending_in(past.path(), -2)).unwrap();
+        let seen = run_until(tls, Duration::from_millis(20), &log, expired, 3).await;
+        assert!(seen >= 3, "an error {seen} time(s)");
+
+        let far = tempfile::tempdir().unwrap();
+        let before = (log.count(soon), log.count(expired));
+        let tls = TlsServer::new(&certificate_ending_in(far.path(), 200)).unwrap();
+        // Ten periods, then stopped: nothing to say about a valid certificate.
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(tls.warn_on_expiry_every(Duration::from_millis(5), stopped));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        assert_eq!((log.count(soon), log.count(expired)), before);
     }
 }
