@@ -1,4 +1,7 @@
-//! The admin listener: `/live`, `/ready` and `/metrics`.
+//! The admin listener: `/live`, `/ready` and `/metrics`; with the webhook
+//! relay, `GET /webhooks/status`, `GET /webhooks/dead-letters` and
+//! `POST /webhooks/replay` (the running server holds the spool's lock, so
+//! `glgate webhooks …` asks here).
 //!
 //! `/ready` asks GitLab for the token's user (`GET /api/v4/user`) and caches
 //! the answer briefly, so probes never hammer GitLab.
@@ -70,6 +73,9 @@ impl listener::Handler for Admin {
     }
 }
 
+/// The webhook queue's fill ratio from which `/ready` says it is near full.
+const WEBHOOK_QUEUE_NEAR_FULL: f64 = 0.9;
+
 async fn answer(
     gateway: Arc<Gateway>,
     cache: Arc<Mutex<Option<Readiness>>>,
@@ -90,13 +96,25 @@ async fn answer(
                 .credential()
                 .expires_at()
                 .map(crate::credential::format_date);
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "ready": readiness.ready,
                 "upstream": readiness.detail,
                 "token_expires_at": expires_at,
                 // Still ready: the running settings serve; a restart applies the new ones.
                 "restart_pending": gateway.restart_pending(),
             });
+            if let Some(spool) = &gateway.webhook_spool {
+                // Still ready (API requests are served), but degraded: a full
+                // queue answers GitLab 503, and GitLab disables a hook that fails.
+                let fill = spool.stats().fill_ratio();
+                body["webhook_queue"] = serde_json::json!({
+                    "fill_ratio": (fill * 1000.0).round() / 1000.0,
+                    "near_full": fill >= WEBHOOK_QUEUE_NEAR_FULL,
+                });
+                if fill >= WEBHOOK_QUEUE_NEAR_FULL {
+                    body["degraded"] = serde_json::Value::from("webhook_queue_near_full");
+                }
+            }
             text(status, "application/json", body.to_string())
         }
         "/metrics" => {
@@ -111,6 +129,62 @@ async fn answer(
                 gateway.metrics.encode(),
             )
         }
+        path if path.starts_with("/webhooks/") => webhooks(&gateway, request).await,
+        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    }
+}
+
+/// Largest `POST /webhooks/replay` body read.
+const MAX_REPLAY_BODY: usize = 4096;
+
+/// The webhook spool's endpoints.
+async fn webhooks(gateway: &Gateway, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    use http::Method;
+    use http_body_util::{BodyExt, Limited};
+
+    use crate::webhooks::spool;
+
+    let message = |status: StatusCode, said: &str| {
+        let body = serde_json::json!({ "message": said });
+        text(status, "application/json", body.to_string())
+    };
+    let Some(spool) = &gateway.webhook_spool else {
+        return message(
+            StatusCode::NOT_FOUND,
+            "the webhook relay is not configured (no webhooks: section)",
+        );
+    };
+    let json =
+        |value: serde_json::Value| text(StatusCode::OK, "application/json", value.to_string());
+    match (request.method().clone(), request.uri().path()) {
+        (Method::GET, "/webhooks/status") => json(spool::admin_status(spool)),
+        (Method::GET, "/webhooks/dead-letters") => match spool.dead_letters().await {
+            Ok(list) => json(serde_json::json!({ "dead_letters": list })),
+            Err(error) => message(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+        },
+        (Method::POST, "/webhooks/replay") => {
+            let Ok(body) = Limited::new(request.into_body(), MAX_REPLAY_BODY)
+                .collect()
+                .await
+            else {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "the body could not be read (at most 4096 bytes)",
+                );
+            };
+            match spool::admin_replay(spool, &body.to_bytes()).await {
+                Ok(answer) => json(answer),
+                Err(spool::AdminReplayError::Request) => message(
+                    StatusCode::BAD_REQUEST,
+                    &spool::AdminReplayError::Request.to_string(),
+                ),
+                Err(error) => message(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+            }
+        }
+        (_, "/webhooks/status" | "/webhooks/dead-letters" | "/webhooks/replay") => message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET /webhooks/status, GET /webhooks/dead-letters, POST /webhooks/replay",
+        ),
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }
 }

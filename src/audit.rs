@@ -80,6 +80,11 @@ pub struct AuditEvent {
     /// The shadow policy's reason code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shadow_reason: Option<String>,
+    /// The hook registration was rewritten for the webhook relay (its `url`
+    /// and `token` replaced by glgate's): the one declared exception to
+    /// forwarding exactly what was checked.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub webhook_relay: bool,
 }
 
 impl AuditEvent {
@@ -159,6 +164,9 @@ impl WebhookAuditEvent {
 }
 
 /// What the writer thread writes: a request's line or a webhook step's line.
+// Requests are the common case: boxing them would cost an allocation per
+// request; the rarer webhook event is boxed instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum AuditRecord {
     Request(AuditEvent),

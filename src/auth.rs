@@ -35,6 +35,8 @@ pub(crate) struct Principal {
     pub shadow_policy: Option<Arc<Policy>>,
     /// The groups and projects it may reach (`None`: all the token can see).
     pub scope: Option<Arc<crate::scope::Scope>>,
+    /// Whether its hooks are relayed through glgate (it has a payload policy).
+    pub relays_webhooks: bool,
 }
 
 /// Why a request is not authenticated.
@@ -149,6 +151,7 @@ impl ClientTable {
             rate_limit: client.rate_limit,
             shadow_policy: client.shadow_policy.clone(),
             scope: client.scope.clone(),
+            relays_webhooks: client.webhooks.is_some(),
         })
     }
 
@@ -288,6 +291,7 @@ mod tests {
             policy: Arc::new(policy),
             rate_limit: RateLimit::default(),
             scope: None,
+            webhooks: None,
         }])
     }
 

@@ -4,6 +4,7 @@
 //! Every request loads the snapshot once and sees one consistent config,
 //! policy set and upstream for its whole life.
 
+use crate::webhooks::spool::Spool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -37,6 +38,9 @@ pub struct Snapshot {
     /// Scope resolutions (project and group lookups). A reload starts a
     /// fresh cache, so a new scope or upstream never reuses old answers.
     pub resolver: Resolver,
+    /// Where relay URLs point (`webhooks.receive_url`, else the public URL),
+    /// without a trailing slash.
+    pub(crate) receive_url: String,
 }
 
 /// Why a snapshot could not be built.
@@ -62,6 +66,24 @@ pub enum SnapshotError {
 }
 
 impl Snapshot {
+    /// `client`'s view of relay hooks, whenever the relay is configured:
+    /// every client sees its own relay hooks as it registered them and never
+    /// another's; only a client whose hooks are relayed (`relays_webhooks`)
+    /// has its registrations rewritten.
+    pub(crate) fn relay_view<'a>(
+        &'a self,
+        client: &'a str,
+        relays_webhooks: bool,
+    ) -> Option<crate::webhooks::relay::RelayView<'a>> {
+        let webhooks = self.config.webhooks.as_ref()?;
+        Some(crate::webhooks::relay::RelayView {
+            sealer: &webhooks.sealer,
+            receive_url: &self.receive_url,
+            client,
+            relays: relays_webhooks,
+        })
+    }
+
     /// Builds a snapshot from a compiled config: reads the token and sets up
     /// the upstream client. `bound` is the proxy's actual listen address, used
     /// as the public URL when none is configured.
@@ -96,7 +118,16 @@ impl Snapshot {
             [&config.upstream.url, &config.upstream.external_url],
             &public_url,
         );
+        let receive_url = config
+            .webhooks
+            .as_ref()
+            .and_then(|webhooks| webhooks.receive_url.as_ref())
+            .unwrap_or(&public_url)
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
         Ok(Snapshot {
+            receive_url,
             clients: ClientTable::new(config.clients.clone()),
             resolver: Resolver::new(config.scope_cache),
             upstream,
@@ -121,12 +152,21 @@ pub struct Gateway {
     pub bound: SocketAddr,
     /// What the server was started with and a reload cannot change.
     startup: StartupSettings,
+    /// The webhook relay's durable queue, held (and locked) for the
+    /// server's life when `webhooks:` is configured.
+    pub(crate) webhook_spool: Option<Spool>,
 }
 
 impl Gateway {
     /// A gateway serving `snapshot`.
-    pub(crate) fn new(snapshot: Snapshot, audit: AuditSink, bound: SocketAddr) -> Gateway {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        audit: AuditSink,
+        bound: SocketAddr,
+        webhook_spool: Option<Spool>,
+    ) -> Gateway {
         Gateway {
+            webhook_spool,
             startup: StartupSettings::of(&snapshot.config),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: Metrics::with_audit(&audit),

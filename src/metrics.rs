@@ -69,6 +69,146 @@ pub(crate) struct BuildLabels {
     pub(crate) version: String,
 }
 
+/// Labels of `glgate_webhook_deliveries_total` and `glgate_webhooks_received_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OutcomeLabels {
+    /// A fixed word: `delivered`, `retry`, `dead_letter`, `drop` (attempts);
+    /// `accepted`, `dropped`, `refused` (received).
+    pub(crate) outcome: String,
+}
+
+/// Labels of `glgate_webhooks_dropped_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DropLabels {
+    /// A reason code.
+    pub(crate) reason: String,
+}
+
+/// Outcomes of one attempt to deliver a webhook to a client's receiver.
+const DELIVERY_OUTCOMES: [&str; 4] = ["delivered", "retry", "dead_letter", "drop"];
+/// Outcomes of a delivery GitLab posted to glgate.
+const RECEIVED_OUTCOMES: [&str; 3] = ["accepted", "dropped", "refused"];
+/// Drop reasons of the relay itself whose series exist from the start,
+/// beside the payload policy's (`webhooks::payload::DROP_REASONS`); refusals
+/// (a wrong secret, a full queue) appear at their first occurrence.
+const RELAY_DROP_REASONS: [&str; 2] = ["out_of_scope", "event_object_unknown"];
+
+/// The webhook relay's metrics: handles the spool's worker keeps (each a
+/// clone sharing the registered series).
+#[derive(Clone, Debug)]
+pub(crate) struct WebhookMetrics {
+    /// Deliveries queued.
+    pub(crate) queue_depth: Gauge,
+    /// Bytes of deliveries queued.
+    pub(crate) queue_bytes: Gauge,
+    /// Age of the oldest queued delivery.
+    pub(crate) queue_oldest_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Dead letters stored.
+    pub(crate) dead_letters: Gauge,
+    /// Attempts by outcome.
+    pub(crate) deliveries: Family<OutcomeLabels, Counter>,
+    /// Time of one attempt (connect to the end of the receiver's answer).
+    pub(crate) delivery_duration: Histogram,
+    /// Deliveries GitLab posted, by outcome.
+    pub(crate) received: Family<OutcomeLabels, Counter>,
+    /// Deliveries dropped at reception, by reason.
+    pub(crate) dropped: Family<DropLabels, Counter>,
+}
+
+impl WebhookMetrics {
+    fn register(registry: &mut Registry) -> WebhookMetrics {
+        let metrics = WebhookMetrics {
+            queue_depth: Gauge::default(),
+            queue_bytes: Gauge::default(),
+            queue_oldest_age: Gauge::default(),
+            dead_letters: Gauge::default(),
+            deliveries: Family::default(),
+            delivery_duration: Histogram::new(REQUEST_DURATION_BUCKETS),
+            received: Family::default(),
+            dropped: Family::default(),
+        };
+        // Every outcome exists from the start, at 0.
+        for outcome in DELIVERY_OUTCOMES {
+            metrics
+                .deliveries
+                .get_or_create(&outcome_labels(outcome))
+                .inc_by(0);
+        }
+        for outcome in RECEIVED_OUTCOMES {
+            metrics
+                .received
+                .get_or_create(&outcome_labels(outcome))
+                .inc_by(0);
+        }
+        for reason in RELAY_DROP_REASONS
+            .iter()
+            .chain(crate::webhooks::payload::DROP_REASONS)
+        {
+            metrics
+                .dropped
+                .get_or_create(&DropLabels {
+                    reason: (*reason).into(),
+                })
+                .inc_by(0);
+        }
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook deliveries queued in the spool, waiting for the client's receiver",
+            metrics.queue_depth.clone(),
+        );
+        registry.register(
+            "webhook_queue_bytes",
+            "Bytes of webhook deliveries queued in the spool",
+            metrics.queue_bytes.clone(),
+        );
+        registry.register(
+            "webhook_queue_oldest_age_seconds",
+            "Age of the oldest webhook delivery queued (0 when empty)",
+            metrics.queue_oldest_age.clone(),
+        );
+        registry.register(
+            "webhook_dead_letters",
+            "Webhook deliveries in the dead-letter store (list and replay with glgate webhooks)",
+            metrics.dead_letters.clone(),
+        );
+        registry.register(
+            "webhook_deliveries",
+            "Attempts to deliver a webhook to a client's receiver, by outcome (delivered, retry, dead_letter, drop)",
+            metrics.deliveries.clone(),
+        );
+        registry.register(
+            "webhook_delivery_duration_seconds",
+            "Time of one attempt to deliver a webhook to a client's receiver",
+            metrics.delivery_duration.clone(),
+        );
+        registry.register(
+            "webhooks_received",
+            "Webhook deliveries GitLab posted to glgate, by outcome (accepted, dropped, refused)",
+            metrics.received.clone(),
+        );
+        registry.register(
+            "webhooks_dropped",
+            "Webhook deliveries glgate dropped at reception (answered 2xx, not relayed), by reason",
+            metrics.dropped.clone(),
+        );
+        metrics
+    }
+
+    /// Counts one delivery attempt's `outcome` and how long it took.
+    pub(crate) fn attempted(&self, outcome: &str, seconds: f64) {
+        self.deliveries
+            .get_or_create(&outcome_labels(outcome))
+            .inc();
+        self.delivery_duration.observe(seconds);
+    }
+}
+
+fn outcome_labels(outcome: &str) -> OutcomeLabels {
+    OutcomeLabels {
+        outcome: outcome.into(),
+    }
+}
+
 /// Buckets of `glgate_request_duration_seconds`: from a refusal answered
 /// in microseconds to a long download.
 const REQUEST_DURATION_BUCKETS: [f64; 14] = [
@@ -113,6 +253,8 @@ pub struct Metrics {
     /// When the serving TLS certificate expires (seconds since the epoch;
     /// 0 without TLS).
     pub tls_certificate_expiry: Gauge,
+    /// The webhook relay's queue, attempts and receptions.
+    pub(crate) webhooks: WebhookMetrics,
 }
 
 impl Default for Metrics {
@@ -252,7 +394,9 @@ impl Metrics {
             "When the serving TLS certificate expires, in seconds since the epoch (0: no TLS)",
             tls_certificate_expiry.clone(),
         );
+        let webhooks = WebhookMetrics::register(&mut registry);
         Metrics {
+            webhooks,
             upstream_credential_rejections,
             requests_in_flight,
             request_duration,
@@ -319,6 +463,28 @@ impl Metrics {
                 client: client.into(),
             })
             .inc_by(count);
+    }
+
+    /// Counts a webhook delivery GitLab posted: `accepted` (queued),
+    /// `dropped` (answered 2xx, not relayed: also call
+    /// [`Metrics::webhook_dropped`]) or `refused` (not verified, or the
+    /// queue was full).
+    pub(crate) fn webhook_received(&self, outcome: &str) {
+        self.webhooks
+            .received
+            .get_or_create(&outcome_labels(outcome))
+            .inc();
+    }
+
+    /// Counts a webhook delivery dropped at reception for `reason` (a
+    /// reason code from a fixed set: never a path or a project).
+    pub(crate) fn webhook_dropped(&self, reason: &str) {
+        self.webhooks
+            .dropped
+            .get_or_create(&DropLabels {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

@@ -24,6 +24,9 @@ use crate::config::{AuditOutput, Config};
 use crate::gateway::{Gateway, Snapshot, SnapshotError};
 use crate::proxy::Connection;
 use crate::tls::{TlsError, TlsServer};
+use crate::webhooks::deliver::{DeliverySettings, Worker};
+use crate::webhooks::destinations::RelayDestinations;
+use crate::webhooks::spool::{OpenMode, Spool, SpoolSettings};
 use crate::{admin, listener, proxy};
 
 /// Why the server could not start.
@@ -35,6 +38,10 @@ pub enum StartError {
     /// Inbound TLS could not be set up.
     #[error("{0}")]
     Tls(#[from] TlsError),
+    /// The webhook spool could not be opened (held by another process,
+    /// a folder open to others, a storage error).
+    #[error("{0}")]
+    WebhookSpool(String),
     /// Binding a listener or opening the audit log.
     #[error("{what}: {source}")]
     Io {
@@ -89,13 +96,22 @@ impl Server {
             ),
             _ => "cannot open the audit log".to_owned(),
         }))?;
+        // Opened before serving: a second server on the same spool stops
+        // here, naming the folder, before it answers anything.
+        let webhook_spool = match &config.webhooks {
+            Some(webhooks) => Some(
+                Spool::open(&SpoolSettings::of(webhooks), OpenMode::Create)
+                    .map_err(|error| StartError::WebhookSpool(error.to_string()))?,
+            ),
+            None => None,
+        };
         let snapshot = Snapshot::build(config, addr)?;
         if !snapshot.config.upstream.url.is_https() {
             tracing::warn!(
                 "upstream.url is plain http: the GitLab token crosses the network unencrypted"
             );
         }
-        let gateway = Arc::new(Gateway::new(snapshot, audit, addr));
+        let gateway = Arc::new(Gateway::new(snapshot, audit, addr, webhook_spool));
         // Built after the gateway, whose metrics it keeps the certificate's end in.
         let tls = match &gateway.snapshot().config.tls {
             Some(settings) => Some(TlsServer::with_expiry_metric(
@@ -123,6 +139,19 @@ impl Server {
         if let Some(tls) = tls {
             tasks.push(tokio::spawn(tls.clone().watch_files(stopped.clone())));
             tasks.push(tokio::spawn(tls.warn_daily_on_expiry(stopped.clone())));
+        }
+        if let (Some(spool), Some(webhooks)) =
+            (&gateway.webhook_spool, &gateway.snapshot().config.webhooks)
+        {
+            let worker = Worker::new(
+                spool.clone(),
+                Arc::new(RelayDestinations(gateway.clone())),
+                DeliverySettings::of(webhooks),
+                gateway.audit.clone(),
+                gateway.metrics.webhooks.clone(),
+            )
+            .map_err(|error| StartError::WebhookSpool(crate::diagnostic::describe(&error)))?;
+            tasks.push(tokio::spawn(worker.run(stopped.clone())));
         }
         let admin_addr = match admin_listener {
             Some(listener) => {
@@ -180,6 +209,24 @@ impl listener::Handler for ProxyHandler {
     ) -> Pin<Box<dyn Future<Output = Response<proxy::AuditedBody>> + Send>> {
         let (gateway, connection) = (self.0.clone(), connection.clone());
         Box::pin(async move {
+            let snapshot = gateway.snapshot();
+            if snapshot.config.webhooks.is_some()
+                && crate::webhooks::receive::is_relay_path(
+                    request.uri().path(),
+                    crate::webhooks::receive::receive_prefix(&snapshot.receive_url),
+                )
+            {
+                drop(snapshot);
+                let answer = crate::webhooks::receive::handle(
+                    &gateway,
+                    gateway.webhook_spool.as_ref(),
+                    connection.remote.to_string(),
+                    request,
+                )
+                .await;
+                return answer.map(|body| proxy::AuditedBody::unaudited(proxy::full_body(body)));
+            }
+            drop(snapshot);
             match proxy::handle(gateway, connection, request).await {
                 Ok(response) => response,
                 Err(never) => match never {},

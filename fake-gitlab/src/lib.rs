@@ -21,10 +21,15 @@
 
 mod api;
 mod credentials;
+
+pub use credentials::GranularScope;
 mod params;
 mod reply;
 mod server;
 mod store;
+mod webhooks;
+
+pub use webhooks::Delivery;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -241,6 +246,14 @@ impl FakeGitlab {
         }
     }
 
+    /// Makes a personal access token a fine-grained one (GitLab 18.10+) with
+    /// these boundaries and permissions, or a classic one again (`None`).
+    pub fn set_token_granular_scopes(&self, token: &str, scopes: Option<Vec<GranularScope>>) {
+        if let Some(t) = self.credentials().find_mut(token) {
+            t.granular_scopes = scopes;
+        }
+    }
+
     /// Makes the token user an administrator (`is_admin`) or not.
     pub fn set_user_admin(&self, admin: bool) {
         self.credentials().is_admin = admin;
@@ -318,6 +331,41 @@ impl FakeGitlab {
 
     fn credentials(&self) -> std::sync::MutexGuard<'_, credentials::Credentials> {
         server::lock(&self.shared.credentials)
+    }
+
+    /// Fires an event of project `project_id` as GitLab does: `payload` (a
+    /// documented webhook payload, its `project` fields set to this project)
+    /// is posted to the project's hooks and to the hooks of every group above
+    /// it, with `X-Gitlab-Event: event`, the hook's `X-Gitlab-Token`,
+    /// `X-Gitlab-Instance`, and fresh event and idempotency UUIDs. Returns
+    /// what each receiver answered.
+    pub async fn deliver_event(
+        &self,
+        project_id: u64,
+        event: &str,
+        payload: serde_json::Value,
+    ) -> Vec<Delivery> {
+        webhooks::deliver(&self.shared, project_id, event, payload).await
+    }
+
+    /// The hooks of a project or group as stored, with their secret `token`
+    /// (which GitLab's API never returns): `(id, url, token)`.
+    pub fn stored_hooks(&self) -> Vec<(u64, String, Option<String>)> {
+        self.shared.with_store(|store| {
+            store
+                .hooks
+                .iter()
+                .map(|hook| {
+                    let text = |key: &str| {
+                        hook.fields
+                            .get(key)
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_owned)
+                    };
+                    (hook.id, text("url").unwrap_or_default(), text("token"))
+                })
+                .collect()
+        })
     }
 
     /// Stops accepting connections, lets in-flight requests finish (at most

@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     request_counter: AtomicU64,
     /// `POST /oauth/token` answers 500 this many more times, each after the delay.
     oauth_token_failures: Mutex<(u32, Duration)>,
+    /// Webhook deliveries made so far (numbers their event UUIDs).
+    deliveries: AtomicU64,
 }
 
 impl Shared {
@@ -72,6 +74,7 @@ impl Shared {
             store: Mutex::new(Store::seeded()),
             request_counter: AtomicU64::new(0),
             oauth_token_failures: Mutex::new((0, Duration::ZERO)),
+            deliveries: AtomicU64::new(0),
         }
     }
 
@@ -111,6 +114,11 @@ impl Shared {
     }
 
     /// Runs `change` on the dataset (test controls such as transfers).
+    /// The next webhook delivery's number.
+    pub(crate) fn next_delivery_number(&self) -> u64 {
+        self.deliveries.fetch_add(1, Ordering::Relaxed)
+    }
+
     pub(crate) fn with_store<R>(&self, change: impl FnOnce(&mut Store) -> R) -> R {
         let mut store = self
             .store

@@ -43,7 +43,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// The webhook relay: check a payload policy against a GitLab delivery, list what it passes.
+    /// The webhook relay: make its key, check a payload policy against a GitLab delivery, list
+    /// what it passes, inspect the durable queue and replay its dead letters.
     Webhooks {
         /// What to do.
         #[command(subcommand)]
@@ -228,6 +229,38 @@ pub(crate) enum WebhooksCommand {
         #[arg(long, short)]
         policy: PathBuf,
     },
+    /// Print a new webhook key (64 hex digits: 32 random bytes) for webhooks.key_file.
+    /// To rotate, put the new key on the first line and keep the old one below it until
+    /// every relay hook has been registered again.
+    NewKey,
+    // The spool's commands (status, dead-letters, replay) stay together.
+    /// Show the queue: deliveries waiting, their bytes, the oldest one's age, dead letters.
+    /// Reads the spool file, or asks the running server on admin.listen when it holds the spool.
+    Status {
+        /// Where the spool is.
+        #[command(flatten)]
+        spool: SpoolArgs,
+    },
+    /// List the dead letters: deliveries given up after webhooks.max_age (id, client, event,
+    /// object, when received, attempts, last error).
+    DeadLetters {
+        /// Where the spool is.
+        #[command(flatten)]
+        spool: SpoolArgs,
+    },
+    /// Move dead letters back to the queue: attempts start again, with a new
+    /// webhooks.max_age (exit 1 when no dead letter has that id).
+    Replay {
+        /// The delivery id, as `dead-letters` lists it.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+        /// Where the spool is.
+        #[command(flatten)]
+        spool: SpoolArgs,
+    },
 }
 
 /// `glgate scope …`
@@ -244,6 +277,17 @@ pub(crate) enum ScopeCommand {
         #[arg(long)]
         client: Option<String>,
     },
+    /// List the webhook relay's hooks on projects and groups outside their
+    /// client's scope (exit 1 when there are some); delete them with --delete.
+    #[command(name = "prune-hooks", after_help = environment::GITLAB_WITH_TOKEN)]
+    PruneHooks {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Delete them (default: only list them).
+        #[arg(long)]
+        delete: bool,
+    },
 }
 
 /// `glgate client …`
@@ -258,6 +302,24 @@ pub(crate) enum ClientCommand {
         #[arg(long, value_name = "SHA256")]
         replacing: Option<String>,
     },
+}
+
+/// Where a `webhooks` command finds the spool.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SpoolArgs {
+    /// The config file: its webhooks.spool folder, and its admin.listen to ask the running
+    /// server when it holds the spool.
+    #[arg(
+        long,
+        short,
+        required_unless_present = "spool",
+        conflicts_with = "spool"
+    )]
+    pub(crate) config: Option<PathBuf>,
+    /// The spool folder (webhooks.spool), instead of --config: read only while no server
+    /// holds it.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool: Option<PathBuf>,
 }
 
 /// `glgate token …`

@@ -17,13 +17,14 @@ use std::path::Path;
 pub use model::Config;
 pub(crate) use model::{
     AuditOutput, CONFIG_VERSION, CacheSettings, CertMatch, ClientConfig,
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OAUTH_REDIRECT_URI, DEFAULT_TOKEN_RELOAD_INTERVAL, Limits,
-    OAuthSettings, RateLimit, TlsSettings, TokenSource, UpstreamConfig,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OAUTH_REDIRECT_URI, DEFAULT_TOKEN_RELOAD_INTERVAL,
+    DEFAULT_WEBHOOK_BODY_BYTES, DEFAULT_WEBHOOK_QUEUE_BYTES, DEFAULT_WEBHOOK_QUEUED, Limits,
+    OAuthSettings, RateLimit, TlsSettings, TokenSource, UpstreamConfig, WebhookSettings,
 };
 pub(crate) use startup::StartupSettings;
 pub use url::BaseUrl;
 
-use crate::diagnostic::{Diagnostics, parse_yaml, read_source};
+use crate::diagnostic::{Diagnostics, parse_yaml_all_keys, read_source};
 use raw::RawConfig;
 
 /// The JSON Schema of config files, generated from the types that read them.
@@ -42,7 +43,7 @@ impl Config {
 
     /// Compiles config `text`; `source` names the file and anchors relative paths.
     pub fn compile(source: &Path, text: &str) -> Result<Config, Diagnostics> {
-        parse_yaml::<RawConfig>(source, text)
+        parse_yaml_all_keys::<RawConfig>(source, text)
             .and_then(|raw| compile::compile(source, raw))
             .map_err(|problems| problems.with_source(source, text))
     }

@@ -11,6 +11,8 @@ use ipnet::IpNet;
 use super::BaseUrl;
 use crate::policy::Policy;
 use crate::scope::Scope;
+use crate::webhooks::payload::PayloadPolicy;
+use crate::webhooks::seal::{Sealer, SigningSecret};
 
 /// The config file format version this build reads.
 pub(crate) const CONFIG_VERSION: u32 = 1;
@@ -138,6 +140,8 @@ pub(crate) struct ClientConfig {
     pub rate_limit: RateLimit,
     /// The groups and projects it may reach (`None`: all the token can see).
     pub scope: Option<Arc<Scope>>,
+    /// Its payload policy when its webhooks are relayed through glgate.
+    pub webhooks: Option<Arc<PayloadPolicy>>,
 }
 
 /// A token-bucket rate limit: `per_second` sustained, `burst` above it.
@@ -217,6 +221,47 @@ impl Default for Limits {
     }
 }
 
+/// Default of `webhooks.max_queue_bytes`: 256 MiB of queued deliveries.
+pub(crate) const DEFAULT_WEBHOOK_QUEUE_BYTES: u64 = 256 * 1024 * 1024;
+/// Default of `webhooks.max_queued`.
+pub(crate) const DEFAULT_WEBHOOK_QUEUED: u64 = 100_000;
+/// Default of `webhooks.max_body_bytes`: GitLab's payloads are large (a push
+/// lists up to 20 commits with their files), rarely over a few MiB.
+pub(crate) const DEFAULT_WEBHOOK_BODY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The webhook relay (`webhooks:`).
+#[derive(Clone, Debug)]
+pub(crate) struct WebhookSettings {
+    /// The keys that seal and open relay URLs.
+    pub sealer: Arc<Sealer>,
+    /// The file they were read from.
+    pub key_file: PathBuf,
+    /// The file GitLab's signing secret was read from, if any.
+    pub signing_secret_file: Option<PathBuf>,
+    /// The URL GitLab reaches glgate at (`None`: the public URL).
+    pub receive_url: Option<BaseUrl>,
+    /// The durable queue's folder (read at start only).
+    pub spool: PathBuf,
+    /// Most bytes queued.
+    pub max_queue_bytes: u64,
+    /// Most deliveries queued.
+    pub max_queued: u64,
+    /// Retried for this long after receipt, then dead-lettered.
+    pub max_age: Duration,
+    /// First retry delay.
+    pub retry_initial: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Bound on one delivery attempt.
+    pub delivery_timeout: Duration,
+    /// Largest delivery accepted from GitLab.
+    pub max_body_bytes: u64,
+    /// Extra CA for the clients' receivers.
+    pub ca_file: Option<PathBuf>,
+    /// GitLab's signing secret, when deliveries must be signed.
+    pub signing: Option<Arc<SigningSecret>>,
+}
+
 /// A whole, valid configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -244,6 +289,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// How scope resolutions are cached.
     pub(crate) scope_cache: CacheSettings,
+    /// The webhook relay, when configured.
+    pub(crate) webhooks: Option<WebhookSettings>,
 }
 
 impl Config {

@@ -47,6 +47,75 @@ pub(super) struct RawConfig {
     #[serde(default)]
     #[schemars(with = "Option<RawScopeCache>")]
     pub scope_cache: Option<Spanned<RawScopeCache>>,
+    /// The webhook relay: GitLab's deliveries for the clients' hooks come
+    /// through glgate (scoped, minimized, queued on disk, retried).
+    #[serde(default)]
+    #[schemars(with = "Option<RawWebhooks>")]
+    pub webhooks: Option<Spanned<RawWebhooks>>,
+}
+
+/// `webhooks:`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebhooks {
+    /// File of webhook keys, 64 hex digits per line (`glgate webhooks
+    /// new-key`); the first seals new relay URLs, every line opens them.
+    #[schemars(with = "String")]
+    pub key_file: Spanned<String>,
+    /// The URL GitLab reaches glgate at, when it differs from `public_url`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub receive_url: Option<Spanned<String>>,
+    /// The folder of the durable delivery queue.
+    #[schemars(with = "String")]
+    pub spool: Spanned<String>,
+    /// Most bytes of deliveries queued at once; beyond it GitLab is answered
+    /// 503 (it keeps the event), never dropped silently.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_queue_bytes: Option<Spanned<u64>>,
+    /// Most deliveries queued at once.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_queued: Option<Spanned<u64>>,
+    /// How long a delivery is retried before it goes to the dead letters, e.g. `72h`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub max_age: Option<Spanned<String>>,
+    /// First retry delay, doubled at each failure up to `retry_max`, e.g. `10s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub retry_initial: Option<Spanned<String>>,
+    /// Longest retry delay, e.g. `15m`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub retry_max: Option<Spanned<String>>,
+    /// How long one delivery attempt may take, e.g. `10s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub delivery_timeout: Option<Spanned<String>>,
+    /// Largest delivery accepted from GitLab, in bytes.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_body_bytes: Option<Spanned<u64>>,
+    /// Extra CA certificates (PEM) trusted for the clients' receivers.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ca_file: Option<Spanned<String>>,
+    /// File holding GitLab's webhook signing secret (`whsec_…`); when set,
+    /// deliveries must also carry a valid `webhook-signature`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub signing_secret_file: Option<Spanned<String>>,
+}
+
+/// A client's `webhooks:`: enables the relay for its hooks.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClientWebhooks {
+    /// The payload policy: which event kinds pass and which fields are removed.
+    #[schemars(with = "String")]
+    pub policy: Spanned<String>,
 }
 
 /// `tls:`
@@ -228,6 +297,12 @@ pub(super) struct RawClient {
     #[serde(default)]
     #[schemars(with = "Option<RawScope>")]
     pub scope: Option<Spanned<RawScope>>,
+    /// Relay this client's webhooks through glgate (needs the top-level
+    /// `webhooks:` section): hooks it registers point at glgate, and each
+    /// delivery is scoped and minimized by this payload policy.
+    #[serde(default)]
+    #[schemars(with = "Option<RawClientWebhooks>")]
+    pub webhooks: Option<Spanned<RawClientWebhooks>>,
 }
 
 /// A client's `scope:`. Full paths, any letter case.

@@ -14,6 +14,7 @@ use crate::policy::FieldMatch;
 use crate::scope::filter::Filtered;
 use crate::scope::guard::{LookupCounts, ScopeGuard};
 use crate::upstream::BoundedBody;
+use crate::webhooks::relay::RelayView;
 
 /// What to check in GitLab's answer before relaying it.
 pub(crate) struct AnswerChecks<'a> {
@@ -29,12 +30,15 @@ pub(crate) struct AnswerChecks<'a> {
     /// Whether the request is a `HEAD` (no body to filter, but GitLab's
     /// `Content-Length` sizes the unfiltered one).
     pub(crate) head: bool,
+    /// On a hook route of a client whose hooks are relayed: relay URLs are
+    /// turned back into the client's own, other clients' hooks removed.
+    pub(crate) relay: Option<&'a RelayView<'a>>,
 }
 
 impl AnswerChecks<'_> {
     /// Whether anything is to be checked (otherwise the answer streams through).
     pub(crate) fn any(&self) -> bool {
-        self.response_filter.is_some() || self.scope.is_some()
+        self.response_filter.is_some() || self.scope.is_some() || self.relay.is_some()
     }
 }
 
@@ -135,6 +139,16 @@ pub(super) async fn filter_answer(
     let mut value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| ProxyError::Unfilterable)?;
     let mut removed = 0;
+    let mut changed = false;
+    if let Some(relay) = checks.relay {
+        // Before the response filter: it judges the URL the client registered.
+        let (unsealed, foreign) = relay
+            .unseal_answer(&mut value)
+            .map_err(|_| ProxyError::NotOwned("hook".into()))?;
+        changed = unsealed;
+        removed += foreign;
+        *hidden += foreign;
+    }
     if let Some(condition) = checks.response_filter {
         // A successful answer that is not a JSON list cannot be filtered:
         // refuse it rather than relay it unchecked.
@@ -162,7 +176,7 @@ pub(super) async fn filter_answer(
             Err(_) => return Err(ProxyError::ScopeUnavailable),
         }
     }
-    let relayed = if removed == 0 {
+    let relayed = if removed == 0 && !changed {
         bytes
     } else {
         Bytes::from(value.to_string())

@@ -3,6 +3,7 @@
 //! Messages say what happened and what to do, and never name the upstream
 //! host or carry a credential.
 
+use crate::webhooks::relay::RelayError;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
@@ -117,6 +118,9 @@ pub(crate) enum ProxyError {
     /// GitLab's answer should be filtered but is not the JSON expected.
     #[error("GitLab's answer could not be checked, so it is not relayed")]
     Unfilterable,
+    /// A hook registration the webhook relay cannot rewrite.
+    #[error("{0}")]
+    Relay(RelayError),
 }
 
 impl From<ScopeRefusal> for ProxyError {
@@ -167,6 +171,11 @@ impl ProxyError {
             ProxyError::TooManyObjects => StatusCode::BAD_REQUEST,
             ProxyError::AggregateBeyondScope(_) => StatusCode::FORBIDDEN,
             ProxyError::TooLargeToFilter(_) | ProxyError::Unfilterable => StatusCode::BAD_GATEWAY,
+            ProxyError::Relay(RelayError::Seal) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Relay(RelayError::NeedsMigration | RelayError::CustomTemplate) => {
+                StatusCode::FORBIDDEN
+            }
+            ProxyError::Relay(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -221,6 +230,14 @@ impl ProxyError {
             ProxyError::AggregateBeyondScope(_) => "aggregate_beyond_scope",
             ProxyError::TooLargeToFilter(_) => "response_too_large_to_filter",
             ProxyError::Unfilterable => "response_unfilterable",
+            ProxyError::Relay(RelayError::InQuery(_)) => "webhook_relay_query_field",
+            ProxyError::Relay(RelayError::Loop) => "webhook_relay_loop",
+            ProxyError::Relay(RelayError::NotText(_)) => "webhook_relay_not_text",
+            ProxyError::Relay(RelayError::NeedsMigration) => "webhook_relay_migration_needed",
+            ProxyError::Relay(RelayError::MissingUrl) => "webhook_relay_missing_url",
+            ProxyError::Relay(RelayError::CustomTemplate) => "webhook_relay_custom_template",
+            ProxyError::Relay(RelayError::Body) => "webhook_relay_body",
+            ProxyError::Relay(RelayError::Seal) => "webhook_relay_unavailable",
         }
     }
 

@@ -36,6 +36,7 @@ use crate::gateway::{Gateway, Snapshot};
 use crate::policy::{Decision, Matched, Permit, parse_body};
 use crate::scope::guard::{LookupCounts, ScopeGuard};
 use crate::upstream::{BoundedBody, UpstreamError};
+use crate::webhooks::relay::{Existing, HookRoute, RelayView};
 
 /// One request on its way through glgate: where it came from, what glgate
 /// runs on for it, and what its phases have learned so far.
@@ -104,6 +105,10 @@ impl<'a> RequestContext<'a> {
         let (permit, body) = decision?;
 
         let snapshot = self.snapshot;
+        // On a hook route, a client whose hooks are relayed sees them through the relay.
+        let hook_route = HookRoute::of(head.method(), permit.template());
+        let relay = hook_route
+            .and_then(|_| snapshot.relay_view(&principal.name, principal.relays_webhooks));
         let scope = principal.scope.as_deref().map(|scope| {
             ScopeGuard::new(
                 scope,
@@ -111,8 +116,10 @@ impl<'a> RequestContext<'a> {
                 &snapshot.upstream,
                 permit.template(),
             )
+            .with_relayed_hooks(principal.relays_webhooks && snapshot.config.webhooks.is_some())
         });
         let checks = AnswerChecks {
+            relay: relay.as_ref(),
             response_filter: permit.response_filter(),
             scope: scope.as_ref(),
             max_bytes: snapshot.config.limits.max_filtered_response_bytes,
@@ -120,8 +127,9 @@ impl<'a> RequestContext<'a> {
             head: head.method() == crate::canonical::Method::Head,
         };
         let upstream_started = Instant::now();
+        let relayed = relay.as_ref().zip(hook_route);
         let answer = self
-            .reach_gitlab(&permit, &head, &parts.headers, body, &checks)
+            .reach_gitlab(&permit, &head, &parts.headers, body, &checks, relayed)
             .await;
         self.event.upstream_ms = Some(millis(upstream_started.elapsed()));
         self.count_answer_work(&principal);
@@ -283,10 +291,73 @@ impl<'a> RequestContext<'a> {
         headers: &HeaderMap,
         body: Bytes,
         checks: &AnswerChecks<'_>,
+        relayed: Option<(&RelayView<'_>, HookRoute)>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
-        self.check_objects(permit, head, checks.scope).await?;
+        // Whenever the relay is configured, a request on one hook reads it
+        // first, whatever the rule says: another client's relay hook is
+        // never touched, and an update knows what it updates.
+        let read_hook = relayed.is_some_and(|(_, route)| route.names_one_hook());
+        let existing = self
+            .check_objects(permit, head, checks.scope, checks.relay, read_hook)
+            .await?;
+        let body = match relayed {
+            Some((relay, route @ (HookRoute::Create | HookRoute::Update))) if relay.relays => {
+                self.relay_registration(relay, route, permit, head, headers, body, existing)?
+            }
+            _ => body,
+        };
         let response = self.send(permit, head, headers, body, checks).await?;
         self.filter_answer(response, checks).await
+    }
+
+    /// Between the checks and the send, for a hook create or update of a
+    /// client whose hooks are relayed: the body to forward, with `url` and
+    /// `token` replaced by the relay's (the checked body when an update of
+    /// one of its relay hooks sets neither). `existing` is the hook as
+    /// GitLab holds it (updates: always read, see `reach_gitlab`).
+    #[allow(clippy::too_many_arguments)]
+    fn relay_registration(
+        &mut self,
+        relay: &RelayView<'_>,
+        route: HookRoute,
+        permit: &Permit,
+        head: &RequestHead,
+        headers: &HeaderMap,
+        body: Bytes,
+        existing: Option<serde_json::Value>,
+    ) -> Result<Bytes, ProxyError> {
+        let existing = match (route, existing) {
+            (HookRoute::Create, _) => None,
+            (_, None) => return Err(ProxyError::OwnershipUnknown),
+            (_, Some(hook)) => {
+                let url = hook.get("url").and_then(|u| u.as_str()).unwrap_or_default();
+                match relay.own_target(url) {
+                    Ok(Some(target)) => Some(Existing::Relay(target)),
+                    Ok(None) => Some(Existing::Direct),
+                    Err(()) => return Err(ProxyError::NotOwned("hook".into())),
+                }
+            }
+        };
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let rewritten = relay
+            .registration_body(
+                permit.rule(),
+                head.query(),
+                &self.body_params,
+                content_type,
+                &body,
+                existing.as_ref(),
+            )
+            .map_err(ProxyError::Relay)?;
+        match rewritten {
+            Some(rewritten) => {
+                self.event.webhook_relay = true;
+                Ok(rewritten)
+            }
+            None => Ok(body),
+        }
     }
 
     /// Phase 4: every object the request names must be in the client's
@@ -297,14 +368,23 @@ impl<'a> RequestContext<'a> {
         permit: &Permit,
         head: &RequestHead,
         scope: Option<&ScopeGuard<'_>>,
-    ) -> Result<(), ProxyError> {
+        relay: Option<&RelayView<'_>>,
+        read_hook: bool,
+    ) -> Result<Option<serde_json::Value>, ProxyError> {
         if let Some(scope) = scope {
             scope
                 .check_request(permit, head, &self.body_params, &mut self.lookups)
                 .await?;
         }
-        super::ownership::check_existing(&self.snapshot.upstream, permit, head, &self.body_params)
-            .await
+        super::ownership::check_existing(
+            &self.snapshot.upstream,
+            permit,
+            head,
+            &self.body_params,
+            relay,
+            read_hook,
+        )
+        .await
     }
 
     /// Phase 5: the permitted request, with the headers GitLab may see and

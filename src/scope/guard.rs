@@ -29,6 +29,9 @@ pub(crate) struct ScopeGuard<'a> {
     /// Whether the route's answers are projects, groups or namespaces
     /// ([`lists_objects`]): only those tell the cache about moves.
     pub(super) answers_are_objects: bool,
+    /// Hooks of this client are relayed through glgate, which scopes every
+    /// delivery: a group hook then reaches only what the scope allows.
+    pub(super) hooks_relayed: bool,
 }
 
 /// Why the scope refuses a request (before anything is forwarded) or an answer.
@@ -91,7 +94,16 @@ impl<'a> ScopeGuard<'a> {
             resolver,
             upstream,
             answers_are_objects: lists_objects(template),
+            hooks_relayed: false,
         }
+    }
+
+    /// The same guard for a client whose hooks are relayed through glgate
+    /// (each delivery is checked against the scope, so a group hook on a
+    /// group with exclusions below it leaks nothing).
+    pub(crate) fn with_relayed_hooks(mut self, relayed: bool) -> ScopeGuard<'a> {
+        self.hooks_relayed = relayed;
+        self
     }
 
     /// Refuses the request unless every object it names is in scope: a
@@ -144,7 +156,7 @@ impl<'a> ScopeGuard<'a> {
         let whole_subtree = path_group
             .as_ref()
             .is_some_and(|group| self.scope.allows_subtree(&group.path));
-        if writes_group_hook(head, permit.template()) && !whole_subtree {
+        if writes_group_hook(head, permit.template()) && !whole_subtree && !self.hooks_relayed {
             return Err(ScopeRefusal::GroupHookBeyondScope);
         }
         if let Some(param) = aggregating_param(permit.template(), head.query(), body)

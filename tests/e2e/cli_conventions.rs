@@ -33,6 +33,7 @@ const COMMANDS: &[&str] = &[
     "oauth",
     "client",
     "check-labels",
+    "webhooks",
     "completions",
     "man",
     "webhooks",

@@ -32,4 +32,6 @@ mod scope;
 mod shadow;
 mod tls;
 mod tools;
+mod webhook_spool;
+mod webhooks;
 mod webhooks_policy;

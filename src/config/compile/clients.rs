@@ -27,6 +27,7 @@ impl Compiler<'_> {
         raw: &Spanned<Vec<Spanned<RawClient>>>,
         default_rate: RateLimit,
         tls: Option<&TlsSettings>,
+        relay: bool,
     ) -> Vec<ClientConfig> {
         if raw.value.is_empty() {
             self.problem(
@@ -124,15 +125,27 @@ impl Compiler<'_> {
             if let (Some(raw_scope), Some(policy)) = (&client.scope, &policy) {
                 self.scope_checkable(raw_scope, &format!("{key}.scope"), policy);
             }
+            let webhooks = match &client.webhooks {
+                Some(raw) => self.client_webhooks(raw, &key, relay).map(Some),
+                None => Some(None),
+            };
             if let (
                 Some(token_sha256),
                 Some(policy),
                 Some(shadow_policy),
                 Some(rate_limit),
                 Some(scope),
+                Some(webhooks),
                 true,
-            ) = (digest, policy, shadow_policy, rate_limit, scope, name_ok)
-            {
+            ) = (
+                digest,
+                policy,
+                shadow_policy,
+                rate_limit,
+                scope,
+                webhooks,
+                name_ok,
+            ) {
                 clients.push(ClientConfig {
                     name: Arc::from(client.name.value.as_str()),
                     token_sha256,
@@ -142,6 +155,7 @@ impl Compiler<'_> {
                     shadow_policy,
                     rate_limit,
                     scope,
+                    webhooks,
                 });
             }
         }

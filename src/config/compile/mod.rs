@@ -9,6 +9,7 @@ mod clients;
 mod limits;
 mod scope;
 mod upstream;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -89,7 +90,16 @@ impl<'a> Compiler<'a> {
         let upstream = self.upstream(&raw.upstream);
         let limits = self.limits(raw.limits.as_ref());
         let tls = raw.tls.as_ref().map(|tls| self.tls(tls));
-        let clients = self.clients(&raw.clients, limits.client_rate_limit, tls.as_ref());
+        let webhooks = raw
+            .webhooks
+            .as_ref()
+            .map(|webhooks| self.webhooks(webhooks));
+        let clients = self.clients(
+            &raw.clients,
+            limits.client_rate_limit,
+            tls.as_ref(),
+            webhooks.is_some(),
+        );
         let trusted_proxies = self.networks(&raw.trusted_proxies, "trusted_proxies");
         let scope_cache = self.scope_cache(raw.scope_cache.as_ref());
         let admin_listen = raw
@@ -108,7 +118,11 @@ impl<'a> Compiler<'a> {
             Some("stderr") => AuditOutput::Stderr,
             Some(path) => AuditOutput::File(self.resolve(path)),
         };
-        let (Some(listen), Some(upstream)) = (listen, upstream) else {
+        let (Some(listen), Some(upstream), Some(webhooks)) = (
+            listen,
+            upstream,
+            webhooks.map_or(Some(None), |w| w.map(Some)),
+        ) else {
             return Err(self.problems);
         };
         let config = Config {
@@ -124,6 +138,7 @@ impl<'a> Compiler<'a> {
             tls,
             trusted_proxies,
             scope_cache,
+            webhooks,
         };
         self.problems.into_result(config)
     }
