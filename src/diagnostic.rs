@@ -84,7 +84,9 @@ impl Diagnostic {
             })
             .unwrap_or_default();
         let message = yaml_message(error);
-        let hint = typo_hint(&message).or_else(|| flow_hint(&message));
+        let hint = typo_hint(&message)
+            .or_else(|| alias_hint(&message))
+            .or_else(|| flow_hint(&message));
         let mut diagnostic = Diagnostic::new(file, position, "", message);
         diagnostic.hint = hint;
         diagnostic
@@ -132,11 +134,24 @@ fn yaml_message(error: &serde_saphyr::Error) -> String {
 }
 
 /// For the commonest YAML trap in policies: a template such as
-/// `/projects/{project}` inside a flow list `[…]`, where `{` opens a mapping.
+/// `/projects/{project}` inside a flow list `[…]`, where `{` opens a mapping
+/// (and, in webhook payload policies, a path such as `builds[*].user.email`,
+/// where `[` opens a list).
 fn flow_hint(message: &str) -> Option<String> {
     (message.contains("flow sequence") || message.contains("flow mapping")).then(|| {
-        "inside [ … ] a '{' starts a YAML mapping: quote each template, as in \
-         paths: ['/projects/{project}'], or list them one per line with '- '"
+        "inside [ … ] a '{' starts a YAML mapping and a '[' a list: quote each item, as in \
+         paths: ['/projects/{project}'] or remove: ['builds[*].user.email'], or list them \
+         one per line with '- '"
+            .to_owned()
+    })
+}
+
+/// For webhook payload policy paths: a value starting with `*` (`**.email`),
+/// or a `[*]` inside a flow list, reads as a YAML alias.
+fn alias_hint(message: &str) -> Option<String> {
+    message.contains("alias").then(|| {
+        "'*' starts a YAML alias: quote a value that begins with '*' or holds '[*]' inside \
+         [ … ], as in remove: ['**.email', 'builds[*].user.email']"
             .to_owned()
     })
 }

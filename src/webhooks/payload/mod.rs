@@ -284,9 +284,7 @@ impl PayloadPolicy {
                 }
             }
             Fields::Keep(paths) => {
-                let mut paths = paths.clone();
-                paths.push(FieldPath::field(kind.field));
-                value = keep_only(value, &paths, &mut removed);
+                value = keep_only(value, paths, Some(kind.field), &mut removed);
             }
         }
         // Serializing a `Value` (string keys, finite numbers) cannot fail.

@@ -144,14 +144,6 @@ impl FieldPath {
         &self.text
     }
 
-    /// A path naming one top-level field (the kind's discriminator).
-    pub(super) fn field(name: &str) -> FieldPath {
-        FieldPath {
-            text: name.to_owned(),
-            steps: vec![Step::Key(name.to_owned())],
-        }
-    }
-
     /// Whether the path names anything in `value`.
     pub(crate) fn matches(&self, value: &Value) -> bool {
         let mut copy = value.clone();
@@ -304,11 +296,21 @@ fn remove_at(value: &mut Value, steps: &[Step], at: &mut String, removed: &mut R
     }
 }
 
-/// Keeps only what `paths` name in `value` (whole subtrees), and the objects
-/// and lists on the way to them; everything else is removed and recorded
+/// Keeps only what `paths` (and the top-level field `also`) name in `value`
+/// (whole subtrees), and the objects and lists on the way to them; everything else is removed and recorded
 /// at the highest level it was removed at.
-pub(super) fn keep_only(value: Value, paths: &[FieldPath], removed: &mut Removed) -> Value {
-    let continuations: Vec<&[Step]> = paths.iter().map(|p| p.steps.as_slice()).collect();
+pub(super) fn keep_only(
+    value: Value,
+    paths: &[FieldPath],
+    also: Option<&str>,
+    removed: &mut Removed,
+) -> Value {
+    let also = also.map(|field| [Step::Key(field.to_owned())]);
+    let continuations: Vec<&[Step]> = paths
+        .iter()
+        .map(|p| p.steps.as_slice())
+        .chain(also.as_ref().map(|a| a.as_slice()))
+        .collect();
     let mut at = String::new();
     select(value, continuations, &mut at, removed).unwrap_or_else(|| Value::Object(Map::new()))
 }

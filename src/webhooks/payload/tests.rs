@@ -63,7 +63,7 @@ fn remove(paths: &[&str], value: Value) -> (Value, Vec<String>) {
 fn keep(paths: &[&str], value: Value) -> (Value, Vec<String>) {
     let paths: Vec<FieldPath> = paths.iter().map(|p| FieldPath::parse(p).unwrap()).collect();
     let mut removed = Removed::default();
-    let kept = keep_only(value, &paths, &mut removed);
+    let kept = keep_only(value, &paths, None, &mut removed);
     (kept, removed.into_list(100))
 }
 
@@ -639,6 +639,33 @@ fn a_bad_path_is_located_with_its_key() {
 }
 
 #[test]
+fn a_list_path_in_a_flow_list_says_to_quote_it() {
+    let shown =
+        problems("version: 1\nevents:\n  - kind: pipeline\n    remove: [builds[*].user.email]\n");
+    assert!(shown.starts_with("w.yaml:4:"), "{shown}");
+    assert!(
+        shown.contains("hint: '*' starts a YAML alias: quote"),
+        "{shown}"
+    );
+    let shown =
+        problems("version: 1\nevents:\n  - kind: pipeline\n    remove:\n      - **.email\n");
+    assert!(shown.starts_with("w.yaml:5:"), "{shown}");
+    assert!(
+        shown.contains("remove: ['**.email', 'builds[*].user.email']"),
+        "{shown}"
+    );
+    // In a block list, [*] needs no quotes.
+    let block = policy(
+        "version: 1\nevents:\n  - kind: pipeline\n    remove:\n      - builds[*].user.email\n",
+    );
+    assert_eq!(block.events().len(), 1);
+    let quoted = policy(
+        "version: 1\nevents:\n  - kind: pipeline\n    remove: ['builds[*].user.email', user.email]\n",
+    );
+    assert_eq!(quoted.events().len(), 1);
+}
+
+#[test]
 fn an_unknown_key_is_located_with_a_suggestion() {
     let shown = problems("version: 1\nevents:\n  - kind: push\n    remvoe: [user_email]\n");
     assert!(
@@ -999,9 +1026,9 @@ mod properties {
         fn keep_is_idempotent(value in json(), paths in paths()) {
             let Value::Object(_) = value else { return Ok(()); };
             let mut removed = Removed::default();
-            let once = keep_only(value.clone(), &paths, &mut removed);
+            let once = keep_only(value.clone(), &paths, None, &mut removed);
             let mut again_removed = Removed::default();
-            let twice = keep_only(once.clone(), &paths, &mut again_removed);
+            let twice = keep_only(once.clone(), &paths, None, &mut again_removed);
             prop_assert_eq!(&twice, &once);
             prop_assert!(again_removed.into_list(usize::MAX).is_empty());
             prop_assert_eq!(removed.into_list(usize::MAX).is_empty(), once == value);
