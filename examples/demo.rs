@@ -10,10 +10,13 @@
 //!
 //! With `--serve`, the first line on standard output is JSON:
 //! `{"glgate_url": …, "client_token": …, "scoped_client_token": …,
-//! "gitlab_url": …, "gitlab_prefix": …, "audit_log": …}`; the demo serves until
+//! "gitlab_url": …, "gitlab_prefix": …, "audit_log": …, "oauth_client_id": …,
+//! "oauth_client_secret": …, "oauth_redirect_uri": …}`; the demo serves until
 //! standard input closes or Ctrl-C. The second client, `other`, has the same
 //! policy and a scope ([`DEMO_SCOPE`]). `--prefix` puts the fake GitLab under a
-//! relative-URL prefix (glgate itself still answers at its root).
+//! relative-URL prefix (glgate itself still answers at its root). The fake
+//! GitLab knows one OAuth application ([`TRY_OAUTH_APP`]), so `glgate oauth
+//! login` can be tried against it (docs/try-it.md).
 //!
 //! While serving, each line on standard input is a command to the fake
 //! GitLab, answered by one JSON line on standard output (see [`command`]),
@@ -142,6 +145,15 @@ const TOUR: &[Call] = &[
 /// `secret-stuff` subgroup, the `partners/team` subgroup, and one project of `tools`.
 const DEMO_SCOPE: &str = "    scope:\n      groups: [acme, partners/team]\n      projects: [tools/ci-templates]\n      exclude: [acme/secret-stuff]\n";
 
+/// The OAuth application registered on the served fake GitLab: client id,
+/// client secret, redirect URI (glgate's default). Published in
+/// docs/try-it.md; it opens nothing but the local stand-in.
+const TRY_OAUTH_APP: (&str, &str, &str) = (
+    "glgate-try",
+    "glgate-try-secret",
+    "http://127.0.0.1:7171/callback",
+);
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -159,9 +171,27 @@ async fn main() {
         path_prefix.is_empty() || (path_prefix.starts_with('/') && !path_prefix.ends_with('/')),
         "--prefix must look like /gitlab"
     );
+    // The Echoes client's webhooks go through the relay (README, "Webhooks"):
+    // its key and its queue live in a folder of their own for the demo's life.
+    let relay = tempfile::tempdir().expect("a temporary folder");
+    let key = relay.path().join("webhook-key");
+    std::fs::write(
+        &key,
+        "8d3f0c5a1e2b4c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6\n",
+    )
+    .expect("write the demo's webhook key");
     let sandbox = Sandbox::with(SandboxOptions {
         other_client: Some(DEMO_SCOPE.into()),
         path_prefix,
+        config_extra: format!(
+            "webhooks:\n  key_file: {}\n  spool: {}\n",
+            key.display(),
+            relay.path().join("spool").display()
+        ),
+        client_extra: format!(
+            "    webhooks:\n      policy: {}/policies/echoes.webhooks.yaml\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
         ..SandboxOptions::default()
     })
     .await;
@@ -180,6 +210,10 @@ async fn serve_forever(sandbox: Sandbox) {
         .split_once('/')
         .map(|(_, path)| format!("/{path}"))
         .unwrap_or_default();
+    let (client_id, client_secret, redirect_uri) = TRY_OAUTH_APP;
+    sandbox
+        .fake
+        .oauth_client(client_id, client_secret, redirect_uri);
     let line = serde_json::json!({
         "glgate_url": sandbox.base_url(),
         "client_token": sandbox.client_token,
@@ -188,6 +222,9 @@ async fn serve_forever(sandbox: Sandbox) {
         "gitlab_url": sandbox.fake.base_url(),
         "gitlab_prefix": prefix,
         "audit_log": sandbox.audit_path,
+        "oauth_client_id": client_id,
+        "oauth_client_secret": client_secret,
+        "oauth_redirect_uri": redirect_uri,
     });
     println!("{line}");
     // Standard input is read on a blocking thread; its lines come over a
@@ -226,6 +263,8 @@ async fn serve_forever(sandbox: Sandbox) {
 ///   method, target below the prefix, body, and which credential it carried
 ///   (`"glgate"` for glgate's own GitLab token; never a client token).
 /// - `clear`: forgets the requests received so far.
+/// - `hooks`: the hooks as GitLab stores them (`id`, `url`, whether it has a
+///   secret token): with the relay, glgate's relay URL, not the client's.
 fn command(sandbox: &Sandbox, prefix: &str, line: &str) -> serde_json::Value {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
@@ -270,6 +309,17 @@ fn command(sandbox: &Sandbox, prefix: &str, line: &str) -> serde_json::Value {
         ["clear"] => {
             sandbox.fake.clear_requests();
             serde_json::json!({"ok": true})
+        }
+        ["hooks"] => {
+            let hooks: Vec<serde_json::Value> = sandbox
+                .fake
+                .stored_hooks()
+                .into_iter()
+                .map(|(id, url, token)| {
+                    serde_json::json!({"id": id, "url": url, "has_token": token.is_some()})
+                })
+                .collect();
+            serde_json::json!({"ok": true, "hooks": hooks})
         }
         _ => serde_json::json!({"ok": false, "error": format!("unknown command {line:?}")}),
     }

@@ -73,6 +73,9 @@ impl listener::Handler for Admin {
     }
 }
 
+/// The webhook queue's fill ratio from which `/ready` says it is near full.
+const WEBHOOK_QUEUE_NEAR_FULL: f64 = 0.9;
+
 async fn answer(
     gateway: Arc<Gateway>,
     cache: Arc<Mutex<Option<Readiness>>>,
@@ -93,13 +96,25 @@ async fn answer(
                 .credential()
                 .expires_at()
                 .map(crate::credential::format_date);
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "ready": readiness.ready,
                 "upstream": readiness.detail,
                 "token_expires_at": expires_at,
                 // Still ready: the running settings serve; a restart applies the new ones.
                 "restart_pending": gateway.restart_pending(),
             });
+            if let Some(spool) = &gateway.webhook_spool {
+                // Still ready (API requests are served), but degraded: a full
+                // queue answers GitLab 503, and GitLab disables a hook that fails.
+                let fill = spool.stats().fill_ratio();
+                body["webhook_queue"] = serde_json::json!({
+                    "fill_ratio": (fill * 1000.0).round() / 1000.0,
+                    "near_full": fill >= WEBHOOK_QUEUE_NEAR_FULL,
+                });
+                if fill >= WEBHOOK_QUEUE_NEAR_FULL {
+                    body["degraded"] = serde_json::Value::from("webhook_queue_near_full");
+                }
+            }
             text(status, "application/json", body.to_string())
         }
         "/metrics" => {

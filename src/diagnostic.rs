@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::Spanned;
 
+mod indentation;
+mod unknown_keys;
+
+use indentation::Slips;
+
 /// A position in a YAML file (1-based; 0 when unknown).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Position {
@@ -83,6 +88,34 @@ impl Diagnostic {
         let mut diagnostic = Diagnostic::new(file, position, "", message);
         diagnostic.hint = hint;
         diagnostic
+    }
+}
+
+impl Diagnostic {
+    /// A parser error moved to the line an indentation slip is on, when one
+    /// is near: the parser notices a slip lines later (or, as a missing
+    /// field, at the mapping's first line), and the operator must fix the
+    /// slip. Where the parser stopped stays in the hint.
+    fn at_indentation_slip(mut self, text: &str) -> Diagnostic {
+        if self.hint.is_some() || self.position.line == 0 {
+            return self;
+        }
+        let slips = Slips::of(text);
+        if let Some((line, width)) = slips.near(self.position.line) {
+            let mut hint = slips.describe(line, width);
+            if line != self.position.line {
+                hint.push_str(&format!(
+                    " (the parser noticed at line {}, column {})",
+                    self.position.line, self.position.column
+                ));
+                self.position = Position {
+                    line,
+                    column: u64::try_from(width + 1).unwrap_or(0),
+                };
+            }
+            self.hint = Some(hint);
+        }
+        self
     }
 }
 
@@ -176,7 +209,33 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     source: &Path,
     text: &str,
 ) -> Result<T, Diagnostics> {
-    serde_saphyr::from_str(text).map_err(|e| Diagnostics(vec![Diagnostic::from_yaml(source, &e)]))
+    serde_saphyr::from_str(text).map_err(|e| {
+        Diagnostics(vec![
+            Diagnostic::from_yaml(source, &e).at_indentation_slip(text),
+        ])
+    })
+}
+
+/// Parses YAML `text` from `source` into `T` like [`parse_yaml`], but when
+/// the typed read fails, every key the file's schema does not know is
+/// reported too, not only the first one serde met.
+pub(crate) fn parse_yaml_all_keys<T: serde::de::DeserializeOwned + schemars::JsonSchema>(
+    source: &Path,
+    text: &str,
+) -> Result<T, Diagnostics> {
+    serde_saphyr::from_str(text).map_err(|error| {
+        let first = Diagnostic::from_yaml(source, &error);
+        let schema = schemars::schema_for!(T).to_value();
+        let mut all = unknown_keys::find(source, text, &schema);
+        // The parser's own error is one of the unknown keys found (serde
+        // stopped there) unless it is about something else, such as a value
+        // of the wrong type: then it is a problem of its own.
+        if !all.iter().any(|d| d.position.line == first.position.line) {
+            all.push(first.at_indentation_slip(text));
+            all.sort_by_key(|d| (d.position.line, d.position.column));
+        }
+        Diagnostics(all)
+    })
 }
 
 /// All the problems found while loading, in file order.
@@ -194,10 +253,20 @@ impl Diagnostics {
         self.0.is_empty()
     }
 
-    /// Attaches the source line to every diagnostic located in `file`.
+    /// Attaches the source line to every diagnostic located in `file`, and
+    /// to one without a hint the line of a nearby indentation slip: a value
+    /// read wrongly (a list item that became part of the item above) is
+    /// often a line indented one space too far.
     pub(crate) fn with_source(mut self, file: &Path, text: &str) -> Diagnostics {
         let lines: Vec<&str> = text.lines().collect();
+        let slips = Slips::of(text);
         for diagnostic in &mut self.0 {
+            if diagnostic.file == file && diagnostic.hint.is_none() && diagnostic.position.line > 0
+            {
+                diagnostic.hint = slips
+                    .near(diagnostic.position.line)
+                    .map(|(line, width)| slips.describe(line, width));
+            }
             if diagnostic.file == file
                 && diagnostic.snippet.is_none()
                 && diagnostic.position.line > 0

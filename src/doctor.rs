@@ -9,7 +9,10 @@ use std::sync::Arc;
 use crate::config::{Config, TlsSettings, TokenSource, UpstreamConfig};
 use crate::credential::{GitlabApi, Secret, format_date, now_unix, parse_date};
 use crate::gitlab::{UpstreamToken, client_tls_config};
+use crate::review::permissions::Report as Needs;
 use crate::tls::{Expiry, certificate_not_after};
+
+mod fine_grained;
 
 /// Days before expiry under which doctor warns.
 const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -157,7 +160,12 @@ pub(crate) async fn run(config_path: &Path, extra_groups: &[String]) -> Report {
         }
     };
     let groups = checked_groups(&config, extra_groups);
-    token_checks(&api, &secret, &groups, &mut report).await;
+    let needs: Vec<Needs> = config
+        .policies()
+        .iter()
+        .map(|policy| crate::review::permissions::report(policy))
+        .collect();
+    token_checks(&api, &secret, &groups, &needs, &mut report).await;
     report
 }
 
@@ -368,7 +376,13 @@ fn credential(upstream: &UpstreamConfig, report: &mut Report) -> Option<Secret> 
     }
 }
 
-async fn token_checks(api: &GitlabApi, secret: &Secret, groups: &[String], report: &mut Report) {
+async fn token_checks(
+    api: &GitlabApi,
+    secret: &Secret,
+    groups: &[String],
+    needs: &[Needs],
+    report: &mut Report,
+) {
     match api.get("/api/v4/version", secret).await {
         Ok(answer) if answer.status.is_success() => report.pass(format!(
             "GitLab {} (revision {})",
@@ -409,15 +423,16 @@ async fn token_checks(api: &GitlabApi, secret: &Secret, groups: &[String], repor
             return;
         }
     };
-    personal_token(api, secret, report).await;
+    personal_token(api, secret, needs, report).await;
     user_checks(&user, report);
     if let Some(user_id) = user["id"].as_u64() {
         group_checks(api, secret, user_id, groups, report).await;
     }
 }
 
-/// The token kind, state, scopes and expiry.
-async fn personal_token(api: &GitlabApi, secret: &Secret, report: &mut Report) {
+/// The token kind, state, scopes (or, for a fine-grained token, its
+/// boundaries and permissions against what each policy needs) and expiry.
+async fn personal_token(api: &GitlabApi, secret: &Secret, needs: &[Needs], report: &mut Report) {
     let answer = match api.get("/api/v4/personal_access_tokens/self", secret).await {
         Ok(answer) if answer.status.is_success() => answer.json,
         Ok(_) => {
@@ -435,8 +450,10 @@ async fn personal_token(api: &GitlabApi, secret: &Secret, report: &mut Report) {
             return;
         }
     };
+    let fine_grained = fine_grained::is_fine_grained(&answer);
     report.pass(format!(
-        "token kind: personal access token '{}' (id {})",
+        "token kind: {}personal access token '{}' (id {})",
+        if fine_grained { "fine-grained " } else { "" },
         answer["name"].as_str().unwrap_or("?"),
         answer["id"]
     ));
@@ -448,6 +465,18 @@ async fn personal_token(api: &GitlabApi, secret: &Secret, report: &mut Report) {
             "create a new token (scopes api, read_user) and replace the old one",
         );
     }
+    if fine_grained {
+        // Its `scopes` say only "granular": what it may do is in its
+        // boundaries, checked against the policies instead.
+        fine_grained::check(&answer, needs, report);
+    } else {
+        classic_scopes(&answer, report);
+    }
+    expiry(&answer, report);
+}
+
+/// A classic token's scopes: `api` (and `read_user`, which `api` covers).
+fn classic_scopes(answer: &serde_json::Value, report: &mut Report) {
     let scopes: Vec<&str> = answer["scopes"]
         .as_array()
         .map(|s| s.iter().filter_map(|v| v.as_str()).collect())
@@ -482,6 +511,10 @@ async fn personal_token(api: &GitlabApi, secret: &Secret, report: &mut Report) {
             ),
         );
     }
+}
+
+/// The token's expiry date, against today.
+fn expiry(answer: &serde_json::Value, report: &mut Report) {
     match answer["expires_at"].as_str().and_then(parse_date) {
         None => report.warn(
             "expiry: the token never expires",

@@ -88,9 +88,10 @@ pub(crate) struct DropLabels {
 const DELIVERY_OUTCOMES: [&str; 4] = ["delivered", "retry", "dead_letter", "drop"];
 /// Outcomes of a delivery GitLab posted to glgate.
 const RECEIVED_OUTCOMES: [&str; 3] = ["accepted", "dropped", "refused"];
-/// Drop reasons whose series exist from the start (others appear at their
-/// first drop).
-const DROP_REASONS: [&str; 2] = ["out_of_scope", "event_not_allowed"];
+/// Drop reasons of the relay itself whose series exist from the start,
+/// beside the payload policy's (`webhooks::payload::DROP_REASONS`); refusals
+/// (a wrong secret, a full queue) appear at their first occurrence.
+const RELAY_DROP_REASONS: [&str; 2] = ["out_of_scope", "event_object_unknown"];
 
 /// The webhook relay's metrics: handles the spool's worker keeps (each a
 /// clone sharing the registered series).
@@ -139,11 +140,14 @@ impl WebhookMetrics {
                 .get_or_create(&outcome_labels(outcome))
                 .inc_by(0);
         }
-        for reason in DROP_REASONS {
+        for reason in RELAY_DROP_REASONS
+            .iter()
+            .chain(crate::webhooks::payload::DROP_REASONS)
+        {
             metrics
                 .dropped
                 .get_or_create(&DropLabels {
-                    reason: reason.into(),
+                    reason: (*reason).into(),
                 })
                 .inc_by(0);
         }

@@ -1,4 +1,4 @@
-//! JSON Schemas of the config and policy files, generated from the Rust
+//! JSON Schemas of the config, policy and webhook payload policy files, generated from the Rust
 //! types that read them, for editors (yaml-language-server) and CI.
 //! The shipped copies in `schemas/` are kept in sync by a test.
 
@@ -9,6 +9,8 @@ pub(crate) enum SchemaKind {
     Config,
     /// A policy file.
     Policy,
+    /// A webhook payload policy file.
+    WebhookPolicy,
 }
 
 /// The schema, pretty-printed, with a trailing newline (as shipped).
@@ -16,6 +18,7 @@ pub(crate) fn render(kind: SchemaKind) -> String {
     let schema = match kind {
         SchemaKind::Config => crate::config::json_schema(),
         SchemaKind::Policy => crate::policy::json_schema(),
+        SchemaKind::WebhookPolicy => crate::webhooks::payload::json_schema(),
     };
     // Serializing a JSON value to a string cannot fail.
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
@@ -39,6 +42,11 @@ mod tests {
                 SchemaKind::Policy,
                 include_str!("../schemas/policy.schema.json"),
                 "policy",
+            ),
+            (
+                SchemaKind::WebhookPolicy,
+                include_str!("../schemas/webhook-policy.schema.json"),
+                "webhook-policy",
             ),
         ] {
             if std::env::var_os("GLGATE_BLESS").is_some() {

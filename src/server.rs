@@ -24,6 +24,8 @@ use crate::config::{AuditOutput, Config};
 use crate::gateway::{Gateway, Snapshot, SnapshotError};
 use crate::proxy::Connection;
 use crate::tls::{TlsError, TlsServer};
+use crate::webhooks::deliver::{DeliverySettings, Worker};
+use crate::webhooks::destinations::RelayDestinations;
 use crate::webhooks::spool::{OpenMode, Spool, SpoolSettings};
 use crate::{admin, listener, proxy};
 
@@ -138,6 +140,19 @@ impl Server {
             tasks.push(tokio::spawn(tls.clone().watch_files(stopped.clone())));
             tasks.push(tokio::spawn(tls.warn_daily_on_expiry(stopped.clone())));
         }
+        if let (Some(spool), Some(webhooks)) =
+            (&gateway.webhook_spool, &gateway.snapshot().config.webhooks)
+        {
+            let worker = Worker::new(
+                spool.clone(),
+                Arc::new(RelayDestinations(gateway.clone())),
+                DeliverySettings::of(webhooks),
+                gateway.audit.clone(),
+                gateway.metrics.webhooks.clone(),
+            )
+            .map_err(|error| StartError::WebhookSpool(crate::diagnostic::describe(&error)))?;
+            tasks.push(tokio::spawn(worker.run(stopped.clone())));
+        }
         let admin_addr = match admin_listener {
             Some(listener) => {
                 let admin_addr = listener.local_addr().map_err(io_error("admin address"))?;
@@ -194,6 +209,24 @@ impl listener::Handler for ProxyHandler {
     ) -> Pin<Box<dyn Future<Output = Response<proxy::AuditedBody>> + Send>> {
         let (gateway, connection) = (self.0.clone(), connection.clone());
         Box::pin(async move {
+            let snapshot = gateway.snapshot();
+            if snapshot.config.webhooks.is_some()
+                && crate::webhooks::receive::is_relay_path(
+                    request.uri().path(),
+                    crate::webhooks::receive::receive_prefix(&snapshot.receive_url),
+                )
+            {
+                drop(snapshot);
+                let answer = crate::webhooks::receive::handle(
+                    &gateway,
+                    gateway.webhook_spool.as_ref(),
+                    connection.remote.to_string(),
+                    request,
+                )
+                .await;
+                return answer.map(|body| proxy::AuditedBody::unaudited(proxy::full_body(body)));
+            }
+            drop(snapshot);
             match proxy::handle(gateway, connection, request).await {
                 Ok(response) => response,
                 Err(never) => match never {},

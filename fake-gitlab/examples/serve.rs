@@ -21,6 +21,15 @@ async fn main() -> std::io::Result<()> {
     gitlab.set_recording(record);
     println!("fake GitLab listening at {}", gitlab.base_url());
     println!("token: {}", gitlab.token());
+    // The OAuth application docs/try-it.md uses, so `glgate oauth login`
+    // can be tried against this stand-in too.
+    let (client_id, secret, redirect) = (
+        "glgate-try",
+        "glgate-try-secret",
+        "http://127.0.0.1:7171/callback",
+    );
+    gitlab.oauth_client(client_id, secret, redirect);
+    println!("oauth application: client_id {client_id}, secret {secret}, redirect_uri {redirect}");
     tokio::signal::ctrl_c().await?;
     println!("{} requests received", gitlab.requests().len());
     gitlab.shutdown().await;

@@ -30,6 +30,24 @@ pub(crate) struct Token {
     pub user_id: u64,
     /// Rotations keep the family: rotating a revoked member revokes them all.
     pub family: u64,
+    /// For a fine-grained token (GitLab 18.10+), its boundaries and
+    /// permissions; `None` for a classic one.
+    pub granular_scopes: Option<Vec<GranularScope>>,
+}
+
+/// One boundary of a fine-grained personal access token and the
+/// permissions granted at it, as `GET /personal_access_tokens/self` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GranularScope {
+    /// `user`, `instance`, `all_memberships`, `personal_projects` or
+    /// `selected_memberships`.
+    pub access: String,
+    /// Assignable permission names, e.g. `read_merge_request`.
+    pub permissions: Vec<String>,
+    /// The project a `selected_memberships` boundary names.
+    pub project_id: Option<u64>,
+    /// The group a `selected_memberships` boundary names.
+    pub group_id: Option<u64>,
 }
 
 impl Token {
@@ -128,6 +146,7 @@ impl Credentials {
             expires_unix_ms: None,
             user_id: 1,
             family: id,
+            granular_scopes: None,
         });
         id
     }
@@ -216,6 +235,7 @@ impl Credentials {
             expires_unix_ms: Some(now_ms() + self.oauth_expires_in * 1000),
             user_id: 1,
             family: id,
+            granular_scopes: None,
         });
         self.refresh_tokens
             .insert(refresh.clone(), format!("{client_id}\n{access}"));

@@ -21,6 +21,8 @@
 
 mod api;
 mod credentials;
+
+pub use credentials::GranularScope;
 mod params;
 mod reply;
 mod server;
@@ -241,6 +243,14 @@ impl FakeGitlab {
     pub fn set_token_scopes(&self, token: &str, scopes: &[&str]) {
         if let Some(t) = self.credentials().find_mut(token) {
             t.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        }
+    }
+
+    /// Makes a personal access token a fine-grained one (GitLab 18.10+) with
+    /// these boundaries and permissions, or a classic one again (`None`).
+    pub fn set_token_granular_scopes(&self, token: &str, scopes: Option<Vec<GranularScope>>) {
+        if let Some(t) = self.credentials().find_mut(token) {
+            t.granular_scopes = scopes;
         }
     }
 

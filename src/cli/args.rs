@@ -43,7 +43,14 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Print the JSON Schema of the config or policy file format (for editors).
+    /// The webhook relay: make its key, check a payload policy against a GitLab delivery, list
+    /// what it passes, inspect the durable queue and replay its dead letters.
+    Webhooks {
+        /// What to do.
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+    /// Print the JSON Schema of the config, policy or webhook payload policy file format (for editors).
     Schema {
         /// Which format.
         #[arg(value_enum)]
@@ -115,12 +122,6 @@ pub(crate) enum Command {
         /// [default: https://docs.echoeshq.com/].
         #[arg(long)]
         docs_url: Option<String>,
-    },
-    /// Inspect the webhook relay's durable queue: its figures, its dead letters, and replay them.
-    Webhooks {
-        /// What to do.
-        #[command(subcommand)]
-        command: WebhooksCommand,
     },
     /// Print a shell completion script on standard output, e.g.
     /// `glgate completions bash > /etc/bash_completion.d/glgate`.
@@ -199,39 +200,39 @@ pub(crate) enum PolicyCommand {
     },
 }
 
-/// `glgate scope …`
-#[derive(Debug, Subcommand)]
-pub(crate) enum ScopeCommand {
-    /// List, via GitLab, the groups and projects each client's scope reaches
-    /// (and those excluded), so they can be reviewed before going live.
-    #[command(after_help = environment::GITLAB_WITH_TOKEN)]
-    Show {
-        /// The config file.
-        #[arg(long, short)]
-        config: PathBuf,
-        /// Only this client.
-        #[arg(long)]
-        client: Option<String>,
-    },
-}
-
-/// `glgate client …`
-#[derive(Debug, Subcommand)]
-pub(crate) enum ClientCommand {
-    /// Generate a client token; print it once, with the config lines holding its digest.
-    New {
-        /// The client's name, e.g. echoes.
-        name: String,
-        /// The digest of the client's current token, when this new token replaces
-        /// it: both are printed, to list during the rotation.
-        #[arg(long, value_name = "SHA256")]
-        replacing: Option<String>,
-    },
-}
-
 /// `glgate webhooks …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum WebhooksCommand {
+    // Payload policy commands (printing in src/cli/webhooks_policy.rs).
+    /// Show what a webhook payload policy does to one GitLab delivery: pass or drop (with
+    /// the reason), the project or group it belongs to, the fields removed and the payload
+    /// delivered (exit 0 pass, 1 drop, 2 error).
+    Test {
+        /// The webhook payload policy file (e.g. policies/echoes.webhooks.yaml).
+        #[arg(long, short)]
+        policy: PathBuf,
+        /// The delivery's JSON body, as GitLab posts it (`-` for standard input).
+        #[arg(long, value_name = "PAYLOAD.json")]
+        event_file: PathBuf,
+        /// The delivery's X-Gitlab-Event header, e.g. "Push Hook" [default: the header
+        /// GitLab sends with the body's object_kind or event_name].
+        #[arg(long, value_name = "HEADER")]
+        event: Option<String>,
+        /// Print nothing; only the exit code tells.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print what a webhook payload policy passes, and what it removes or keeps from each
+    /// event kind (exit 0, 2 when it does not load).
+    Show {
+        /// The webhook payload policy file.
+        #[arg(long, short)]
+        policy: PathBuf,
+    },
+    /// Print a new webhook key (64 hex digits: 32 random bytes) for webhooks.key_file.
+    /// To rotate, put the new key on the first line and keep the old one below it until
+    /// every relay hook has been registered again.
+    NewKey,
     // The spool's commands (status, dead-letters, replay) stay together.
     /// Show the queue: deliveries waiting, their bytes, the oldest one's age, dead letters.
     /// Reads the spool file, or asks the running server on admin.listen when it holds the spool.
@@ -259,6 +260,47 @@ pub(crate) enum WebhooksCommand {
         /// Where the spool is.
         #[command(flatten)]
         spool: SpoolArgs,
+    },
+}
+
+/// `glgate scope …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScopeCommand {
+    /// List, via GitLab, the groups and projects each client's scope reaches
+    /// (and those excluded), so they can be reviewed before going live.
+    #[command(after_help = environment::GITLAB_WITH_TOKEN)]
+    Show {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this client.
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// List the webhook relay's hooks on projects and groups outside their
+    /// client's scope (exit 1 when there are some); delete them with --delete.
+    #[command(name = "prune-hooks", after_help = environment::GITLAB_WITH_TOKEN)]
+    PruneHooks {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Delete them (default: only list them).
+        #[arg(long)]
+        delete: bool,
+    },
+}
+
+/// `glgate client …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Generate a client token; print it once, with the config lines holding its digest.
+    New {
+        /// The client's name, e.g. echoes.
+        name: String,
+        /// The digest of the client's current token, when this new token replaces
+        /// it: both are printed, to list during the rotation.
+        #[arg(long, value_name = "SHA256")]
+        replacing: Option<String>,
     },
 }
 
@@ -328,4 +370,6 @@ pub(crate) enum SchemaChoice {
     Config,
     /// A policy file.
     Policy,
+    /// A webhook payload policy file (`clients[].webhooks.policy`).
+    WebhookPolicy,
 }

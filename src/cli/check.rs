@@ -52,6 +52,30 @@ pub(super) fn run(config_path: &Path) -> ExitCode {
             clients.join(", ")
         );
     }
+    if let Some(webhooks) = &config.webhooks {
+        let receive = webhooks
+            .receive_url
+            .as_ref()
+            .or(config.public_url.as_ref())
+            .map_or_else(
+                || format!("http://{}/-/webhooks/ (the listen address)", config.listen),
+                |url| format!("{}/-/webhooks/", url.to_string().trim_end_matches('/')),
+            );
+        println!(
+            "  webhooks relay at {receive}, queue {}",
+            webhooks.spool.display()
+        );
+        for client in &config.clients {
+            if let Some(payload) = &client.webhooks {
+                println!(
+                    "  webhooks {} ({}): {} event kind(s) pass",
+                    client.name,
+                    payload.source().display(),
+                    payload.events().len()
+                );
+            }
+        }
+    }
     for warning in &start.warnings {
         println!("  warning: {warning}");
     }
@@ -110,7 +134,7 @@ fn start_checks(config: &Config) -> StartChecks {
     {
         checks.problems.push(problem);
     }
-    let secret_files: Vec<(&str, &Path)> = match &config.upstream.token {
+    let mut secret_files: Vec<(&str, &Path)> = match &config.upstream.token {
         TokenSource::File(path) => vec![("upstream.token_file", path)],
         TokenSource::OAuth(oauth) => vec![
             (
@@ -124,6 +148,12 @@ fn start_checks(config: &Config) -> StartChecks {
         ],
         _ => Vec::new(),
     };
+    if let Some(webhooks) = &config.webhooks {
+        secret_files.push(("webhooks.key_file", &webhooks.key_file));
+        if let Some(path) = &webhooks.signing_secret_file {
+            secret_files.push(("webhooks.signing_secret_file", path));
+        }
+    }
     for (key, path) in secret_files {
         if let Some(warning) = loose_mode(key, path) {
             checks.warnings.push(warning);

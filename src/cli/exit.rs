@@ -11,7 +11,8 @@ pub enum Exit {
     /// commands; `policy explain`: the request is allowed).
     Ok = 0,
     /// 1: the answer is "no" or the command failed after it started:
-    /// `policy test` failing cases, `policy diff` differences, `policy replay`
+    /// `policy test` failing cases, `webhooks test` a dropped delivery,
+    /// `policy diff` differences, `policy replay`
     /// changed decisions, `policy permissions` endpoints GitLab's table does
     /// not map, `check-labels` problems, `policy explain` a refused
     /// request, `check` an invalid config, `probe` no 2xx answer, `doctor` a
@@ -22,7 +23,7 @@ pub enum Exit {
     /// the async runtime cannot start.
     Found = 1,
     /// 2: usage, config or file error before any work was done (`policy
-    /// test/show/diff/replay/permissions`, `check-labels`, `policy explain`, `probe` a bad
+    /// test/show/diff/replay/permissions`, `webhooks test/show`, `check-labels`, `policy explain`, `probe` a bad
     /// URL, `client new` a bad name, `doctor` and `scope show` no runtime,
     /// `scope show` an unknown client or unreadable scope, `token rotate` /
     /// `oauth login` an unusable config or argument).

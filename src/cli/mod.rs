@@ -20,6 +20,7 @@ mod schema;
 mod scope;
 mod serve;
 mod webhooks;
+mod webhooks_policy;
 
 use std::process::ExitCode;
 
@@ -77,6 +78,24 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scope {
             command: ScopeCommand::Show { config, client },
         } => scope::show(&config, client.as_deref()),
+        Command::Scope {
+            command: ScopeCommand::PruneHooks { config, delete },
+        } => scope::prune_hooks(&config, delete),
+        Command::Webhooks { command } => match command {
+            WebhooksCommand::Test {
+                policy,
+                event_file,
+                event,
+                quiet,
+            } => webhooks_policy::test(&policy, &event_file, event.as_deref(), quiet),
+            WebhooksCommand::Show { policy } => webhooks_policy::show(&policy),
+            WebhooksCommand::NewKey => webhooks::new_key(),
+            WebhooksCommand::Status { spool } => webhooks::status(&spool),
+            WebhooksCommand::DeadLetters { spool } => webhooks::dead_letters(&spool),
+            WebhooksCommand::Replay { id, all: _, spool } => {
+                webhooks::replay(id.as_deref(), &spool)
+            }
+        },
         Command::Schema { kind } => schema::run(kind),
         Command::Client {
             command: ClientCommand::New { name, replacing },
@@ -88,13 +107,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Oauth {
             command: OAuthCommand::Login { config, wait },
         } => credential::oauth_login(&config, wait),
-        Command::Webhooks { command } => match command {
-            WebhooksCommand::Status { spool } => webhooks::status(&spool),
-            WebhooksCommand::DeadLetters { spool } => webhooks::dead_letters(&spool),
-            WebhooksCommand::Replay { id, all: _, spool } => {
-                webhooks::replay(id.as_deref(), &spool)
-            }
-        },
         Command::Completions { shell } => completions::run(shell),
         Command::Man { out_dir } => man::run(out_dir.as_deref()),
     }

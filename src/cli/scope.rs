@@ -1,5 +1,7 @@
 //! `glgate scope show`: list, via GitLab, what each client's scope reaches
-//! (the lookups and the listing are `crate::scope::show`).
+//! (the lookups and the listing are `crate::scope::show`); `glgate scope
+//! prune-hooks`: the relay hooks outside their client's scope
+//! (`crate::webhooks::prune`), deleted only with `--delete`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,32 +43,11 @@ pub(super) fn show(config_path: &Path, client: Option<&str>) -> ExitCode {
         );
         return Exit::Error.into();
     }
-    let runtime = match runtime(Flavour::CurrentThread) {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("{error}");
-            return Exit::Error.into();
-        }
+    let (runtime, upstream) = match one_shot_upstream(&config) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
-    // Only what the lookups need: a connection pool and the token read once.
-    // No `Snapshot`, no credential task: this command changes nothing (an
-    // OAuth refresh would replace the refresh token a running glgate holds).
     let upstream_url = config.upstream.url.to_string();
-    let pool = match http_client(&config.upstream) {
-        Ok(pool) => pool,
-        Err(error) => {
-            eprintln!("{error}");
-            return Exit::Error.into();
-        }
-    };
-    let credential = match Credential::read_once(&config.upstream, pool.clone()) {
-        Ok(credential) => credential,
-        Err(error) => {
-            eprintln!("{error}");
-            return Exit::Error.into();
-        }
-    };
-    let upstream = Upstream::with_client(&config.upstream, credential, pool);
     println!("Scope as GitLab ({upstream_url}) sees it now, with glgate's token:");
     let mut missing = false;
     for client in clients {
@@ -105,5 +86,94 @@ pub(super) fn show(config_path: &Path, client: Option<&str>) -> ExitCode {
         Exit::Found.into()
     } else {
         Exit::Ok.into()
+    }
+}
+
+/// A runtime and only what GitLab lookups need: a connection pool and the
+/// token read once. No `Snapshot`, no credential task: these commands never
+/// refresh an OAuth token (that would replace the refresh token a running
+/// glgate holds). The error is printed and its exit code returned.
+fn one_shot_upstream(config: &Config) -> Result<(tokio::runtime::Runtime, Upstream), ExitCode> {
+    let fail = |error: &dyn std::fmt::Display| {
+        eprintln!("{error}");
+        ExitCode::from(Exit::Error)
+    };
+    let runtime = runtime(Flavour::CurrentThread).map_err(|e| fail(&e))?;
+    let pool = http_client(&config.upstream).map_err(|e| fail(&e))?;
+    let credential = Credential::read_once(&config.upstream, pool.clone()).map_err(|e| fail(&e))?;
+    Ok((
+        runtime,
+        Upstream::with_client(&config.upstream, credential, pool),
+    ))
+}
+
+/// `glgate scope prune-hooks --config FILE [--delete]`: lists each relay
+/// hook outside its client's scope (exit 1 when there are some, 0 when
+/// none); with `--delete`, deletes them (exit 0 when all went, 2 when one
+/// could not be deleted or GitLab cannot be asked).
+pub(super) fn prune_hooks(config_path: &Path, delete: bool) -> ExitCode {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(problems) => {
+            eprintln!("{problems}");
+            return Exit::Error.into();
+        }
+    };
+    let Some(webhooks) = &config.webhooks else {
+        eprintln!(
+            "{} has no webhooks: section, so there are no relay hooks to prune",
+            config_path.display()
+        );
+        return Exit::Error.into();
+    };
+    let (runtime, upstream) = match one_shot_upstream(&config) {
+        Ok(pair) => pair,
+        Err(code) => return code,
+    };
+    let found = runtime.block_on(crate::webhooks::prune::relay_hooks(
+        &upstream,
+        &webhooks.sealer,
+        &config.clients,
+    ));
+    let hooks = match found {
+        Ok(hooks) => hooks,
+        Err(error) => {
+            eprintln!("cannot list the relay hooks: {error}");
+            return Exit::Error.into();
+        }
+    };
+    let outside: Vec<_> = hooks.iter().filter(|hook| !hook.in_scope).collect();
+    println!(
+        "{} relay hook(s) found, {} outside their client's scope{}",
+        hooks.len(),
+        outside.len(),
+        if outside.is_empty() || delete {
+            ""
+        } else {
+            " (dry run: add --delete to delete them)"
+        }
+    );
+    let mut failed = false;
+    for hook in &outside {
+        let line = format!(
+            "  client {}: {} {} hook {} -> {}",
+            hook.client, hook.owner_kind, hook.owner_path, hook.hook_id, hook.url
+        );
+        if !delete {
+            println!("{line}");
+            continue;
+        }
+        match runtime.block_on(crate::webhooks::prune::delete(&upstream, hook)) {
+            Ok(()) => println!("{line}: deleted"),
+            Err(error) => {
+                failed = true;
+                println!("{line}: NOT deleted ({error})");
+            }
+        }
+    }
+    match (delete, failed, outside.is_empty()) {
+        (_, true, _) => Exit::Error.into(),
+        (false, false, false) => Exit::Found.into(),
+        _ => Exit::Ok.into(),
     }
 }

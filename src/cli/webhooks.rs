@@ -1,4 +1,5 @@
-//! `glgate webhooks status|dead-letters|replay`: the webhook relay's spool.
+//! `glgate webhooks new-key`: a key for `webhooks.key_file`; `glgate
+//! webhooks status|dead-letters|replay`: the webhook relay's spool.
 //!
 //! The spool file is locked by the process that has it open. When no server
 //! holds it, these commands open it themselves; when a running server holds
@@ -25,6 +26,21 @@ use crate::webhooks::spool::{
 
 /// How long the running server may take to answer.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `glgate webhooks new-key`: prints a new webhook key on standard output
+/// (exit 0; 2 without OS randomness).
+pub(super) fn new_key() -> ExitCode {
+    match crate::webhooks::seal::Sealer::new_key() {
+        Ok(key) => {
+            print!("{key}");
+            Exit::Ok.into()
+        }
+        Err(error) => {
+            eprintln!("cannot read OS randomness for a webhook key: {error}");
+            Exit::Error.into()
+        }
+    }
+}
 
 /// `glgate webhooks status`: exit 0 with the figures, 2 when the spool
 /// cannot be read.

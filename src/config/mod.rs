@@ -24,7 +24,7 @@ pub(crate) use model::{
 pub(crate) use startup::StartupSettings;
 pub use url::BaseUrl;
 
-use crate::diagnostic::{Diagnostics, parse_yaml, read_source};
+use crate::diagnostic::{Diagnostics, parse_yaml_all_keys, read_source};
 use raw::RawConfig;
 
 /// The JSON Schema of config files, generated from the types that read them.
@@ -43,7 +43,7 @@ impl Config {
 
     /// Compiles config `text`; `source` names the file and anchors relative paths.
     pub fn compile(source: &Path, text: &str) -> Result<Config, Diagnostics> {
-        parse_yaml::<RawConfig>(source, text)
+        parse_yaml_all_keys::<RawConfig>(source, text)
             .and_then(|raw| compile::compile(source, raw))
             .map_err(|problems| problems.with_source(source, text))
     }

@@ -234,6 +234,10 @@ pub(crate) const DEFAULT_WEBHOOK_BODY_BYTES: u64 = 8 * 1024 * 1024;
 pub(crate) struct WebhookSettings {
     /// The keys that seal and open relay URLs.
     pub sealer: Arc<Sealer>,
+    /// The file they were read from.
+    pub key_file: PathBuf,
+    /// The file GitLab's signing secret was read from, if any.
+    pub signing_secret_file: Option<PathBuf>,
     /// The URL GitLab reaches glgate at (`None`: the public URL).
     pub receive_url: Option<BaseUrl>,
     /// The durable queue's folder (read at start only).

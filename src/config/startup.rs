@@ -25,6 +25,19 @@ pub(crate) struct StartupSettings {
     shutdown_grace: Duration,
     http2_max_concurrent_streams: u32,
     http2_max_pending_reset_streams: usize,
+    /// The webhook relay's queue folder (whether the relay runs at all).
+    webhook_spool: Option<std::path::PathBuf>,
+    /// Its bounds: bytes and deliveries.
+    webhook_queue: Option<(u64, u64)>,
+    /// The delivery worker's settings: max_age, retry_initial, retry_max,
+    /// delivery_timeout, ca_file.
+    webhook_delivery: Option<(
+        Duration,
+        Duration,
+        Duration,
+        Duration,
+        Option<std::path::PathBuf>,
+    )>,
 }
 
 /// One start-only setting a reload found changed and did not apply.
@@ -55,6 +68,20 @@ impl StartupSettings {
             shutdown_grace: limits.shutdown_grace,
             http2_max_concurrent_streams: limits.http2_max_concurrent_streams,
             http2_max_pending_reset_streams: limits.http2_max_pending_reset_streams,
+            webhook_spool: config.webhooks.as_ref().map(|w| w.spool.clone()),
+            webhook_queue: config
+                .webhooks
+                .as_ref()
+                .map(|w| (w.max_queue_bytes, w.max_queued)),
+            webhook_delivery: config.webhooks.as_ref().map(|w| {
+                (
+                    w.max_age,
+                    w.retry_initial,
+                    w.retry_max,
+                    w.delivery_timeout,
+                    w.ca_file.clone(),
+                )
+            }),
         }
     }
 
@@ -119,6 +146,21 @@ impl StartupSettings {
             "limits.http2_max_pending_reset_streams",
             &self.http2_max_pending_reset_streams,
             &in_file.http2_max_pending_reset_streams,
+        );
+        compare(
+            "webhooks.spool",
+            &self.webhook_spool,
+            &in_file.webhook_spool,
+        );
+        compare(
+            "webhooks.max_queue_bytes, webhooks.max_queued",
+            &self.webhook_queue,
+            &in_file.webhook_queue,
+        );
+        compare(
+            "webhooks.max_age, retry_initial, retry_max, delivery_timeout, ca_file",
+            &self.webhook_delivery,
+            &in_file.webhook_delivery,
         );
         changes
     }

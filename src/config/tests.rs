@@ -77,6 +77,75 @@ fn every_problem_is_reported_with_its_key() {
 }
 
 #[test]
+fn every_unknown_key_is_reported_in_one_run() {
+    // serde stops at the first unknown key; the operator must learn of all
+    // four typos at once, each located, each with the key it meant.
+    let dir = folder_with_policy();
+    let text = "version: 1\nlistn: 127.0.0.1:8080\nupstrem:\n  url: https://git.example.com\n  token_env: T\nclients:\n  - name: echoes\n    token_sha265: \"aa\"\n    policy: policies/p.yaml\nlimits:\n  max_body_byte: 10\n";
+    let source = dir.path().join("c.yaml");
+    let errors = Config::compile(&source, text).unwrap_err();
+    let found: Vec<(u64, u64, &str, &str, Option<&str>)> = errors
+        .0
+        .iter()
+        .map(|d| {
+            let unknown = d.message.split('`').nth(1).unwrap_or_default();
+            (
+                d.position.line,
+                d.position.column,
+                d.key.as_str(),
+                unknown,
+                d.hint.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (2, 1, "", "listn", Some("did you mean `listen`?")),
+            (3, 1, "", "upstrem", Some("did you mean `upstream`?")),
+            (
+                8,
+                5,
+                "clients[0]",
+                "token_sha265",
+                Some("did you mean `token_sha256`?")
+            ),
+            (
+                11,
+                3,
+                "limits",
+                "max_body_byte",
+                Some("did you mean `max_body_bytes`?")
+            ),
+        ],
+        "{errors}"
+    );
+    assert!(errors.0.iter().all(|d| d.file == source), "{errors}");
+    assert!(
+        errors.0[3].message.contains("expected one of")
+            && errors.0[3].message.contains("max_header_bytes"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn an_unknown_key_and_a_wrong_value_are_both_reported() {
+    // The typed read stops at the wrong value on line 2; the unknown key
+    // further down is still reported beside it.
+    let dir = folder_with_policy();
+    let text = "version: one\nlisten: 127.0.0.1:8080\nupstream:\n  url: https://git.example.com\n  tokn_env: T\n";
+    let errors = Config::compile(&dir.path().join("c.yaml"), text).unwrap_err();
+    let lines: Vec<u64> = errors.0.iter().map(|d| d.position.line).collect();
+    assert_eq!(lines, [1, 5], "{errors}");
+    assert_eq!(errors.0[1].key, "upstream", "{errors}");
+    assert_eq!(
+        errors.0[1].hint.as_deref(),
+        Some("did you mean `token_env`?"),
+        "{errors}"
+    );
+}
+
+#[test]
 fn shared_tokens_and_names_are_refused() {
     let dir = folder_with_policy();
     let twice = format!("{CLIENT}{}", &CLIENT["clients:\n".len()..]);
@@ -465,4 +534,50 @@ fn admin_connection_cap_and_send_timeout_are_checked() {
         ],
         "{errors}"
     );
+}
+
+#[test]
+fn the_webhook_relay_is_checked_with_located_errors() {
+    let dir = folder_with_policy();
+    std::fs::write(
+        dir.path().join("policies/hooks.yaml"),
+        "version: 1\nevents:\n  - kind: push\n",
+    )
+    .unwrap();
+    let relayed = format!("{CLIENT}    webhooks:\n      policy: policies/hooks.yaml\n");
+    // A relayed client needs the top-level section (its keys).
+    let problems = Config::compile(&dir.path().join("c.yaml"), &config(&relayed))
+        .unwrap_err()
+        .to_string();
+    assert!(problems.contains("clients[0].webhooks"), "{problems}");
+    assert!(problems.contains("no top-level webhooks:"), "{problems}");
+    // A key file that is not a key names its line and how to make one.
+    std::fs::write(dir.path().join("key"), "not a key\n").unwrap();
+    let section =
+        "webhooks:\n  key_file: key\n  spool: spool\n  retry_initial: 1m\n  retry_max: 10s\n";
+    let problems = Config::compile(
+        &dir.path().join("c.yaml"),
+        &config(&format!("{relayed}{section}")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(problems.contains("webhooks.key_file"), "{problems}");
+    assert!(
+        problems.contains(":1: a webhook key is 64 hex digits"),
+        "{problems}"
+    );
+    assert!(problems.contains("webhooks.retry_max"), "{problems}");
+    // A good one compiles, with the defaults and the client's payload policy.
+    std::fs::write(dir.path().join("key"), "ab".repeat(32)).unwrap();
+    let section = "webhooks:\n  key_file: key\n  spool: spool\n";
+    let config = Config::compile(
+        &dir.path().join("c.yaml"),
+        &config(&format!("{relayed}{section}")),
+    )
+    .unwrap();
+    let webhooks = config.webhooks.as_ref().unwrap();
+    assert_eq!(webhooks.spool, dir.path().join("spool"));
+    assert_eq!(webhooks.max_age, Duration::from_secs(72 * 3600));
+    assert_eq!(webhooks.max_queued, DEFAULT_WEBHOOK_QUEUED);
+    assert!(config.clients[0].webhooks.is_some());
 }

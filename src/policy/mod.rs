@@ -25,7 +25,9 @@ pub(crate) use params::{Check, FORBIDDEN_PARAMS, ParamRules, ParamSpec};
 pub use template::{Template, TemplateSegment};
 
 use crate::canonical::{Method, Param, RequestHead, printable};
-use crate::diagnostic::{Diagnostic, Diagnostics, Position, nearest, parse_yaml, read_source};
+use crate::diagnostic::{
+    Diagnostic, Diagnostics, Position, nearest, parse_yaml_all_keys, read_source,
+};
 use matcher::{Leaf, Matcher, Miss};
 use raw::{RawParam, RawPolicy, RawRule};
 
@@ -137,7 +139,7 @@ impl Policy {
 
     /// Compiles policy `text`; `source` names the file in diagnostics.
     pub fn compile(source: &Path, text: &str) -> Result<Policy, Diagnostics> {
-        parse_yaml::<RawPolicy>(source, text)
+        parse_yaml_all_keys::<RawPolicy>(source, text)
             .and_then(|raw| Compiler::new(source).compile(raw))
             .map_err(|problems| problems.with_source(source, text))
     }

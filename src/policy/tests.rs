@@ -375,6 +375,40 @@ fn unknown_keys_name_the_valid_ones() {
 }
 
 #[test]
+fn every_unknown_key_of_a_policy_is_reported_at_once() {
+    let text = errors(
+        "version: 1\nname: x\ndescriptoin: d\nrules:\n  - id: a\n    method: [GET]\n    paths: [/user]\n  - id: b\n    methods: [GET]\n    paths: ['/projects/{project}']\n    path_params:\n      project: {typ: any}\n",
+    );
+    for expected in [
+        "bad.yaml:3:1: unknown field `descriptoin`",
+        "did you mean `description`?",
+        "bad.yaml:6:5: rules[0]: unknown field `method`",
+        "did you mean `methods`?",
+        "bad.yaml:12:17: rules[1].path_params.project: unknown field `typ`",
+        "did you mean `type`?",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn a_list_item_indented_too_far_is_named_by_the_hint() {
+    // `- /users/{user_id}` one space further than the item above is valid
+    // YAML: it continues that item's text. The error is about the value
+    // (line 7); the hint names the line to fix (line 8).
+    let text = errors(
+        "version: 1\nname: x\nrules:\n  - id: a\n    methods: [GET]\n    paths:\n      - /users\n       - /users/{user_id}\n  - id: b\n    methods: [GET]\n    paths: [/user]\n",
+    );
+    assert!(text.starts_with("bad.yaml:7:"), "{text}");
+    assert!(
+        text.contains(
+            "hint: line 8 is indented 7 spaces where the other lines are indented in steps of 2"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn ambiguous_rules_are_load_errors() {
     let same_method = errors(
         "version: 1\nname: x\nrules:\n  - {id: a, methods: [GET], paths: [/user]}\n  - {id: b, methods: [GET], paths: [/user]}\n",

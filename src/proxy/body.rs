@@ -177,6 +177,20 @@ impl AuditedBody {
         }
     }
 
+    /// Wraps `inner` with no audit event: for answers whose audit line is
+    /// recorded before they are sent (webhook deliveries from GitLab).
+    pub(crate) fn unaudited(
+        inner: http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>,
+    ) -> AuditedBody {
+        AuditedBody {
+            inner,
+            sent: 0,
+            draft: None,
+            pending: None,
+            stalled: false,
+        }
+    }
+
     /// Marks the body as given up on because the client stalled; it is
     /// about to be dropped.
     pub(crate) fn stalled(&mut self) {

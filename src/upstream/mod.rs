@@ -234,6 +234,18 @@ impl Upstream {
         self.exchange(request).await
     }
 
+    /// Deletes the resource at `target` (e.g. `/api/v4/projects/1/hooks/2`)
+    /// with glgate's own token: an operator's command (`scope prune-hooks
+    /// --delete`), never a client's request. Returns GitLab's status.
+    pub(crate) async fn delete_own(&self, target: &str) -> Result<http::StatusCode, UpstreamError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(OWN_USER_AGENT));
+        let secret = self.credential.secret().await?;
+        let request = self.build(&secret, Method::Delete, target, headers, Bytes::new())?;
+        let response = self.exchange(request).await?;
+        Ok(response.status())
+    }
+
     fn build(
         &self,
         secret: &Secret,

@@ -11,7 +11,10 @@
 //! the client's own URL with its own token, with retries ([`deliver`]).
 
 pub(crate) mod deliver;
+pub(crate) mod destinations;
 pub(crate) mod payload;
+pub(crate) mod prune;
+pub(crate) mod receive;
 pub(crate) mod relay;
 pub(crate) mod seal;
 pub(crate) mod spool;
@@ -58,8 +61,12 @@ pub(crate) struct QueuedDelivery {
     pub(crate) sealed: String,
     /// `X-Gitlab-Event` as GitLab sent it (e.g. `Push Hook`).
     pub(crate) event: String,
-    /// The project or group the event belongs to (full path), for the audit.
+    /// The project or group the event belongs to (full path), for the audit
+    /// and the scope check at each attempt.
     pub(crate) object: String,
+    /// `project` or `group`: what `object` names.
+    #[serde(default)]
+    pub(crate) object_kind: String,
     /// The identifying headers kept from GitLab's delivery, in order
     /// (`X-Gitlab-Event`, `X-Gitlab-Event-UUID`, `X-Gitlab-Webhook-UUID`,
     /// `Idempotency-Key`, `User-Agent`); never `X-Gitlab-Token` or

@@ -328,7 +328,7 @@ fn the_binary_exists_where_cargo_says() {
 
 #[test]
 fn schema_prints_the_shipped_schemas() {
-    for kind in ["config", "policy"] {
+    for kind in ["config", "policy", "webhook-policy"] {
         let (code, out, _) = run(&["schema", kind]);
         assert_eq!(code, 0);
         let shipped = std::fs::read_to_string(format!("schemas/{kind}.schema.json")).unwrap();

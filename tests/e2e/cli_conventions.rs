@@ -36,6 +36,7 @@ const COMMANDS: &[&str] = &[
     "webhooks",
     "completions",
     "man",
+    "webhooks",
 ];
 
 #[test]

@@ -189,6 +189,111 @@ fn check_runs_the_start_time_checks_of_serve() {
     );
 }
 
+/// Typos in config keys are all reported in one run of `check`, each with
+/// its file, line, section and the key that was meant; the same for a policy.
+#[test]
+fn check_reports_every_unknown_key_at_once() {
+    let (dir, config) = config_folder("limits:\n  max_body_byte: 10\n  idle_timout: 5s\n", 0o600);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listen:", "listn:")
+        .replace("upstream:", "upstrem:");
+    std::fs::write(&config, text).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 1, "{out}{err}");
+    let file = config.display();
+    for expected in [
+        format!("{file}:2:1: unknown field `listn`"),
+        "hint: did you mean `listen`?".to_owned(),
+        format!("{file}:4:1: unknown field `upstrem`"),
+        "hint: did you mean `upstream`?".to_owned(),
+        format!("{file}:12:3: limits: unknown field `max_body_byte`"),
+        "hint: did you mean `max_body_bytes`?".to_owned(),
+        format!("{file}:13:3: limits: unknown field `idle_timout`"),
+        "hint: did you mean `idle_timeout`?".to_owned(),
+        "4 problem(s) found".to_owned(),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "version: 1\nname: p\nrules:\n  - id: a\n    method: [GET]\n    path: [/user]\n",
+    )
+    .unwrap();
+    let fixed = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listn:", "listen:")
+        .replace("upstrem:", "upstream:")
+        .replace("max_body_byte:", "max_body_bytes:")
+        .replace("idle_timout:", "idle_timeout:");
+    std::fs::write(&config, fixed).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 1, "{out}{err}");
+    let policy = dir.path().join("p.yaml");
+    let policy = policy.display();
+    for expected in [
+        format!("{policy}:5:5: rules[0]: unknown field `method`"),
+        format!("{policy}:6:5: rules[0]: unknown field `path`"),
+        "hint: did you mean `paths`?".to_owned(),
+        "2 problem(s) found".to_owned(),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
+/// A line of the shipped policy indented one space too far or too short is
+/// reported at that line (the parser notices it a line later, or as a
+/// missing field at the rule's first line), with a hint naming it.
+#[test]
+fn a_policy_indentation_slip_is_reported_at_its_line() {
+    let shipped = std::fs::read_to_string("policies/echoes.yaml").unwrap();
+    let lines: Vec<&str> = shipped.lines().collect();
+    // The first rule with a `paths:` list of two items or more.
+    let paths = (0..lines.len())
+        .find(|&i| {
+            lines[i] == "    paths:" && lines.get(i + 2).is_some_and(|l| l.starts_with("      - "))
+        })
+        .unwrap();
+    let methods = paths - 1;
+    assert!(
+        lines[methods].starts_with("    methods:"),
+        "{}",
+        lines[methods]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.yaml");
+    // (line index, what it becomes)
+    let slips = [
+        (paths + 1, format!(" {}", lines[paths + 1])),
+        (methods, format!(" {}", lines[methods])),
+        (methods, lines[methods][1..].to_owned()),
+        (paths, lines[paths][1..].to_owned()),
+    ];
+    for (index, slipped) in slips {
+        let mut text: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        text[index] = slipped;
+        std::fs::write(&policy, text.join("\n") + "\n").unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_glgate"))
+            .args(["policy", "explain", "--policy", policy.to_str().unwrap()])
+            .args(["GET", "/api/v4/user"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{err}");
+        let line = index + 1;
+        assert!(
+            err.starts_with(&format!("{}:{line}:", policy.display())),
+            "line {line} ({:?}) should be reported:\n{err}",
+            text[index]
+        );
+        assert!(
+            err.contains(&format!("hint: line {line} is indented")),
+            "{err}"
+        );
+    }
+}
+
 /// The policy example in README.md parses as written (a newcomer copies it),
 /// and the YAML trap it once fell into gets a hint saying what to write.
 #[test]
@@ -419,4 +524,168 @@ async fn ready_names_why_gitlab_is_unreachable() {
         .to_owned();
     assert!(said.starts_with("unreachable: "), "{said}");
     assert!(said.to_lowercase().contains("refused"), "{said}");
+}
+
+/// docs/try-it.md's OAuth step through the real binary: `glgate oauth login`
+/// with the page's `upstream.oauth` section against the stand-in's OAuth
+/// provider (the authorization URL fetched, and the redirect it answers
+/// delivered by hand, as the deploy guide's copy-the-redirect path does),
+/// then a proxied request that reaches GitLab with the OAuth access token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_try_it_oauth_login_works_end_to_end() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+
+    let page = std::fs::read_to_string("docs/try-it.md").unwrap();
+    let yaml_blocks: Vec<&str> = page
+        .split("```yaml\n")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("```").unwrap()])
+        .collect();
+    let (config_text, oauth_upstream) = (yaml_blocks[0], yaml_blocks[2]);
+    // The application the page names is the one the demo registers.
+    let demo = std::fs::read_to_string("examples/demo.rs").unwrap();
+    for value in [
+        "glgate-try",
+        "glgate-try-secret",
+        "http://127.0.0.1:7171/callback",
+    ] {
+        assert!(page.contains(value) && demo.contains(&format!("\"{value}\"")));
+    }
+    assert!(page.contains("printf '%s\\n' glgate-try-secret > oauth-secret"));
+
+    let fake = fake_gitlab::FakeGitlab::start(fake_gitlab::FakeOptions::default())
+        .await
+        .unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    fake.oauth_client("glgate-try", "glgate-try-secret", &redirect);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::copy(
+        "policies/echoes.yaml",
+        dir.path().join("policies/echoes.yaml"),
+    )
+    .unwrap();
+    let secret = dir.path().join("oauth-secret");
+    std::fs::write(&secret, "glgate-try-secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let client_token = "glg_try_it_oauth_client_token";
+    let start = config_text.find("upstream:\n").unwrap();
+    let end = config_text.find("clients:\n").unwrap();
+    let text = format!(
+        "{}{}{}",
+        &config_text[..start],
+        oauth_upstream,
+        &config_text[end..]
+    )
+    .replace("GITLAB_URL", &fake.base_url())
+    .replace("DIGEST", &glgate::auth::token_digest_hex(client_token))
+    .replace("127.0.0.1:7171", &format!("127.0.0.1:{port}"))
+    .replace("127.0.0.1:8080", "127.0.0.1:0");
+    let config = dir.path().join("glgate-try.yaml");
+    std::fs::write(&config, &text).unwrap();
+
+    let mut login = std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
+        .args(["oauth", "login", "--config", config.to_str().unwrap()])
+        .args(["--wait", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = login.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut said = String::new();
+    let url = loop {
+        let line = lines_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no authorization URL printed:\n{said}"));
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("/oauth/authorize?") {
+            break line.trim().to_owned();
+        }
+    };
+    assert!(
+        url.starts_with(&format!("{}/oauth/authorize?", fake.base_url())),
+        "{url}"
+    );
+    // The browser's part: GitLab approves and redirects to the callback.
+    let authorize =
+        crate::support::client::send(http::Version::HTTP_11, "GET", &url, &[], b"").await;
+    assert_eq!(authorize.status, 302);
+    let location = authorize.header("location").unwrap().to_owned();
+    assert!(location.starts_with(&redirect), "{location}");
+    let callback =
+        crate::support::client::send(http::Version::HTTP_11, "GET", &location, &[], b"").await;
+    assert_eq!(callback.status, 200);
+    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
+        .await
+        .unwrap();
+    while let Ok(line) = lines_rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        said.push_str(&line);
+        said.push('\n');
+    }
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("authorized: the refresh token is in"),
+        "{said}"
+    );
+    let refresh_file = dir.path().join("oauth-refresh");
+    let saved = std::fs::read_to_string(&refresh_file).unwrap();
+    assert_eq!(fake.valid_refresh_tokens(), vec![saved.trim().to_owned()]);
+    let mode = std::fs::metadata(&refresh_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        !said.contains(saved.trim()),
+        "the refresh token was printed"
+    );
+
+    // Serving with it: a proxied request reaches GitLab with a Bearer
+    // access token the provider issued, never a personal access token.
+    let server = glgate::server::Server::start(&config).await.unwrap();
+    fake.clear_requests();
+    let reply = crate::support::client::get(
+        &format!("http://{}/api/v4/groups?top_level_only=true", server.addr),
+        client_token,
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let requests = fake.requests();
+    let groups = requests
+        .iter()
+        .find(|r| r.target.starts_with("/api/v4/groups?"))
+        .expect("the request reached GitLab");
+    let bearer = groups
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .expect("an OAuth bearer token");
+    assert!(fake.valid_tokens().iter().any(|t| t == bearer));
+    assert!(bearer.starts_with("oauth-access-"), "{bearer}");
+    assert!(groups.header("private-token").is_none());
+    // The refresh at start rotated the refresh token, and glgate saved it.
+    let rotated = std::fs::read_to_string(&refresh_file).unwrap();
+    assert_ne!(rotated.trim(), saved.trim());
+    assert_eq!(fake.valid_refresh_tokens(), vec![rotated.trim().to_owned()]);
+    server.shutdown().await;
 }

@@ -33,3 +33,5 @@ mod shadow;
 mod tls;
 mod tools;
 mod webhook_spool;
+mod webhooks;
+mod webhooks_policy;

@@ -419,7 +419,7 @@ fn rules_strings() -> Vec<String> {
         "glgate_tls_certificate_expiry_timestamp_seconds",
         "glgate_restart_pending",
         "glgate_requests_total",
-        "glgate_webhook_deliveries_total",
+        "glgate_webhook_dead_letters",
         "glgate_webhook_queue_oldest_age_seconds",
     ] {
         assert!(text.contains(metric), "no rule on {metric}");

@@ -235,6 +235,21 @@ def checks(info, command):
         expect(listed and listed[0].url == ECHOES_HOOK_URL, f"hooks {[h.attributes for h in hooks]}")
         expect(listed[0].merge_requests_events is True, f"hook {listed[0].attributes}")
         expect(listed[0].push_events is False, f"hook {listed[0].attributes}")
+        # The webhook relay: GitLab stores glgate's relay URL and secret; the
+        # client never sees them (README, "Webhooks").
+        stored = [h for h in command("hooks")["hooks"] if h["id"] == hook.id]
+        expect(
+            stored and stored[0]["url"].startswith(url + "/-/webhooks/v1/") and stored[0]["has_token"],
+            f"GitLab stores {stored}",
+        )
+        # An update through python-gitlab's save() reads back as written.
+        hook.url = ECHOES_HOOK_URL + "/v2"
+        hook.save()
+        expect(project.hooks.get(hook.id).url == ECHOES_HOOK_URL + "/v2", "updated url")
+        hook.url = ECHOES_HOOK_URL
+        hook.save()
+        expect(project.hooks.get(hook.id).url == ECHOES_HOOK_URL, "url restored")
+        return "GitLab holds the relay URL; the client sees its own"
 
     def refuse_project_delete():
         return expect_refused(lambda: state["project"].delete())

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod logs;
+pub mod receiver;
 pub mod sandbox;
 pub mod tls;
 pub mod upstreams;

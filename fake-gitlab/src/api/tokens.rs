@@ -63,7 +63,7 @@ pub(crate) fn route(
 }
 
 fn token_json(token: &Token) -> Value {
-    json!({
+    let mut body = json!({
         "id": token.id,
         "name": token.name,
         "revoked": token.revoked,
@@ -73,8 +73,27 @@ fn token_json(token: &Token) -> Value {
         "user_id": token.user_id,
         "last_used_at": null,
         "active": !token.revoked,
+        "granular": token.granular_scopes.is_some(),
         "expires_at": token.expires_at,
-    })
+    });
+    // A fine-grained token: GitLab lists `granular` as its only scope and
+    // describes its boundaries in `granular_scopes`, each with one project
+    // or group id (null when the boundary names none).
+    if let Some(scopes) = &token.granular_scopes {
+        body["scopes"] = json!(["granular"]);
+        body["granular_scopes"] = scopes
+            .iter()
+            .map(|scope| {
+                json!({
+                    "access": scope.access,
+                    "permissions": scope.permissions,
+                    "project_id": scope.project_id,
+                    "group_id": scope.group_id,
+                })
+            })
+            .collect();
+    }
+    body
 }
 
 /// `GET /personal_access_tokens/self`: personal access tokens only.

@@ -93,7 +93,7 @@ impl<'a> Compiler<'a> {
         let webhooks = raw
             .webhooks
             .as_ref()
-            .map(|webhooks| self.webhooks(webhooks, public_url.as_ref()));
+            .map(|webhooks| self.webhooks(webhooks));
         let clients = self.clients(
             &raw.clients,
             limits.client_rate_limit,

@@ -11,20 +11,17 @@ use serde_saphyr::Spanned;
 use super::Compiler;
 use crate::config::raw::{RawClientWebhooks, RawWebhooks};
 use crate::config::{
-    BaseUrl, DEFAULT_WEBHOOK_BODY_BYTES, DEFAULT_WEBHOOK_QUEUE_BYTES, DEFAULT_WEBHOOK_QUEUED,
+    DEFAULT_WEBHOOK_BODY_BYTES, DEFAULT_WEBHOOK_QUEUE_BYTES, DEFAULT_WEBHOOK_QUEUED,
     WebhookSettings,
 };
 use crate::webhooks::payload::PayloadPolicy;
 use crate::webhooks::seal::{Sealer, SigningSecret};
 
 impl Compiler<'_> {
-    /// The top-level `webhooks:` section. `public_url` is where relay URLs
-    /// point unless `receive_url` says otherwise.
-    pub(super) fn webhooks(
-        &mut self,
-        raw: &Spanned<RawWebhooks>,
-        public_url: Option<&BaseUrl>,
-    ) -> Option<WebhookSettings> {
+    /// The top-level `webhooks:` section. Relay URLs point at `receive_url`,
+    /// else at the public URL (configured, or the bound loopback address:
+    /// `public_url` is required beyond loopback).
+    pub(super) fn webhooks(&mut self, raw: &Spanned<RawWebhooks>) -> Option<WebhookSettings> {
         let webhooks = &raw.value;
         let key_path = self.resolve(&webhooks.key_file.value);
         let sealer = match Sealer::load(&key_path) {
@@ -43,14 +40,6 @@ impl Compiler<'_> {
             .receive_url
             .as_ref()
             .and_then(|url| self.base_url(url, "webhooks.receive_url"));
-        if receive_url.is_none() && webhooks.receive_url.is_none() && public_url.is_none() {
-            self.problem(
-                raw,
-                "webhooks.receive_url",
-                "GitLab must be told where to deliver: relay URLs need public_url or webhooks.receive_url".into(),
-                Some("set webhooks.receive_url to the URL GitLab reaches glgate at, e.g. https://glgate.acme.internal"),
-            );
-        }
         let signing = webhooks
             .signing_secret_file
             .as_ref()
@@ -87,6 +76,11 @@ impl Compiler<'_> {
         );
         let settings = WebhookSettings {
             sealer: sealer?,
+            key_file: key_path,
+            signing_secret_file: webhooks
+                .signing_secret_file
+                .as_ref()
+                .map(|f| self.resolve(&f.value)),
             receive_url,
             spool: self.resolve(&webhooks.spool.value),
             max_queue_bytes: self.positive(

@@ -230,6 +230,7 @@ fn delivery(id: &str) -> QueuedDelivery {
         sealed: "sealed".into(),
         event: "Push Hook".into(),
         object: "acme/backend".into(),
+        object_kind: "project".into(),
         headers: vec![
             ("X-Gitlab-Event".into(), "Push Hook".into()),
             ("X-Gitlab-Event-UUID".into(), "ev-1".into()),

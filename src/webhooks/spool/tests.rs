@@ -24,6 +24,7 @@ pub(crate) fn delivery(id: &str) -> QueuedDelivery {
         sealed: "sealed-target".into(),
         event: "Push Hook".into(),
         object: "acme/backend".into(),
+        object_kind: "project".into(),
         headers: vec![
             ("X-Gitlab-Event".into(), "Push Hook".into()),
             ("Idempotency-Key".into(), format!("key-{id}")),
