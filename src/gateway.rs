@@ -66,18 +66,21 @@ pub enum SnapshotError {
 }
 
 impl Snapshot {
-    /// `client`'s view of relay hooks, when the relay is configured and the
-    /// client's hooks are relayed.
+    /// `client`'s view of relay hooks, whenever the relay is configured:
+    /// every client sees its own relay hooks as it registered them and never
+    /// another's; only a client whose hooks are relayed (`relays_webhooks`)
+    /// has its registrations rewritten.
     pub(crate) fn relay_view<'a>(
         &'a self,
         client: &'a str,
         relays_webhooks: bool,
     ) -> Option<crate::webhooks::relay::RelayView<'a>> {
-        let webhooks = self.config.webhooks.as_ref().filter(|_| relays_webhooks)?;
+        let webhooks = self.config.webhooks.as_ref()?;
         Some(crate::webhooks::relay::RelayView {
             sealer: &webhooks.sealer,
             receive_url: &self.receive_url,
             client,
+            relays: relays_webhooks,
         })
     }
 

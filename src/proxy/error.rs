@@ -172,6 +172,9 @@ impl ProxyError {
             ProxyError::AggregateBeyondScope(_) => StatusCode::FORBIDDEN,
             ProxyError::TooLargeToFilter(_) | ProxyError::Unfilterable => StatusCode::BAD_GATEWAY,
             ProxyError::Relay(RelayError::Seal) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Relay(RelayError::NeedsMigration | RelayError::CustomTemplate) => {
+                StatusCode::FORBIDDEN
+            }
             ProxyError::Relay(_) => StatusCode::BAD_REQUEST,
         }
     }
@@ -229,6 +232,10 @@ impl ProxyError {
             ProxyError::Unfilterable => "response_unfilterable",
             ProxyError::Relay(RelayError::InQuery(_)) => "webhook_relay_query_field",
             ProxyError::Relay(RelayError::Loop) => "webhook_relay_loop",
+            ProxyError::Relay(RelayError::NotText(_)) => "webhook_relay_not_text",
+            ProxyError::Relay(RelayError::NeedsMigration) => "webhook_relay_migration_needed",
+            ProxyError::Relay(RelayError::MissingUrl) => "webhook_relay_missing_url",
+            ProxyError::Relay(RelayError::CustomTemplate) => "webhook_relay_custom_template",
             ProxyError::Relay(RelayError::Body) => "webhook_relay_body",
             ProxyError::Relay(RelayError::Seal) => "webhook_relay_unavailable",
         }

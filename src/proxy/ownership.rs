@@ -16,13 +16,15 @@ use crate::webhooks::relay::{RelayView, Seen};
 /// that cannot be read is refused (503); one that does not exist, 404. For a
 /// client whose hooks are relayed (`relay`), a hook is judged as the client
 /// sees it: its own relay hook by the URL it registered, another client's
-/// never its own. Returns the resource as GitLab gave it, when it was read.
+/// never its own. `read_anyway`: read (and check) even without those
+/// conditions. Returns the resource as GitLab gave it, when it was read.
 pub(crate) async fn check_existing(
     upstream: &Upstream,
     permit: &Permit,
     head: &RequestHead,
     body: &[Param],
     relay: Option<&RelayView<'_>>,
+    read_anyway: bool,
 ) -> Result<Option<serde_json::Value>, ProxyError> {
     let change = permit.changes_only().and_then(|condition| {
         head.query()
@@ -31,7 +33,7 @@ pub(crate) async fn check_existing(
             .find(|param| param.name == condition.field())
             .map(|param| (condition, param))
     });
-    if permit.owned_if().is_none() && change.is_none() {
+    if permit.owned_if().is_none() && change.is_none() && !read_anyway {
         return Ok(None);
     }
     let gitlab_object = read_existing(upstream, head).await?;

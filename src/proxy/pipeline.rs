@@ -36,7 +36,7 @@ use crate::gateway::{Gateway, Snapshot};
 use crate::policy::{Decision, Matched, Permit, parse_body};
 use crate::scope::guard::{LookupCounts, ScopeGuard};
 use crate::upstream::{BoundedBody, UpstreamError};
-use crate::webhooks::relay::{HookRoute, RelayView};
+use crate::webhooks::relay::{Existing, HookRoute, RelayView};
 
 /// One request on its way through glgate: where it came from, what glgate
 /// runs on for it, and what its phases have learned so far.
@@ -293,13 +293,16 @@ impl<'a> RequestContext<'a> {
         checks: &AnswerChecks<'_>,
         relayed: Option<(&RelayView<'_>, HookRoute)>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
+        // Whenever the relay is configured, a request on one hook reads it
+        // first, whatever the rule says: another client's relay hook is
+        // never touched, and an update knows what it updates.
+        let read_hook = relayed.is_some_and(|(_, route)| route.names_one_hook());
         let existing = self
-            .check_objects(permit, head, checks.scope, checks.relay)
+            .check_objects(permit, head, checks.scope, checks.relay, read_hook)
             .await?;
         let body = match relayed {
-            Some((relay, HookRoute::Create | HookRoute::Update)) => {
-                self.relay_registration(relay, permit, head, headers, body, existing)
-                    .await?
+            Some((relay, route @ (HookRoute::Create | HookRoute::Update))) if relay.relays => {
+                self.relay_registration(relay, route, permit, head, headers, body, existing)?
             }
             _ => body,
         };
@@ -309,45 +312,31 @@ impl<'a> RequestContext<'a> {
 
     /// Between the checks and the send, for a hook create or update of a
     /// client whose hooks are relayed: the body to forward, with `url` and
-    /// `token` replaced by the relay's (the checked body otherwise). An
-    /// update that sets one of them without the other needs the hook as it
-    /// stands: read by `owned_if` already, or read here.
-    async fn relay_registration(
+    /// `token` replaced by the relay's (the checked body when an update of
+    /// one of its relay hooks sets neither). `existing` is the hook as
+    /// GitLab holds it (updates: always read, see `reach_gitlab`).
+    #[allow(clippy::too_many_arguments)]
+    fn relay_registration(
         &mut self,
         relay: &RelayView<'_>,
+        route: HookRoute,
         permit: &Permit,
         head: &RequestHead,
         headers: &HeaderMap,
         body: Bytes,
         existing: Option<serde_json::Value>,
     ) -> Result<Bytes, ProxyError> {
-        let sets = |name: &str| self.body_params.iter().any(|p| p.name == name);
-        let needs_current =
-            head.method() == crate::canonical::Method::Put && (sets("url") != sets("token"));
-        let existing = match existing {
-            Some(object) => Some(object),
-            None if needs_current => {
-                Some(super::ownership::read_existing(&self.snapshot.upstream, head).await?)
+        let existing = match (route, existing) {
+            (HookRoute::Create, _) => None,
+            (_, None) => return Err(ProxyError::OwnershipUnknown),
+            (_, Some(hook)) => {
+                let url = hook.get("url").and_then(|u| u.as_str()).unwrap_or_default();
+                match relay.own_target(url) {
+                    Ok(Some(target)) => Some(Existing::Relay(target)),
+                    Ok(None) => Some(Existing::Direct),
+                    Err(()) => return Err(ProxyError::NotOwned("hook".into())),
+                }
             }
-            None => None,
-        };
-        let current = match existing
-            .as_ref()
-            .and_then(|o| o.get("url"))
-            .and_then(|u| u.as_str())
-        {
-            Some(url) => match relay.own_target(url) {
-                Ok(Some(target)) => Some(target),
-                // A hook registered before the relay: its URL is the client's own.
-                Ok(None) => Some(crate::webhooks::HookTarget {
-                    client: relay.client.to_owned(),
-                    rule: permit.rule().to_owned(),
-                    url: url.to_owned(),
-                    token: None,
-                }),
-                Err(()) => return Err(ProxyError::NotOwned("hook".into())),
-            },
-            None => None,
         };
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
@@ -359,7 +348,7 @@ impl<'a> RequestContext<'a> {
                 &self.body_params,
                 content_type,
                 &body,
-                current.as_ref(),
+                existing.as_ref(),
             )
             .map_err(ProxyError::Relay)?;
         match rewritten {
@@ -380,6 +369,7 @@ impl<'a> RequestContext<'a> {
         head: &RequestHead,
         scope: Option<&ScopeGuard<'_>>,
         relay: Option<&RelayView<'_>>,
+        read_hook: bool,
     ) -> Result<Option<serde_json::Value>, ProxyError> {
         if let Some(scope) = scope {
             scope
@@ -392,6 +382,7 @@ impl<'a> RequestContext<'a> {
             head,
             &self.body_params,
             relay,
+            read_hook,
         )
         .await
     }

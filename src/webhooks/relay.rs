@@ -24,8 +24,18 @@ pub(crate) enum HookRoute {
     Create,
     /// `PUT …/hooks/{hook_id}`.
     Update,
-    /// Any other method on a hook route: reads and deletes.
-    Other,
+    /// A read of the `hooks` collection.
+    List,
+    /// Any other method on one hook: reads and deletes.
+    Item,
+}
+
+impl HookRoute {
+    /// Whether the route names one existing hook (read before it is
+    /// touched, so another client's relay hook is never reached).
+    pub(crate) fn names_one_hook(self) -> bool {
+        matches!(self, HookRoute::Update | HookRoute::Item)
+    }
 }
 
 impl HookRoute {
@@ -40,13 +50,13 @@ impl HookRoute {
             s @ [_, _, "hooks"] if owner(s) => Some(if method == Method::Post {
                 HookRoute::Create
             } else {
-                HookRoute::Other
+                HookRoute::List
             }),
             s @ [_, _, "hooks", item] if owner(s) && is_param(item) => {
                 Some(if method == Method::Put {
                     HookRoute::Update
                 } else {
-                    HookRoute::Other
+                    HookRoute::Item
                 })
             }
             _ => None,
@@ -62,6 +72,23 @@ pub(crate) enum RelayError {
         "with the webhook relay, send the hook's {0} in the request body, not the query string"
     )]
     InQuery(&'static str),
+    /// `url` or `token` is not a plain string (null, a list).
+    #[error("with the webhook relay, the hook's {0} must be a string")]
+    NotText(&'static str),
+    /// A hook registered before the relay is updated without both `url` and
+    /// `token`: glgate cannot move it behind the relay (GitLab never returns
+    /// a hook's token), and left as it is it would deliver around the relay.
+    #[error(
+        "this hook was registered before the webhook relay: update it with both its url and its token to move it behind the relay"
+    )]
+    NeedsMigration,
+    /// A creation without `url`.
+    #[error("with the webhook relay, a hook is created with its url in the request body")]
+    MissingUrl,
+    /// `custom_webhook_template` would let the hook rewrite its own payload
+    /// (its project, its fields) past the relay's scope and payload checks.
+    #[error("custom_webhook_template cannot be used on a hook behind the webhook relay")]
+    CustomTemplate,
     /// The client's URL is itself a relay URL: deliveries would loop.
     #[error("a hook's url cannot be one of glgate's own relay URLs")]
     Loop,
@@ -82,6 +109,10 @@ pub(crate) struct RelayView<'a> {
     pub(crate) receive_url: &'a str,
     /// The client making the request.
     pub(crate) client: &'a str,
+    /// Whether its hook registrations go through the relay (its config has
+    /// `webhooks:`); otherwise the view only keeps other clients' relay
+    /// hooks out of its sight and reach.
+    pub(crate) relays: bool,
 }
 
 /// A hook object in GitLab's answer, seen by the client.
@@ -153,10 +184,10 @@ impl RelayView<'_> {
     }
 
     /// The body to forward for a hook create or update allowed by `rule`:
-    /// `url` and `token` replaced by the relay URL and its secret. `current`
-    /// is the hook as it stands (updates only, when the body sets `token`
-    /// without `url`, or `url` without `token`). `None`: nothing to rewrite
-    /// (an update that touches neither, a create without `url`).
+    /// `url` and `token` replaced by the relay URL and its secret. `existing`
+    /// is the hook as it stands (updates; `None` for a creation). `None`:
+    /// nothing to rewrite (an update of one of this client's relay hooks that
+    /// sets neither `url` nor `token`: it stays behind the relay).
     pub(crate) fn registration_body(
         &self,
         rule: &str,
@@ -164,40 +195,56 @@ impl RelayView<'_> {
         body_params: &[Param],
         content_type: Option<&str>,
         body: &Bytes,
-        current: Option<&HookTarget>,
+        existing: Option<&Existing>,
     ) -> Result<Option<Bytes>, RelayError> {
         for field in ["url", "token"] {
             if query.iter().any(|p| p.name == field) {
                 return Err(RelayError::InQuery(field));
             }
         }
-        let scalar = |name: &str| {
-            body_params
-                .iter()
-                .find(|p| p.name == name && p.source == ParamSource::Body)
-                .and_then(|p| match &p.value {
-                    ParamValue::Scalar(value) => Some(value.clone()),
-                    _ => None,
-                })
+        if query
+            .iter()
+            .chain(body_params)
+            .any(|p| p.name == "custom_webhook_template")
+        {
+            return Err(RelayError::CustomTemplate);
+        }
+        let text = |name: &'static str| -> Result<Option<String>, RelayError> {
+            match body_params.iter().find(|p| p.name == name) {
+                None => Ok(None),
+                Some(Param {
+                    value: ParamValue::Scalar(value),
+                    ..
+                }) => Ok(Some(value.clone())),
+                Some(_) => Err(RelayError::NotText(name)),
+            }
         };
-        let (url, token) = (scalar("url"), scalar("token"));
-        let target_url = match (&url, current) {
-            (Some(url), _) => url.clone(),
-            (None, Some(current)) if token.is_some() => current.url.clone(),
-            _ => return Ok(None),
+        let (url, token) = (text("url")?, text("token")?);
+        let (target_url, client_token) = match (existing, url, token) {
+            (None, None, _) => return Err(RelayError::MissingUrl),
+            (None, Some(url), token) => (url, token),
+            // A hook from before the relay: GitLab never returns its token,
+            // so only an update that gives both can move it behind the relay.
+            (Some(Existing::Direct), Some(url), Some(token)) => (url, Some(token)),
+            (Some(Existing::Direct), _, _) => return Err(RelayError::NeedsMigration),
+            (Some(Existing::Relay(_)), None, None) => return Ok(None),
+            (Some(Existing::Relay(current)), url, token) => {
+                let url = url.unwrap_or_else(|| current.url.clone());
+                // GitLab resets a hook's token when its URL changes and no
+                // token is given: the same holds for the client's token.
+                let token = token.or_else(|| {
+                    (current.url == url)
+                        .then(|| current.token.clone())
+                        .flatten()
+                });
+                (url, token)
+            }
         };
         if seal::sealed_part(self.receive_url, &target_url).is_some()
             || target_url.contains(seal::RELAY_PATH)
         {
             return Err(RelayError::Loop);
         }
-        // GitLab resets a hook's token when its URL changes and no token is
-        // given: the same holds for the client's token behind the relay.
-        let client_token = match (token, current) {
-            (Some(token), _) => Some(token),
-            (None, Some(current)) if current.url == target_url => current.token.clone(),
-            (None, _) => None,
-        };
         let target = HookTarget {
             client: self.client.to_owned(),
             rule: rule.to_owned(),
@@ -209,6 +256,15 @@ impl RelayView<'_> {
         let secret = self.sealer.hook_secret(&sealed);
         rewrite(content_type, body, &relay_url, &secret).map(Some)
     }
+}
+
+/// A hook as it stands at GitLab, as the relay sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Existing {
+    /// One of this client's relay hooks.
+    Relay(HookTarget),
+    /// A hook that does not point at the relay (registered before it).
+    Direct,
 }
 
 /// `body` with `url` and `token` set, in the body's own format.
@@ -285,6 +341,7 @@ mod tests {
             sealer,
             receive_url: RECEIVE,
             client,
+            relays: true,
         }
     }
 
@@ -315,11 +372,11 @@ mod tests {
         );
         assert_eq!(
             HookRoute::of(Get, "/groups/{group}/hooks"),
-            Some(HookRoute::Other)
+            Some(HookRoute::List)
         );
         assert_eq!(
             HookRoute::of(Delete, "/projects/{project}/hooks/{hook_id}"),
-            Some(HookRoute::Other)
+            Some(HookRoute::Item)
         );
         assert_eq!(HookRoute::of(Post, "/projects/{project}/labels"), None);
         assert_eq!(HookRoute::of(Post, "/hooks"), None);
@@ -400,7 +457,7 @@ mod tests {
                     &params,
                     Some("application/json"),
                     &Bytes::from(body.to_owned()),
-                    Some(&current),
+                    Some(&Existing::Relay(current.clone())),
                 )
                 .unwrap()
                 .map(|b| {
@@ -422,6 +479,55 @@ mod tests {
             ("https://api.echoeshq.com/h/1", Some("new"))
         );
         assert_eq!(retokened.rule, "project-hooks.update");
+    }
+
+    #[test]
+    fn a_hook_from_before_the_relay_moves_behind_it_only_with_url_and_token() {
+        let sealer = sealer();
+        let echoes = view(&sealer, "echoes");
+        let update = |body: &str| {
+            let params = parse_body(Some("application/json"), body.as_bytes()).unwrap();
+            echoes
+                .registration_body(
+                    "project-hooks.update",
+                    &[],
+                    &params,
+                    Some("application/json"),
+                    &Bytes::from(body.to_owned()),
+                    Some(&Existing::Direct),
+                )
+                .map(|b| b.is_some())
+        };
+        assert_eq!(
+            update(r#"{"push_events":true}"#),
+            Err(RelayError::NeedsMigration)
+        );
+        assert_eq!(
+            update(r#"{"url":"https://a.example/h"}"#),
+            Err(RelayError::NeedsMigration)
+        );
+        assert_eq!(update(r#"{"token":"t"}"#), Err(RelayError::NeedsMigration));
+        assert_eq!(
+            update(r#"{"url":"https://a.example/h","token":"t"}"#),
+            Ok(true)
+        );
+        assert_eq!(
+            update(r#"{"url":null,"token":"t"}"#),
+            Err(RelayError::NotText("url"))
+        );
+        assert_eq!(
+            update(r#"{"url":"https://a.example/h","token":"t","custom_webhook_template":"{}"}"#),
+            Err(RelayError::CustomTemplate)
+        );
+        let create = echoes.registration_body(
+            "r",
+            &[],
+            &parse_body(Some("application/json"), br#"{"push_events":true}"#).unwrap(),
+            Some("application/json"),
+            &Bytes::from_static(br#"{"push_events":true}"#),
+            None,
+        );
+        assert_eq!(create, Err(RelayError::MissingUrl));
     }
 
     #[test]

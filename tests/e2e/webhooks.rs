@@ -726,3 +726,104 @@ async fn check_shows_the_relay_and_warns_of_a_readable_key() {
     let (_, out, _) = glgate_cli(vec!["check".into(), "--config".into(), config]).await;
     assert!(!out.contains("warning: webhooks.key_file"), "{out}");
 }
+
+#[tokio::test]
+async fn a_hook_from_before_the_relay_is_not_widened_around_it() {
+    let receiver = Receiver::start().await;
+    let files = RelayFiles::new();
+    let scope = "    scope:\n      groups: [acme]\n      exclude: [acme/secret-stuff]\n";
+    let sb = relay_sandbox(&receiver, &files, scope).await;
+    // Echoes' group hook, registered at GitLab before the relay.
+    let direct = send(
+        Version::HTTP_11,
+        "POST",
+        &format!("{}/api/v4/groups/10/hooks", sb.fake.base_url()),
+        &[
+            ("private-token", sb.fake.token()),
+            ("content-type", "application/json"),
+        ],
+        serde_json::json!({ "url": receiver.url("/old"), "token": "old" })
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(direct.status, 201);
+    let id = direct.json()["id"].as_u64().unwrap();
+    sb.fake.clear_requests();
+    // Turning more events on would deliver the excluded project's around the relay.
+    let widen = call(
+        &sb,
+        "PUT",
+        &format!("/api/v4/groups/10/hooks/{id}"),
+        &serde_json::json!({ "push_events": true }),
+    )
+    .await;
+    assert_eq!(widen.status, 403, "{}", widen.all_text());
+    assert_eq!(widen.json()["reason"], "webhook_relay_migration_needed");
+    assert!(
+        sb.fake.requests().iter().all(|r| r.method == "GET"),
+        "nothing was written at GitLab"
+    );
+    // With its url and token it moves behind the relay.
+    let migrate = call(
+        &sb,
+        "PUT",
+        &format!("/api/v4/groups/10/hooks/{id}"),
+        &serde_json::json!({ "url": receiver.url("/old"), "token": "old", "push_events": true }),
+    )
+    .await;
+    assert_eq!(migrate.status, 200, "{}", migrate.all_text());
+    assert_eq!(migrate.json()["url"], receiver.url("/old"));
+    let stored = sb.fake.stored_hooks();
+    assert!(stored[0].1.contains("/-/webhooks/v1/"), "{stored:?}");
+}
+
+#[tokio::test]
+async fn another_client_never_reaches_a_relay_hook_even_without_owned_if() {
+    let receiver = Receiver::start().await;
+    let files = RelayFiles::new();
+    // A policy whose delete rule has no owned_if: the relay still guards its hooks.
+    let policy = policy_for(&receiver).replace(
+        "      - /projects/{project}/hooks/{hook_id}\n    owned_if: *echoes_hook\n    params: {}\n",
+        "      - /projects/{project}/hooks/{hook_id}\n    params: {}\n",
+    );
+    assert!(!policy.contains("Remove one of Echoes' own webhooks, by id.\n    methods: [DELETE]\n    paths:\n      - /groups/{group}/hooks/{hook_id}\n      - /projects/{project}/hooks/{hook_id}\n    owned_if"));
+    let sb = Sandbox::with(SandboxOptions {
+        policy,
+        config_extra: files.config(),
+        client_extra: format!(
+            "    webhooks:\n      policy: {}\n",
+            echoes_webhook_policy().display()
+        ),
+        other_client: Some(String::new()),
+        ..SandboxOptions::default()
+    })
+    .await;
+    let id = register(&sb, "projects/101", &receiver.url("/in"), "secret").await;
+    let as_other = |method: &'static str| {
+        let sb = &sb;
+        async move {
+            send(
+                Version::HTTP_11,
+                method,
+                &sb.url(&format!("/api/v4/projects/101/hooks/{id}")),
+                &[("private-token", &sb.other_token)],
+                b"",
+            )
+            .await
+        }
+    };
+    let deleted = as_other("DELETE").await;
+    assert_eq!(deleted.status, 403, "{}", deleted.all_text());
+    let read = as_other("GET").await;
+    assert_eq!(read.status, 403);
+    let listed = get(&sb.url("/api/v4/projects/101/hooks"), &sb.other_token).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        listed.json().as_array().unwrap().len(),
+        0,
+        "{}",
+        listed.all_text()
+    );
+    assert_eq!(sb.fake.stored_hooks().len(), 1, "still there");
+}
