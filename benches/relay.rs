@@ -14,16 +14,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/client.rs"]
-#[allow(dead_code)]
 mod client;
 #[path = "../tests/support/logs.rs"]
-#[allow(dead_code)]
 mod logs;
 #[path = "../tests/support/receiver.rs"]
-#[allow(dead_code)]
 mod receiver;
 #[path = "../tests/support/sandbox.rs"]
-#[allow(dead_code)]
 mod sandbox;
 
 use std::sync::Arc;

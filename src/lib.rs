@@ -33,3 +33,7 @@ pub mod server;
 pub(crate) mod tls;
 pub(crate) mod upstream;
 pub(crate) mod webhooks;
+
+/// The spool's enqueue benchmark (`benches/spool.rs`); not an API.
+#[doc(hidden)]
+pub use webhooks::spool::{EnqueueFigures, measure_enqueue};

@@ -640,11 +640,6 @@ impl Spool {
         self.inner.commits.load(Ordering::Relaxed)
     }
 
-    /// The spool file.
-    pub(crate) fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
     async fn remove(&self, id: &str) -> Result<(), SpoolError> {
         self.write(Op::Remove { id: id.to_owned() }).await?;
         self.index().remove(id);
@@ -1095,6 +1090,9 @@ pub(crate) enum AdminReplayError {
     #[error("{0}")]
     Spool(#[from] SpoolError),
 }
+
+mod bench;
+pub use bench::{EnqueueFigures, measure_enqueue};
 
 #[cfg(test)]
 mod tests;

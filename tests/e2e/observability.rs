@@ -174,8 +174,25 @@ async fn operator_metrics_are_there_from_the_start() {
         ("glgate_policy_reloads_total", "result=\"failure\""),
         ("glgate_scope_lookups_total", "result=\"hit\""),
         ("glgate_scope_lookups_total", "result=\"miss\""),
+        ("glgate_webhook_deliveries_total", "outcome=\"delivered\""),
+        ("glgate_webhook_deliveries_total", "outcome=\"retry\""),
+        ("glgate_webhook_deliveries_total", "outcome=\"dead_letter\""),
+        ("glgate_webhook_deliveries_total", "outcome=\"drop\""),
+        ("glgate_webhooks_received_total", "outcome=\"accepted\""),
+        ("glgate_webhooks_received_total", "outcome=\"dropped\""),
+        ("glgate_webhooks_received_total", "outcome=\"refused\""),
+        ("glgate_webhooks_dropped_total", "reason=\"out_of_scope\""),
     ] {
         assert_eq!(scrape.value(name, labels), Some(0.0), "{name}{{{labels}}}");
+    }
+    for name in [
+        "glgate_webhook_queue_depth",
+        "glgate_webhook_queue_bytes",
+        "glgate_webhook_queue_oldest_age_seconds",
+        "glgate_webhook_dead_letters",
+        "glgate_webhook_delivery_duration_seconds_count",
+    ] {
+        assert_eq!(scrape.get(name), 0.0, "{name}");
     }
     // Every family has a series from the start, but those whose labels
     // come from events.
@@ -402,6 +419,8 @@ fn rules_strings() -> Vec<String> {
         "glgate_tls_certificate_expiry_timestamp_seconds",
         "glgate_restart_pending",
         "glgate_requests_total",
+        "glgate_webhook_dead_letters",
+        "glgate_webhook_queue_oldest_age_seconds",
     ] {
         assert!(text.contains(metric), "no rule on {metric}");
     }

@@ -438,7 +438,7 @@ fn free_port() -> u16 {
 
 /// The glgate binary serving `config`, once it accepts connections on `port`.
 async fn serve_binary(config: &std::path::Path, port: u16) -> std::process::Child {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
         .args(["serve", "--config"])
         .arg(config)
         .stdout(std::process::Stdio::null())
@@ -454,6 +454,8 @@ async fn serve_binary(config: &std::path::Path, port: u16) -> std::process::Chil
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("glgate did not start on port {port}");
 }
 

@@ -1,6 +1,9 @@
 //! A third party's webhook receiver: a real HTTP/1.1 server on 127.0.0.1
 //! that records every delivery and answers a status the test sets.
 
+// Test support: not every test binary uses every helper.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
