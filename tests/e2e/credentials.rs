@@ -257,23 +257,7 @@ async fn expiry_is_a_metric_and_in_readiness() {
     assert_eq!(ready.json()["token_expires_at"], "2031-02-03");
 }
 
-/// Runs the glgate binary (off the runtime, so the fake keeps serving).
-async fn glgate(args: &[&str]) -> (i32, String, String) {
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use crate::support::binary::run_glgate as glgate;
 
 #[tokio::test]
 async fn token_rotate_writes_the_new_token_atomically_with_mode_0600() {

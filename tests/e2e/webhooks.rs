@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::Version;
 
+use crate::support::binary::run_glgate;
 use crate::support::client::{Reply, get, send};
 use crate::support::receiver::Receiver;
 use crate::support::sandbox::{Sandbox, SandboxOptions};
@@ -628,23 +629,6 @@ async fn a_full_queue_answers_gitlab_503_and_keeps_what_it_accepted() {
     );
 }
 
-/// Runs the glgate binary (off the runtime, so the fake keeps serving).
-async fn glgate_cli(args: Vec<String>) -> (i32, String, String) {
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_glgate"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn prune_hooks_lists_then_deletes_relay_hooks_outside_the_scope() {
     let receiver = Receiver::start().await;
@@ -683,7 +667,8 @@ async fn prune_hooks_lists_then_deletes_relay_hooks_outside_the_scope() {
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         args
     };
-    let (code, out, err) = glgate_cli(args(&[])).await;
+    let (code, out, err) =
+        run_glgate(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("2 relay hook(s) found, 1 outside"), "{out}");
     assert!(
@@ -692,7 +677,13 @@ async fn prune_hooks_lists_then_deletes_relay_hooks_outside_the_scope() {
     );
     assert!(out.contains("dry run"), "{out}");
     assert_eq!(sb.fake.stored_hooks().len(), 3, "a dry run deletes nothing");
-    let (code, out, err) = glgate_cli(args(&["--delete"])).await;
+    let (code, out, err) = run_glgate(
+        &args(&["--delete"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(": deleted"), "{out}");
     let left: Vec<u64> = sb.fake.stored_hooks().iter().map(|h| h.0).collect();
@@ -702,12 +693,12 @@ async fn prune_hooks_lists_then_deletes_relay_hooks_outside_the_scope() {
 
 #[tokio::test]
 async fn new_key_prints_a_key_the_config_accepts() {
-    let (code, out, err) = glgate_cli(vec!["webhooks".into(), "new-key".into()]).await;
+    let (code, out, err) = run_glgate(&["webhooks", "new-key"]).await;
     assert_eq!(code, 0, "{err}");
     let key = out.trim();
     assert_eq!(key.len(), 64);
     assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
-    let (_, again, _) = glgate_cli(vec!["webhooks".into(), "new-key".into()]).await;
+    let (_, again, _) = run_glgate(&["webhooks", "new-key"]).await;
     assert_ne!(again.trim(), key, "a fresh key each time");
 }
 
@@ -720,8 +711,7 @@ async fn check_shows_the_relay_and_warns_of_a_readable_key() {
     let key = files.dir.path().join("webhook-key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = sb.config_path.display().to_string();
-    let (code, out, err) =
-        glgate_cli(vec!["check".into(), "--config".into(), config.clone()]).await;
+    let (code, out, err) = run_glgate(&["check", "--config", &config]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("webhooks relay at http://127.0.0.1:"), "{out}");
     assert!(
@@ -733,7 +723,7 @@ async fn check_shows_the_relay_and_warns_of_a_readable_key() {
         "{out}"
     );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (_, out, _) = glgate_cli(vec!["check".into(), "--config".into(), config]).await;
+    let (_, out, _) = run_glgate(&["check", "--config", &config]).await;
     assert!(!out.contains("warning: webhooks.key_file"), "{out}");
 }
 
