@@ -51,6 +51,24 @@ const RELAYED_HEADERS: [&str; 4] = [
     "idempotency-key",
 ];
 
+/// Counts an ended attempt out of its client's attempts in flight. An
+/// attempt does not panic (it settles every outcome); one that did would
+/// keep its slot counted until restart, never more.
+fn release(
+    in_flight: &mut std::collections::HashMap<String, usize>,
+    done: Result<String, tokio::task::JoinError>,
+) {
+    if let Ok(client) = done
+        && let Some(count) = in_flight.get_mut(&client)
+    {
+        *count = count.saturating_sub(1);
+    }
+}
+
+/// How long a delivery waits when its client already has its share of
+/// attempts in flight.
+const DEFER_MS: u64 = 200;
+
 /// How much of a receiver's answer is read (then discarded) so the
 /// connection can be reused; a longer answer closes the connection.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -79,6 +97,9 @@ pub(crate) struct DeliverySettings {
     pub(crate) ca_file: Option<PathBuf>,
     /// Attempts in flight at once.
     pub(crate) concurrency: usize,
+    /// Attempts in flight at once for one client: a client whose receiver
+    /// hangs holds at most this many, and the others keep the rest.
+    pub(crate) per_client: usize,
 }
 
 impl Default for DeliverySettings {
@@ -90,6 +111,7 @@ impl Default for DeliverySettings {
             timeout: Duration::from_secs(10),
             ca_file: None,
             concurrency: 16,
+            per_client: 12,
         }
     }
 }
@@ -208,17 +230,40 @@ impl Worker {
         let worker = Arc::new(self);
         let concurrency = worker.settings.concurrency.max(1);
         let lease = worker.settings.timeout + LEASE_MARGIN;
+        let per_client = worker.settings.per_client.clamp(1, concurrency);
         let mut running = JoinSet::new();
+        // Attempts in flight by client; a task gives its client back on its end.
+        let mut in_flight: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
         loop {
             if *stopped.borrow() {
                 break;
+            }
+            // Attempts that ended since the last turn give their client back.
+            while let Some(done) = running.try_join_next() {
+                release(&mut in_flight, done);
             }
             let free = concurrency.saturating_sub(running.len());
             if free > 0 {
                 match worker.spool.take_due(now_ms(), free, lease).await {
                     Ok(due) => {
                         for due in due {
-                            running.spawn(worker.clone().attempt(due));
+                            let count = in_flight.entry(due.delivery.client.clone()).or_default();
+                            if *count >= per_client {
+                                // This client's receiver has all its share:
+                                // due again shortly, others go first.
+                                worker
+                                    .spool
+                                    .defer(&due.delivery.id, now_ms().saturating_add(DEFER_MS));
+                                continue;
+                            }
+                            *count += 1;
+                            let client = due.delivery.client.clone();
+                            let attempt = worker.clone().attempt(due);
+                            running.spawn(async move {
+                                attempt.await;
+                                client
+                            });
                         }
                     }
                     Err(error) => {
@@ -247,7 +292,9 @@ impl Worker {
                     }
                 }
                 () = worker.spool.enqueued().notified() => {}
-                Some(_) = running.join_next(), if !running.is_empty() => {}
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    release(&mut in_flight, done);
+                }
                 () = tokio::time::sleep(wait) => {}
             }
         }

@@ -499,6 +499,13 @@ impl Spool {
         .await
     }
 
+    /// Gives back a delivery taken by [`Spool::take_due`] without attempting
+    /// it: due again at `at_ms`. Memory only, like the lease it replaces
+    /// (nothing about the delivery changed on disk).
+    pub(crate) fn defer(&self, id: &str, at_ms: u64) {
+        self.index().reschedule(id, at_ms);
+    }
+
     /// When the next delivery is due (ms since the epoch), if any is queued.
     pub(crate) fn next_due_ms(&self) -> Option<u64> {
         self.index().schedule.first().map(|(next, _)| *next)

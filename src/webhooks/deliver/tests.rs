@@ -164,6 +164,7 @@ fn quick() -> DeliverySettings {
         timeout: Duration::from_secs(3),
         ca_file: None,
         concurrency: 4,
+        per_client: 4,
     }
 }
 
@@ -563,4 +564,70 @@ fn tls_receiver_setup() -> (tokio_rustls::TlsAcceptor, String) {
         tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         issuer.pem(),
     )
+}
+
+/// Each client's deliveries go to its own receiver.
+struct ByClient(Vec<(&'static str, String)>);
+
+impl Destinations for ByClient {
+    fn resolve(&self, delivery: &QueuedDelivery) -> Result<Destination, Undeliverable> {
+        let (_, url) = self
+            .0
+            .iter()
+            .find(|(client, _)| *client == delivery.client)
+            .ok_or(Undeliverable {
+                reason: "client_unknown",
+            })?;
+        Ok(Destination {
+            url: url.clone(),
+            token: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_client_whose_receiver_hangs_holds_only_its_share_of_the_attempts() {
+    // Accepts connections and never answers.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_url = format!("http://{}/hook", hung.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = hung.accept().await {
+            open.push(stream);
+        }
+    });
+    let receiver = Receiver::start(200).await;
+    let destinations = Arc::new(ByClient(vec![("slow", hung_url), ("fast", receiver.url())]));
+    let settings = DeliverySettings {
+        timeout: Duration::from_secs(5),
+        per_client: 2,
+        ..quick()
+    };
+    let bench = Bench::start(destinations, settings);
+    for n in 0..6 {
+        let mut slow = delivery(&format!("s{n}"));
+        slow.client = "slow".into();
+        bench.spool.enqueue(slow).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for n in 0..2 {
+        let mut fast = delivery(&format!("f{n}"));
+        fast.client = "fast".into();
+        bench.spool.enqueue(fast).await.unwrap();
+    }
+    // Long before the slow client's attempts time out, the other client's
+    // deliveries are through: the hung receiver holds 2 of the 4 slots.
+    let started = Instant::now();
+    bench
+        .until("the other client's deliveries arrived", |_| {
+            receiver.got().len() == 2
+        })
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    held.abort();
+    bench.stop().await;
 }
