@@ -196,6 +196,7 @@ fn locate(args: &SpoolArgs) -> Result<Source, String> {
                 dir: dir.clone(),
                 max_bytes: DEFAULT_WEBHOOK_QUEUE_BYTES,
                 max_deliveries: DEFAULT_WEBHOOK_QUEUED,
+                client_share_percent: 100,
             },
             None,
         ),

@@ -246,6 +246,8 @@ pub(crate) struct WebhookSettings {
     pub max_queue_bytes: u64,
     /// Most deliveries queued.
     pub max_queued: u64,
+    /// The part of each queue bound one client may fill, in percent.
+    pub max_client_share_percent: u64,
     /// Retried for this long after receipt, then dead-lettered.
     pub max_age: Duration,
     /// First retry delay.

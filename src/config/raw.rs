@@ -79,6 +79,12 @@ pub(super) struct RawWebhooks {
     #[serde(default)]
     #[schemars(with = "Option<u64>")]
     pub max_queued: Option<Spanned<u64>>,
+    /// The part of max_queued and max_queue_bytes one client may fill, in
+    /// percent (default 75: a client whose receiver stays down never gets
+    /// the other clients' hooks refused); 100 turns the share off.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_client_share_percent: Option<Spanned<u64>>,
     /// How long a delivery is retried before it goes to the dead letters, e.g. `72h`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]

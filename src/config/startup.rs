@@ -28,7 +28,7 @@ pub(crate) struct StartupSettings {
     /// The webhook relay's queue folder (whether the relay runs at all).
     webhook_spool: Option<std::path::PathBuf>,
     /// Its bounds: bytes and deliveries.
-    webhook_queue: Option<(u64, u64)>,
+    webhook_queue: Option<(u64, u64, u64)>,
     /// The delivery worker's settings: max_age, retry_initial, retry_max,
     /// delivery_timeout, ca_file.
     webhook_delivery: Option<(
@@ -72,7 +72,7 @@ impl StartupSettings {
             webhook_queue: config
                 .webhooks
                 .as_ref()
-                .map(|w| (w.max_queue_bytes, w.max_queued)),
+                .map(|w| (w.max_queue_bytes, w.max_queued, w.max_client_share_percent)),
             webhook_delivery: config.webhooks.as_ref().map(|w| {
                 (
                     w.max_age,
@@ -153,7 +153,7 @@ impl StartupSettings {
             &in_file.webhook_spool,
         );
         compare(
-            "webhooks.max_queue_bytes, webhooks.max_queued",
+            "webhooks.max_queue_bytes, max_queued, max_client_share_percent",
             &self.webhook_queue,
             &in_file.webhook_queue,
         );

@@ -250,6 +250,9 @@ async fn receive(
             reason: "queued",
         },
         Err(EnqueueError::Full) => Outcome::refuse(StatusCode::SERVICE_UNAVAILABLE, "queue_full"),
+        Err(EnqueueError::ClientFull) => {
+            Outcome::refuse(StatusCode::SERVICE_UNAVAILABLE, "client_queue_full")
+        }
         Err(EnqueueError::Storage(error)) => {
             tracing::error!(error = %crate::diagnostic::describe(&error), "cannot queue a webhook delivery");
             Outcome::refuse(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable")

@@ -98,6 +98,9 @@ pub(crate) struct SpoolSettings {
     pub(crate) max_bytes: u64,
     /// Most queued deliveries.
     pub(crate) max_deliveries: u64,
+    /// The part of each bound one client may fill, in percent (100: no
+    /// share; the default 75 leaves the others a quarter).
+    pub(crate) client_share_percent: u64,
 }
 
 impl SpoolSettings {
@@ -107,8 +110,15 @@ impl SpoolSettings {
             dir: webhooks.spool.clone(),
             max_bytes: webhooks.max_queue_bytes,
             max_deliveries: webhooks.max_queued,
+            client_share_percent: webhooks.max_client_share_percent,
         }
     }
+}
+
+/// `percent` of `bound`: one client's share of it (at least 1).
+fn share(bound: u64, percent: u64) -> u64 {
+    let part = u128::from(bound) * u128::from(percent.min(100)) / 100;
+    u64::try_from(part).unwrap_or(bound).max(1)
 }
 
 /// Whether [`Spool::open`] may create a missing spool.
@@ -174,6 +184,10 @@ pub(crate) enum SpoolError {
 /// Why a delivery was not queued.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EnqueueError {
+    /// This delivery's client already fills its share of the bounds
+    /// (`client_share_percent`): answer GitLab 503 on its hooks only.
+    #[error("this client's share of the webhook spool is full")]
+    ClientFull,
     /// The queue is at `max_deliveries` or `max_bytes`: answer GitLab 503,
     /// which records the delivery as failed (it can be resent from there).
     #[error("the webhook spool is full")]
@@ -317,21 +331,28 @@ struct Index {
     reserved_count: u64,
     reserved_bytes: u64,
     dead: u64,
+    /// Deliveries and bytes queued per client (for its share of the bounds).
+    clients: HashMap<String, (u64, u64)>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Entry {
+    client: String,
     received: u64,
     bytes: u64,
     next: u64,
 }
 
 impl Index {
-    fn insert(&mut self, id: &str, received: u64, bytes: u64, next: u64) {
+    fn insert(&mut self, id: &str, client: &str, received: u64, bytes: u64, next: u64) {
         self.remove(id);
+        let used = self.clients.entry(client.to_owned()).or_default();
+        used.0 += 1;
+        used.1 += bytes;
         self.entries.insert(
             id.to_owned(),
             Entry {
+                client: client.to_owned(),
                 received,
                 bytes,
                 next,
@@ -349,7 +370,16 @@ impl Index {
         self.schedule.remove(&(entry.next, id.to_owned()));
         self.by_age.remove(&(entry.received, id.to_owned()));
         self.bytes = self.bytes.saturating_sub(entry.bytes);
+        if let Some(used) = self.clients.get_mut(&entry.client) {
+            used.0 = used.0.saturating_sub(1);
+            used.1 = used.1.saturating_sub(entry.bytes);
+        }
         true
+    }
+
+    /// What `client` has queued: deliveries and bytes.
+    fn used_by(&self, client: &str) -> (u64, u64) {
+        self.clients.get(client).copied().unwrap_or_default()
     }
 
     fn reschedule(&mut self, id: &str, next: u64) {
@@ -428,6 +458,15 @@ impl Spool {
             {
                 return Err(EnqueueError::Full);
             }
+            // One client may fill only its share, so a client whose receiver
+            // stays down does not get every other client's hooks refused.
+            let (client_count, client_bytes) = index.used_by(&delivery.client);
+            let percent = settings.client_share_percent;
+            if client_count >= share(settings.max_deliveries, percent)
+                || client_bytes + bytes > share(settings.max_bytes, percent)
+            {
+                return Err(EnqueueError::ClientFull);
+            }
             index.reserved_count += 1;
             index.reserved_bytes += bytes;
         }
@@ -442,7 +481,13 @@ impl Spool {
             index.reserved_count -= 1;
             index.reserved_bytes -= bytes;
             if result.is_ok() {
-                index.insert(&delivery.id, delivery.received_unix_ms, bytes, 0);
+                index.insert(
+                    &delivery.id,
+                    &delivery.client,
+                    delivery.received_unix_ms,
+                    bytes,
+                    0,
+                );
             }
         }
         result?;
@@ -614,13 +659,13 @@ impl Spool {
         };
         let ids = {
             let mut index = self.index();
-            for (id, received, bytes) in &replayed {
-                index.insert(id, *received, *bytes, 0);
+            for (id, client, received, bytes) in &replayed {
+                index.insert(id, client, *received, *bytes, 0);
             }
             index.dead = index.dead.saturating_sub(replayed.len() as u64);
             replayed
                 .into_iter()
-                .map(|(id, _, _)| id)
+                .map(|(id, _, _, _)| id)
                 .collect::<Vec<_>>()
         };
         if !ids.is_empty() {
@@ -696,6 +741,7 @@ fn load_index(db: &Database) -> Result<Index, String> {
             decode(value).map_err(|detail| format!("record {}: {detail}", key.value()))?;
         index.insert(
             key.value(),
+            &meta.client,
             meta.received_unix_ms,
             record_size(key.value(), value),
             0,
@@ -914,7 +960,8 @@ enum Written {
     /// Rows moved or changed.
     Count(u64),
     /// Replayed dead letters: (id, received ms, record bytes).
-    Replayed(Vec<(String, u64, u64)>),
+    /// Each replayed delivery: id, client, received ms, bytes.
+    Replayed(Vec<(String, String, u64, u64)>),
 }
 
 /// Takes every command waiting, applies them in one transaction, commits
@@ -1040,7 +1087,13 @@ fn apply_one(tx: &WriteTransaction, op: &Op) -> Result<Written, String> {
                 meta.replayed_unix_ms = Some(*now_ms);
                 let value = encode(&meta, body);
                 queue.insert(id.as_str(), value.as_slice()).text()?;
-                replayed.push((id.clone(), meta.received_unix_ms, record_size(&id, &value)));
+                let bytes = record_size(&id, &value);
+                replayed.push((
+                    id.clone(),
+                    meta.client.clone(),
+                    meta.received_unix_ms,
+                    bytes,
+                ));
             }
             Ok(Written::Replayed(replayed))
         }

@@ -93,6 +93,7 @@ impl Compiler<'_> {
                 "webhooks.max_queued",
                 DEFAULT_WEBHOOK_QUEUED,
             ),
+            max_client_share_percent: self.percent(webhooks.max_client_share_percent.as_ref()),
             max_age,
             retry_initial,
             retry_max,
@@ -106,6 +107,23 @@ impl Compiler<'_> {
             signing,
         };
         Some(settings)
+    }
+
+    /// `webhooks.max_client_share_percent`: 1 to 100, default 75.
+    fn percent(&mut self, value: Option<&Spanned<u64>>) -> u64 {
+        match value {
+            None => 75,
+            Some(v) if (1..=100).contains(&v.value) => v.value,
+            Some(v) => {
+                self.problem(
+                    v,
+                    "webhooks.max_client_share_percent",
+                    format!("{} is not a percentage from 1 to 100", v.value),
+                    Some("e.g. 75 (one client fills at most three quarters of the queue), or 100 for no share"),
+                );
+                75
+            }
+        }
     }
 
     fn signing_secret(&mut self, file: &Spanned<String>) -> Option<Arc<SigningSecret>> {

@@ -176,6 +176,7 @@ impl Bench {
                 dir: dir.path().join("spool"),
                 max_bytes: 1 << 20,
                 max_deliveries: 1000,
+                client_share_percent: 100,
             },
             OpenMode::Create,
         )

@@ -47,6 +47,7 @@ pub fn measure_enqueue(
             dir: dir.to_owned(),
             max_bytes: u64::MAX,
             max_deliveries: u64::MAX,
+            client_share_percent: 100,
         },
         OpenMode::Create,
     )

@@ -14,6 +14,7 @@ fn settings(dir: &Path) -> SpoolSettings {
         dir: dir.join("spool"),
         max_bytes: 64 * 1024 * 1024,
         max_deliveries: 100_000,
+        client_share_percent: 100,
     }
 }
 
@@ -98,6 +99,35 @@ async fn a_lease_hides_a_delivery_until_it_is_settled_or_ends() {
     assert_eq!(spool.stats().depth, 0);
     assert_eq!(spool.stats().bytes, 0);
     assert_eq!(spool.next_due_ms(), None);
+}
+
+#[tokio::test]
+async fn one_client_fills_only_its_share_and_the_others_keep_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut shared = settings(dir.path());
+    shared.max_deliveries = 4;
+    shared.client_share_percent = 75;
+    let spool = Spool::open(&shared, OpenMode::Create).unwrap();
+    for id in ["a", "b", "c"] {
+        spool.enqueue(delivery(id)).await.unwrap();
+    }
+    assert!(matches!(
+        spool.enqueue(delivery("d")).await,
+        Err(EnqueueError::ClientFull)
+    ));
+    let mut other = delivery("e");
+    other.client = "other".into();
+    spool.enqueue(other).await.unwrap();
+    // The counts follow settlement and a reopen.
+    spool.delivered("a").await.unwrap();
+    spool.enqueue(delivery("d")).await.unwrap();
+    drop(spool);
+    let spool = Spool::open(&shared, OpenMode::Create).unwrap();
+    assert!(matches!(
+        spool.enqueue(delivery("f")).await,
+        Err(EnqueueError::Full)
+    ));
+    assert_eq!(spool.stats().depth, 4);
 }
 
 #[tokio::test]
