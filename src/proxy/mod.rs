@@ -40,7 +40,8 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The header carrying glgate's request id (to the client and to GitLab).
-pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+/// A parsed name: inserting a `&str` would parse and hash it again on every request.
+pub(crate) const REQUEST_ID_HEADER: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 pub(crate) fn full_body(bytes: Bytes) -> ProxyBody {
     Full::new(bytes)
