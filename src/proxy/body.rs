@@ -124,7 +124,7 @@ impl AuditDraft {
             .get_or_create(&RequestLabels {
                 client: self.event.client.clone(),
                 rule: self.event.rule.clone(),
-                decision: self.event.decision.into(),
+                decision: self.event.decision,
                 reason: self.event.reason.clone(),
                 status: self.event.status,
             })

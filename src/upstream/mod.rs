@@ -257,7 +257,7 @@ impl Upstream {
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, UpstreamError> {
-        let uri = format!("{}{target}", self.base);
+        let uri = self.base.uri_for(target)?;
         headers.insert(header::HOST, self.host.clone());
         // The value was loaded once for this request: a credential swapped
         // while it is in flight does not change it.
