@@ -179,10 +179,7 @@ impl AuditEvent {
 /// characters (below 0x20); a string with none is copied between quotes, any
 /// other goes through serde_json, so the escaping is serde_json's exactly.
 fn json_str(out: &mut Vec<u8>, text: &str) {
-    if text
-        .bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\')
-    {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');

@@ -122,7 +122,11 @@ mod tests {
 
     #[test]
     fn uris_under_the_base_are_those_of_the_formatted_url() {
-        for base in ["https://git.example.com/gitlab/", "http://127.0.0.1:8080", "http://[::1]:9/a/b"] {
+        for base in [
+            "https://git.example.com/gitlab/",
+            "http://127.0.0.1:8080",
+            "http://[::1]:9/a/b",
+        ] {
             let base = BaseUrl::parse(base).unwrap();
             for target in [
                 "/api/v4/projects/101",
