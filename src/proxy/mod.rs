@@ -82,7 +82,6 @@ pub(crate) async fn handle(
     connection: Arc<Connection>,
     request: Request<Incoming>,
 ) -> Result<Response<AuditedBody>, std::convert::Infallible> {
-    let remote = connection.remote;
     let started = Instant::now();
     let in_flight = InFlight::start(&gateway.metrics.requests_in_flight);
     let snapshot = gateway.snapshot();
