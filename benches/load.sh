@@ -26,6 +26,10 @@
 # glgate freshly started). The Markdown summary goes to stdout and to
 # target/load/summary.md, the raw samples to target/load/raw.tsv.
 #
+# Every run's status counts are printed and checked against the mix (see
+# check_mix): a run with 429s, 5xx or a refused share other than the mix's
+# stops the benchmark with an error instead of a figure.
+#
 # Installs nginx and wrk from Debian's packages when missing (needs root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -175,6 +179,48 @@ sample_peak() { # FILE PIDS... : writes the peak summed VmRSS until killed
     done
 }
 
+# A figure is valid only if the requests were answered as the mix says: through
+# a proxy 8 in 10 allowed (200) and 2 in 10 refused (403); direct, the bench
+# upstream answers 200 to the DELETE of a project (it ignores methods) and 404
+# to the file read, so 9 in 10 and 1 in 10. Anything else (429s from a rate limit, 502s, 401s from a wrong token)
+# means the run measured something cheaper or dearer than the job, so the run
+# stops here, loudly, instead of reporting it. The refused share may drift from
+# 20% only by in-flight requests cut at the end of the run and by how wrk's
+# threads interleave: LOAD_MIX_TOLERANCE (percentage points, default 1).
+mix_tolerance=${LOAD_MIX_TOLERANCE:-1}
+check_mix() { # SETUP CONNECTIONS STATUSES REQUESTS
+    local setup=$1 conns=$2 statuses=$3 requests=$4 refused_status=403 refused_share=20
+    [[ $setup == direct ]] && { refused_status=404; refused_share=10; }
+    echo "  $setup at $conns connections: statuses $statuses of $requests requests" >&2
+    python3 - "$statuses" "$requests" "$refused_status" "$mix_tolerance" "$refused_share" <<'PY' || {
+import sys
+statuses, requests, refused, tolerance = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+expected = float(sys.argv[5])
+counts = dict(part.split("=") for part in statuses.split(",") if part)
+counts = {k: int(v) for k, v in counts.items()}
+unexpected = {k: v for k, v in counts.items() if k not in ("200", refused)}
+answered = sum(counts.values())
+problems = []
+if unexpected:
+    problems.append(f"unexpected statuses {unexpected} (expected only 200 and {refused})")
+if answered == 0 or requests == 0:
+    problems.append("no answers counted")
+else:
+    share = 100 * counts.get(refused, 0) / answered
+    if abs(share - expected) > tolerance:
+        problems.append(f"{refused} share {share:.2f}% (expected {expected:g}% +- {tolerance})")
+    if abs(answered - requests) > max(1, requests // 1000):
+        problems.append(f"{answered} answers counted for {requests} requests")
+if problems:
+    print("; ".join(problems), file=sys.stderr)
+    sys.exit(1)
+PY
+        echo "load.sh: REFUSING TO REPORT: $setup at $conns connections did not answer the expected mix" \
+            "(statuses $statuses); the figures would not measure the job" >&2
+        exit 1
+    }
+}
+
 raw=$out/raw.tsv
 printf 'round\tsetup\tconnections\trequests\trps\tp50_us\tp99_us\tp999_us\tcpu_s_per_10k\tpeak_rss_kib\tsocket_errors\tstatuses\taudit_cpu_share\n' >"$raw"
 setups=(direct nginx glgate glgate-devnull)
@@ -202,6 +248,7 @@ for round in $(seq "$rounds"); do
             share=$(awk -v a=$((audit_after - audit_before)) -v t=$((after - before)) 'BEGIN { printf "%.3f", t ? a / t : 0 }')
             get() { sed -n "s/^$1: //p" "$work/wrk.out"; }
             requests=$(get requests)
+            check_mix "$setup" "$conns" "$(get statuses)" "$requests"
             cpu=$(awk -v t=$((after - before)) -v hz="$tck" -v n="$requests" 'BEGIN { printf "%.3f", (t / hz) / (n / 10000) }')
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$setup" "$conns" "$requests" \
                 "$(get rps)" "$(get p50_us)" "$(get p99_us)" "$(get p999_us)" "$cpu" "$(cat "$work/peak")" \
@@ -259,7 +306,8 @@ for c in loads:
         errors = sum(int(r["socket_errors"]) for r in rows if r["setup"] == s and r["connections"] == c)
         print(f"| {c} | {s} | {mean(s,c,'rps'):,.0f} | {mean(s,c,'p50_us')/1000:.2f} | {mean(s,c,'p99_us')/1000:.2f} | "
               f"{mean(s,c,'p999_us')/1000:.2f} | {mean(s,c,'cpu_s_per_10k'):.3f} | {peak(s,c)/1024:.1f} | {errors} |")
-print("\n(direct: CPU and RSS are the upstream's; refused requests get the upstream's 404 there.)\n")
+print("\n(direct: CPU and RSS are the upstream's; the file read gets the upstream's 404 there, "
+      "the DELETE its 200.)\n")
 print("| connections | glgate/nginx req/s | glgate/nginx p99 | glgate/nginx CPU per req | glgate/direct req/s | audit to file / to /dev/null req/s | audit thread share of glgate CPU |")
 print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for c in loads:

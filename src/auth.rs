@@ -213,7 +213,7 @@ pub(crate) fn client_ip(remote: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) 
         return Some(remote);
     }
     let mut hops = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
+    for value in headers.get_all(X_FORWARDED_FOR) {
         hops.extend(value.to_str().ok()?.split(','));
     }
     let mut nearest = remote;
@@ -238,9 +238,14 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.rsplit_once(':')?.0.parse().ok()
 }
 
+/// `PRIVATE-TOKEN`, parsed once (a `&str` name is parsed and hashed at every lookup).
+const PRIVATE_TOKEN: http::HeaderName = http::HeaderName::from_static("private-token");
+/// `X-Forwarded-For`, parsed once.
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// The one client token in the request, from `PRIVATE-TOKEN` or `Authorization: Bearer`.
 fn presented_token(headers: &HeaderMap) -> Result<&[u8], AuthError> {
-    let mut private = headers.get_all("private-token").iter();
+    let mut private = headers.get_all(PRIVATE_TOKEN).iter();
     let mut authorization = headers.get_all(http::header::AUTHORIZATION).iter();
     let token = match (private.next(), authorization.next()) {
         (Some(_), Some(_)) => return Err(AuthError::Malformed),

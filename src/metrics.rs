@@ -15,8 +15,8 @@ pub struct RequestLabels {
     pub client: String,
     /// Rule id, or empty.
     pub rule: String,
-    /// `allow` or `deny`.
-    pub decision: String,
+    /// `allow` or `deny` (static: no allocation per request).
+    pub decision: &'static str,
     /// Reason code.
     pub reason: String,
     /// HTTP status sent.

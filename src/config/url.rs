@@ -72,6 +72,25 @@ impl BaseUrl {
         &self.prefix
     }
 
+    /// The URI of `target` (origin-form: a path, maybe a query) under this
+    /// base: the same URI as parsing `"{self}{target}"`, without formatting
+    /// the base and parsing it back on every request (scheme and authority
+    /// are already parsed; only the path is).
+    pub(crate) fn uri_for(&self, target: &str) -> Result<http::Uri, http::Error> {
+        let mut path = String::with_capacity(self.prefix.len() + target.len());
+        path.push_str(&self.prefix);
+        path.push_str(target);
+        if !path.starts_with('/') {
+            // Not origin-form (glgate sends none): parsed whole, as before.
+            return Ok(format!("{self}{target}").parse::<http::Uri>()?);
+        }
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(http::uri::PathAndQuery::try_from(path)?);
+        Ok(http::Uri::from_parts(parts)?)
+    }
+
     /// Whether the URL is `https`.
     pub(crate) fn is_https(&self) -> bool {
         self.scheme == http::uri::Scheme::HTTPS
@@ -100,6 +119,31 @@ impl fmt::Display for BaseUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uris_under_the_base_are_those_of_the_formatted_url() {
+        for base in [
+            "https://git.example.com/gitlab/",
+            "http://127.0.0.1:8080",
+            "http://[::1]:9/a/b",
+        ] {
+            let base = BaseUrl::parse(base).unwrap();
+            for target in [
+                "/api/v4/projects/101",
+                "/api/v4/projects/acme%2Fbackend?statistics=true&x=%20",
+                "/api/v4/projects/1/merge_requests?state=opened&per_page=20",
+                "/",
+            ] {
+                let built = base.uri_for(target).unwrap();
+                let parsed: http::Uri = format!("{base}{target}").parse().unwrap();
+                assert_eq!(built, parsed, "{base} {target}");
+                assert_eq!(built.to_string(), parsed.to_string());
+            }
+            // What the path parser refuses stays refused.
+            assert!(base.uri_for("/a b").is_err());
+            assert!(base.uri_for("/a\u{7f}").is_err());
+        }
+    }
 
     #[test]
     fn parses_prefixes() {

@@ -129,7 +129,7 @@ pub(crate) async fn serve<H: Handler>(
                     tokio::spawn(async move {
                         let _slot = slot;
                         let Some(tls) = tls else {
-                            let connection = Connection { remote, identity: None };
+                            let connection = Connection::new(remote, None);
                             return connection::serve(&builder, stop, stream, connection, handler, &limits).await;
                         };
                         let handshake_timeout = limits.header_read_timeout;
@@ -150,7 +150,7 @@ pub(crate) async fn serve<H: Handler>(
                             .peer_certificates()
                             .and_then(|chain| chain.first())
                             .and_then(ClientIdentity::of);
-                        let connection = Connection { remote, identity };
+                        let connection = Connection::new(remote, identity);
                         connection::serve(&builder, stop, stream, connection, handler, &limits).await;
                     });
                 }

@@ -118,17 +118,24 @@ impl AuditDraft {
                 .upstream_latency
                 .observe(upstream_ms / 1000.0);
         }
-        self.gateway
-            .metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                client: self.event.client.clone(),
-                rule: self.event.rule.clone(),
-                decision: self.event.decision.into(),
-                reason: self.event.reason.clone(),
-                status: self.event.status,
-            })
-            .inc();
+        // The labels borrow the event's strings for the lookup and give them
+        // back: the family clones a label set only the first time it sees it,
+        // so a request costs no allocation here (three clones before).
+        let labels = RequestLabels {
+            client: std::mem::take(&mut self.event.client),
+            rule: std::mem::take(&mut self.event.rule),
+            decision: self.event.decision,
+            reason: std::mem::take(&mut self.event.reason),
+            status: self.event.status,
+        };
+        self.gateway.metrics.requests.get_or_create(&labels).inc();
+        let RequestLabels {
+            client,
+            rule,
+            reason,
+            ..
+        } = labels;
+        (self.event.client, self.event.rule, self.event.reason) = (client, rule, reason);
         drop(self.in_flight);
         (self.event, self.gateway)
     }

@@ -56,6 +56,9 @@ pub(crate) enum UpstreamError {
     },
 }
 
+/// GitLab's `X-Request-Id`, parsed once (a `&str` name is parsed at every lookup).
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// Longest upstream request id kept (GitLab's are 26-character ULIDs).
 const MAX_UPSTREAM_REQUEST_ID_CHARS: usize = 64;
 
@@ -64,7 +67,7 @@ const MAX_UPSTREAM_REQUEST_ID_CHARS: usize = 64;
 /// (anything else is replaced by `?`) and at most 64 characters, since it is
 /// GitLab's word, not glgate's.
 pub(crate) fn upstream_request_id(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("x-request-id")?.as_bytes();
+    let value = headers.get(X_REQUEST_ID)?.as_bytes();
     let id: String = value
         .iter()
         .take(MAX_UPSTREAM_REQUEST_ID_CHARS)
@@ -254,7 +257,7 @@ impl Upstream {
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, UpstreamError> {
-        let uri = format!("{}{target}", self.base);
+        let uri = self.base.uri_for(target)?;
         headers.insert(header::HOST, self.host.clone());
         // The value was loaded once for this request: a credential swapped
         // while it is in flight does not change it.
