@@ -46,10 +46,10 @@ impl BaseUrl {
     /// `http(s)://127.0.0.1:PORT` for a bound address.
     pub(crate) fn for_address(addr: std::net::SocketAddr, https: bool) -> BaseUrl {
         #[allow(clippy::expect_used)]
-        // Cannot fail: a socket address always renders as a valid authority.
         let authority = addr
             .to_string()
             .parse()
+            // Cannot fail: a socket address always renders as a valid authority.
             .expect("a socket address is a valid authority");
         BaseUrl {
             scheme: if https {

@@ -62,6 +62,12 @@ pub(crate) enum KeyError {
     },
 }
 
+/// A relay URL could not be sealed: no OS randomness for its nonce (or the
+/// AEAD refused the input, which a few KiB with a valid key never is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot seal a relay URL (no OS randomness)")]
+pub(crate) struct SealError;
+
 /// Why a relay URL's sealed part does not open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum OpenError {
@@ -85,9 +91,9 @@ impl Key {
         let master = hmac::Key::new(hmac::HMAC_SHA256, master);
         let seal_bytes = hmac::sign(&master, b"glgate webhook seal key");
         let secret_bytes = hmac::sign(&master, b"glgate webhook hook-secret key");
-        // A 32-byte HMAC-SHA256 output is exactly a ChaCha20-Poly1305 key.
         #[allow(clippy::expect_used)]
         let unbound = UnboundKey::new(&aead::CHACHA20_POLY1305, seal_bytes.as_ref())
+            // Cannot fail: an HMAC-SHA256 output is 32 bytes, exactly a ChaCha20-Poly1305 key.
             .expect("an HMAC-SHA256 output is 32 bytes, the ChaCha20-Poly1305 key length");
         Key {
             seal: LessSafeKey::new(unbound),
@@ -149,23 +155,20 @@ impl Sealer {
     }
 
     /// Seals `target` into the sealed part of a relay URL.
-    pub(crate) fn seal(&self, target: &HookTarget) -> Result<String, getrandom::Error> {
+    pub(crate) fn seal(&self, target: &HookTarget) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce)?;
+        getrandom::fill(&mut nonce).map_err(|_| SealError)?;
         // Serializing a struct of strings cannot fail.
         let mut data = serde_json::to_vec(target).unwrap_or_default();
         // `parse` refuses a file without a key, so there is a first one.
         let key = &self.keys[0];
-        // The key and the nonce are of the right sizes, and the input is far
-        // below ChaCha20-Poly1305's length limit, so sealing cannot fail.
-        #[allow(clippy::expect_used)]
         key.seal
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(AAD),
                 &mut data,
             )
-            .expect("sealing a few KiB with a valid key cannot fail");
+            .map_err(|_| SealError)?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&data);
         Ok(URL_SAFE_NO_PAD.encode(sealed))
