@@ -212,14 +212,16 @@ impl listener::Handler for ProxyHandler {
     ) -> Pin<Box<dyn Future<Output = Response<proxy::AuditedBody>> + Send>> {
         let (gateway, connection) = (self.0.clone(), connection.clone());
         Box::pin(async move {
-            let snapshot = gateway.snapshot();
-            if snapshot.config.webhooks.is_some()
-                && crate::webhooks::receive::is_relay_path(
-                    request.uri().path(),
-                    crate::webhooks::receive::receive_prefix(&snapshot.receive_url),
-                )
-            {
-                drop(snapshot);
+            // Only a path naming the relay's endpoint costs a snapshot load here.
+            let relay_path = request.uri().path().contains("/-/webhooks/") && {
+                let snapshot = gateway.snapshot();
+                snapshot.config.webhooks.is_some()
+                    && crate::webhooks::receive::is_relay_path(
+                        request.uri().path(),
+                        crate::webhooks::receive::receive_prefix(&snapshot.receive_url),
+                    )
+            };
+            if relay_path {
                 let answer = crate::webhooks::receive::handle(
                     &gateway,
                     gateway.webhook_spool.as_ref(),
@@ -229,7 +231,6 @@ impl listener::Handler for ProxyHandler {
                 .await;
                 return answer.map(|body| proxy::AuditedBody::unaudited(proxy::full_body(body)));
             }
-            drop(snapshot);
             match proxy::handle(gateway, connection, request).await {
                 Ok(response) => response,
                 Err(never) => match never {},

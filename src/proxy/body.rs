@@ -21,7 +21,7 @@ use crate::metrics::RequestLabels;
 
 /// Reads a request body of at most `limit` bytes within `timeout`. A declared
 /// `Content-Length` over the limit is refused before anything is read.
-pub(super) async fn read_limited(
+pub(crate) async fn read_limited(
     headers: &HeaderMap,
     body: Incoming,
     limit: u64,

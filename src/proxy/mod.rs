@@ -28,8 +28,8 @@ use hyper::body::Incoming;
 use crate::audit::AuditEvent;
 use crate::gateway::Gateway;
 use crate::upstream::UpstreamError;
-pub(crate) use body::AuditedBody;
 use body::{AuditDraft, InFlight};
+pub(crate) use body::{AuditedBody, read_limited};
 use error::ProxyError;
 use pipeline::RequestContext;
 

@@ -114,7 +114,7 @@ impl<'a> RequestContext<'a> {
         // hooks whose every event would then be undeliverable.
         if relay.as_ref().is_some_and(|view| view.relays)
             && matches!(hook_route, Some(HookRoute::Create | HookRoute::Update))
-            && !rule_checks_url(&principal, &permit)
+            && crate::webhooks::receive::url_spec(&principal.policy, permit.rule()).is_none()
         {
             self.event.decision = "deny";
             return Err(ProxyError::Relay(RelayError::RuleWithoutUrl));
@@ -467,16 +467,4 @@ impl<'a> RequestContext<'a> {
             metrics.record_hidden_items(&principal.name, self.hidden as u64);
         }
     }
-}
-
-/// Whether the rule that allowed the request constrains a `url` parameter
-/// (what the webhook relay checks a destination against at each delivery).
-fn rule_checks_url(principal: &Principal, permit: &Permit) -> bool {
-    principal
-        .policy
-        .rules()
-        .iter()
-        .find(|rule| rule.id() == permit.rule())
-        .and_then(|rule| rule.params())
-        .is_some_and(|params| params.specs().contains_key("url"))
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::seal::{self, Sealer};
 use crate::config::ClientConfig;
-use crate::scope::{FullPath, Kind};
+use crate::scope::Kind;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// Pages read per listing at most (100 items each).
@@ -102,17 +102,15 @@ pub(crate) async fn relay_hooks(
                 ) else {
                     continue;
                 };
-                let Some(target) = sealed_anywhere(url).and_then(|sealed| sealer.open(sealed).ok())
+                let Some(target) =
+                    seal::sealed_part_anywhere(url).and_then(|sealed| sealer.open(sealed).ok())
                 else {
                     continue;
                 };
                 let Some(client) = clients.iter().find(|c| *c.name == *target.client) else {
                     continue;
                 };
-                let in_scope = client
-                    .scope
-                    .as_deref()
-                    .is_none_or(|scope| scope.allows(kind, &FullPath::from_gitlab(owner_path)));
+                let in_scope = super::receive::in_scope(client, kind, owner_path);
                 found.push(RelayHook {
                     client: target.client.clone(),
                     owner_kind: kind,
@@ -126,14 +124,6 @@ pub(crate) async fn relay_hooks(
         }
     }
     Ok(found)
-}
-
-/// The sealed part of a relay URL under any receive URL: the key's
-/// authentication says whether it is one of glgate's, whatever the host
-/// (which may have changed since the hook was registered).
-fn sealed_anywhere(url: &str) -> Option<&str> {
-    let (_, sealed) = url.rsplit_once(seal::RELAY_PATH)?;
-    (!sealed.is_empty() && !sealed.contains(['/', '?', '#'])).then_some(sealed)
 }
 
 /// Every item of a paginated GitLab list.

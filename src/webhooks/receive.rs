@@ -18,16 +18,18 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::payload::EventObject;
 use super::seal::{RELAY_PATH, SigningSecret};
-use super::spool::{EnqueueError, Spool};
+use super::spool::{EnqueueError, Spool, now_ms};
 use super::{HookTarget, QueuedDelivery};
 use crate::audit::WebhookAuditEvent;
 use crate::config::ClientConfig;
 use crate::gateway::{Gateway, Snapshot};
+use crate::policy::{ParamSpec, Policy};
+use crate::proxy::error::ProxyError;
+use crate::proxy::read_limited;
 use crate::scope::resolve::{Freshness, Lookup};
 use crate::scope::{FullPath, Kind};
 
@@ -55,7 +57,7 @@ fn sealed_in_path<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
     let rest = path
         .strip_prefix(RELAY_PATH)
         .or_else(|| path.strip_prefix(prefix)?.strip_prefix(RELAY_PATH))?;
-    (!rest.is_empty() && !rest.contains('/')).then_some(rest)
+    super::seal::one_segment(rest)
 }
 
 /// What happened to one delivery from GitLab.
@@ -241,7 +243,7 @@ async fn receive(
         object_kind: kind.to_string(),
         headers: kept_headers(&parts.headers),
         body: minimized.body,
-        received_unix_ms: unix_ms(),
+        received_unix_ms: now_ms(),
     };
     match spool.enqueue(delivery).await {
         Ok(()) => Outcome {
@@ -315,14 +317,19 @@ pub(crate) fn in_scope(client: &ClientConfig, kind: Kind, path: &str) -> bool {
 /// Whether the client rule that registered `target` still allows its URL:
 /// the rule exists in the client's policy and its `url` parameter accepts it.
 pub(crate) fn destination_allowed(client: &ClientConfig, target: &HookTarget) -> bool {
-    client
-        .policy
+    url_spec(&client.policy, &target.rule).is_some_and(|spec| spec.accepts_scalar(&target.url))
+}
+
+/// The `url` parameter's constraint in the policy's rule `rule`: what the
+/// relay checks a hook's destination against (none: nothing may register
+/// or receive through the relay under that rule).
+pub(crate) fn url_spec<'p>(policy: &'p Policy, rule: &str) -> Option<&'p ParamSpec> {
+    policy
         .rules()
         .iter()
-        .find(|rule| rule.id() == target.rule)
+        .find(|candidate| candidate.id() == rule)
         .and_then(|rule| rule.params())
         .and_then(|params| params.specs().get("url"))
-        .is_some_and(|spec| spec.accepts_scalar(&target.url))
 }
 
 /// A client's credential on a delivery: GitLab never sends one.
@@ -332,32 +339,23 @@ fn carries_client_credential(headers: &HeaderMap) -> bool {
         || headers.contains_key("job-token")
 }
 
+/// The delivery's body, read within the bounds every request has (a
+/// declared length over the limit is refused before reading).
 async fn read_body(
     headers: &HeaderMap,
     body: Incoming,
     limit: u64,
     timeout: std::time::Duration,
 ) -> Result<Bytes, Outcome> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(Outcome::refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-        ));
-    }
-    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match tokio::time::timeout(timeout, limited.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(Outcome::refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-        )),
-        Ok(Err(_)) => Err(Outcome::refuse(StatusCode::BAD_REQUEST, "body_read_error")),
-        Err(_) => Err(Outcome::refuse(StatusCode::REQUEST_TIMEOUT, "body_timeout")),
-    }
+    read_limited(headers, body, limit, timeout)
+        .await
+        .map_err(|error| match error {
+            ProxyError::BodyTooLarge(_) => {
+                Outcome::refuse(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+            }
+            ProxyError::BodyTimeout => Outcome::refuse(StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            _ => Outcome::refuse(StatusCode::BAD_REQUEST, "body_read_error"),
+        })
 }
 
 fn signed(signing: &SigningSecret, headers: &HeaderMap, body: &[u8]) -> bool {
@@ -403,16 +401,10 @@ fn new_delivery_id() -> String {
     if getrandom::fill(&mut bytes).is_err() {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        bytes[..8].copy_from_slice(&unix_ms().to_be_bytes());
+        bytes[..8].copy_from_slice(&now_ms().to_be_bytes());
         bytes[8..].copy_from_slice(&n.to_be_bytes());
     }
     hex::encode(bytes)
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

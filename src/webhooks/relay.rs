@@ -43,16 +43,24 @@ impl HookRoute {
     /// group's `hooks` collection or one of its items, whatever the
     /// template's parameter names.
     pub(crate) fn of(method: Method, template: &str) -> Option<HookRoute> {
-        let segments: Vec<&str> = template.trim_matches('/').split('/').collect();
+        // Asked on every request: read at most five segments, no allocation.
+        let mut parts = template.trim_matches('/').split('/');
+        let mut segments = [""; 4];
+        for slot in &mut segments {
+            *slot = parts.next().unwrap_or_default();
+        }
+        if parts.next().is_some() {
+            return None;
+        }
         let is_param = |s: &str| s.starts_with('{') && s.ends_with('}');
         let owner = |s: &[&str]| matches!(s[0], "projects" | "groups") && is_param(s[1]);
-        match segments.as_slice() {
-            s @ [_, _, "hooks"] if owner(s) => Some(if method == Method::Post {
+        match segments {
+            ref s @ [_, _, "hooks", ""] if owner(s) => Some(if method == Method::Post {
                 HookRoute::Create
             } else {
                 HookRoute::List
             }),
-            s @ [_, _, "hooks", item] if owner(s) && is_param(item) => {
+            ref s @ [_, _, "hooks", item] if owner(s) && is_param(item) => {
                 Some(if method == Method::Put {
                     HookRoute::Update
                 } else {

@@ -290,7 +290,18 @@ pub(crate) fn relay_url(receive_url: &str, sealed: &str) -> String {
 /// The sealed part of `url` if it is a relay URL under `receive_url`.
 pub(crate) fn sealed_part<'u>(receive_url: &str, url: &'u str) -> Option<&'u str> {
     let prefix = receive_url.trim_end_matches('/');
-    let rest = url.strip_prefix(prefix)?.strip_prefix(RELAY_PATH)?;
+    one_segment(url.strip_prefix(prefix)?.strip_prefix(RELAY_PATH)?)
+}
+
+/// The sealed part of a relay URL under any host (the key's authentication
+/// says whether it is glgate's, whatever the host, which may have changed
+/// since the hook was registered).
+pub(crate) fn sealed_part_anywhere(url: &str) -> Option<&str> {
+    one_segment(url.rsplit_once(RELAY_PATH)?.1)
+}
+
+/// `rest` if it is one non-empty path segment (what a sealed part is).
+pub(crate) fn one_segment(rest: &str) -> Option<&str> {
     (!rest.is_empty() && !rest.contains(['/', '?', '#'])).then_some(rest)
 }
 
