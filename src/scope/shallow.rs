@@ -120,15 +120,63 @@ impl TieFields {
 }
 
 /// What the full path sees of one list item: an object reduced to its tie
-/// fields; anything else is tied to nothing (`null` stands for it). `None`
-/// when the object cannot be read as the full path would.
-fn item_ties(raw: &str) -> Option<Value> {
-    if !raw.starts_with('{') {
-        return Some(Value::Null);
+/// fields; anything else is tied to nothing (`null` stands for it).
+struct ItemTies(Value);
+
+impl<'de> Deserialize<'de> for ItemTies {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ItemTies, D::Error> {
+        deserializer.deserialize_any(ItemVisitor)
     }
-    serde_json::from_str::<TieFields>(raw)
-        .ok()
-        .map(TieFields::into_value)
+}
+
+struct ItemVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ItemVisitor {
+    type Value = ItemTies;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ItemTies, A::Error> {
+        let fields = TieFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(ItemTies(fields.into_value()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ItemTies, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(ItemTies(Value::Null))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<ItemTies, E> {
+        Ok(ItemTies(Value::Null))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<ItemTies, E> {
+        Ok(ItemTies(Value::Null))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<ItemTies, E> {
+        Ok(ItemTies(Value::Null))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<ItemTies, E> {
+        Ok(ItemTies(Value::Null))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<ItemTies, E> {
+        Ok(ItemTies(Value::Null))
+    }
+
+    fn visit_unit<E>(self) -> Result<ItemTies, E> {
+        Ok(ItemTies(Value::Null))
+    }
+}
+
+/// One list item's ties, read alone (tests).
+#[cfg(test)]
+fn item_ties(raw: &str) -> Option<Value> {
+    serde_json::from_str::<ItemTies>(raw).ok().map(|item| item.0)
 }
 
 impl ScopeGuard<'_> {
@@ -159,16 +207,15 @@ impl ScopeGuard<'_> {
         text: &str,
         counts: &mut LookupCounts,
     ) -> Result<Shallow, ResolveError> {
-        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) else {
+        // One pass reads every item's ties; a second cuts the kept items'
+        // bytes out, only when some are hidden.
+        let Ok(items) = serde_json::from_str::<Vec<ItemTies>>(text) else {
             return Ok(Shallow::FullParse);
         };
         let mut ties = Vec::with_capacity(items.len());
-        for item in &items {
-            let Some(value) = item_ties(item.get()) else {
-                return Ok(Shallow::FullParse);
-            };
-            let tie = nested_or_top_tie(&value);
-            self.observe(&value, &tie);
+        for ItemTies(value) in &items {
+            let tie = nested_or_top_tie(value);
+            self.observe(value, &tie);
             ties.push(tie);
         }
         let visible = self.decide(&ties, counts).await?;
@@ -176,9 +223,15 @@ impl ScopeGuard<'_> {
         if hidden == 0 {
             return Ok(Shallow::Unchanged);
         }
+        let Ok(raw_items) = serde_json::from_str::<Vec<&RawValue>>(text) else {
+            return Ok(Shallow::FullParse);
+        };
+        if raw_items.len() != visible.len() {
+            return Ok(Shallow::FullParse);
+        }
         let mut body = Vec::with_capacity(text.len());
         body.push(b'[');
-        for (item, _) in items.iter().zip(&visible).filter(|(_, visible)| **visible) {
+        for (item, _) in raw_items.iter().zip(&visible).filter(|(_, visible)| **visible) {
             if body.len() > 1 {
                 body.push(b',');
             }
