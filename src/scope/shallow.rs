@@ -176,7 +176,9 @@ impl<'de> serde::de::Visitor<'de> for ItemVisitor {
 /// One list item's ties, read alone (tests).
 #[cfg(test)]
 fn item_ties(raw: &str) -> Option<Value> {
-    serde_json::from_str::<ItemTies>(raw).ok().map(|item| item.0)
+    serde_json::from_str::<ItemTies>(raw)
+        .ok()
+        .map(|item| item.0)
 }
 
 impl ScopeGuard<'_> {
@@ -231,7 +233,11 @@ impl ScopeGuard<'_> {
         }
         let mut body = Vec::with_capacity(text.len());
         body.push(b'[');
-        for (item, _) in raw_items.iter().zip(&visible).filter(|(_, visible)| **visible) {
+        for (item, _) in raw_items
+            .iter()
+            .zip(&visible)
+            .filter(|(_, visible)| **visible)
+        {
             if body.len() > 1 {
                 body.push(b',');
             }
