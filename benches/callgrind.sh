@@ -6,6 +6,7 @@
 #
 #   benches/callgrind.sh               # 2,000 measured requests after 200 of warm-up
 #   CALLGRIND_REQUESTS=5000 CALLGRIND_AUDIT=/dev/null benches/callgrind.sh
+#   CALLGRIND_SCOPED=1 benches/callgrind.sh   # the client scoped to group acme
 #
 # The setup is load.sh's: examples/bench_upstream as the upstream,
 # policies/echoes.yaml, audit to a file (CALLGRIND_AUDIT=/dev/null to leave
@@ -65,6 +66,7 @@ clients:
     token_sha256: "$digest"
     policy: echoes.yaml
     rate_limit: { per_second: 100000000, burst: 100000000 }
+${CALLGRIND_SCOPED:+    scope: { groups: [acme] }}
 audit:
   output: $audit
 YAML
@@ -88,7 +90,7 @@ wait "$glgate_pid" 2>/dev/null || true
 dump=$(ls -t "$out"/callgrind.out.*.* 2>/dev/null | head -n 1)
 [[ -n $dump ]] || { echo "no callgrind dump in $out" >&2; exit 1; }
 total=$(sed -n 's/^summary: //p; s/^totals: //p' "$dump" | head -n 1 | cut -d' ' -f1)
-echo "callgrind: $requests requests of the load.lua mix, audit to ${CALLGRIND_AUDIT:-a file}, dump $dump"
+echo "callgrind: $requests requests of the load.lua mix, audit to ${CALLGRIND_AUDIT:-a file},${CALLGRIND_SCOPED:+ client scoped to group acme,} dump $dump"
 awk -v t="$total" -v n="$requests" 'BEGIN { printf "Ir per request: %.0f (total %d Ir)\n", t / n, t }'
 # Per-function figures, in Ir per request. Frames already running when the
 # counters were zeroed (thread starts, the runtime's loops) show the whole

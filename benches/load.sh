@@ -12,6 +12,10 @@
 #                 see benches/nginx.conf.sh; one access line per request) -> upstream
 #   glgate        wrk -> glgate (policies/echoes.yaml, audit to a file) -> upstream
 #   glgate-devnull  the same with the audit lines written to /dev/null
+#   glgate-scoped   glgate with the client scoped to group acme (every project the
+#                 mix names is in it; scope cache warm after the first requests)
+#   glgate-baseline only with LOAD_BASELINE=PATH: the glgate binary at PATH (an
+#                 earlier build) set up as `glgate`, for a before/after in one run
 # The upstream is examples/bench_upstream.rs (fixed JSON bodies of 2 KiB and
 # 32 KiB, one thread). The request mix is benches/load.lua (allowed GETs of a
 # project by id, by encoded path, merge-request lists with query params, and
@@ -81,8 +85,8 @@ client_token=$(target/release/glgate client new bench | sed -n 's/^  \(glg_[0-9a
 digest=$(printf '%s' "$client_token" | sha256sum | cut -d' ' -f1)
 cp policies/echoes.yaml "$work/echoes.yaml"
 
-start_glgate() { # NAME AUDIT_OUTPUT -> sets glgate_pid, glgate_addr
-    local name=$1 audit=$2
+start_glgate() { # NAME AUDIT_OUTPUT [BINARY] [SCOPE] -> sets glgate_pid, glgate_addr
+    local name=$1 audit=$2 binary=${3:-target/release/glgate} scope=${4:+    scope: $4}
     cat >"$work/$name.yaml" <<YAML
 version: 1
 listen: 127.0.0.1:0
@@ -94,12 +98,13 @@ clients:
     token_sha256: "$digest"
     policy: echoes.yaml
     rate_limit: { per_second: 100000000, burst: 100000000 }
+$scope
 audit:
   output: $audit
 limits:
   max_connections: 4096
 YAML
-    target/release/glgate serve --config "$work/$name.yaml" 2>"$work/$name.err" &
+    "$binary" serve --config "$work/$name.yaml" 2>"$work/$name.err" &
     glgate_pid=$!
     pids+=("$glgate_pid")
     wait_for "$work/$name.err" "glgate is serving"
@@ -112,6 +117,16 @@ pid_of[glgate]=$glgate_pid
 start_glgate glgate-devnull /dev/null
 addr[glgate-devnull]=$glgate_addr
 pid_of[glgate-devnull]=$glgate_pid
+start_glgate glgate-scoped "$work/audit-scoped.log" target/release/glgate "{ groups: [acme] }"
+addr[glgate-scoped]=$glgate_addr
+pid_of[glgate-scoped]=$glgate_pid
+setups=(direct nginx glgate glgate-devnull glgate-scoped)
+if [[ -n ${LOAD_BASELINE:-} ]]; then
+    start_glgate glgate-baseline "$work/audit-baseline.log" "$LOAD_BASELINE"
+    addr[glgate-baseline]=$glgate_addr
+    pid_of[glgate-baseline]=$glgate_pid
+    setups+=(glgate-baseline)
+fi
 
 # --- nginx ------------------------------------------------------------------
 nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -129,7 +144,7 @@ addr[direct]=$upstream_addr
 pid_of[direct]=$upstream_pid
 
 # The same answers through every proxy: a quick sanity check of the setups.
-for setup in nginx glgate; do
+for setup in nginx glgate glgate-scoped; do
     for check in "GET /api/v4/projects/acme%2Fbackend 200" "GET /api/v4/projects/101/merge_requests?state=opened 200" \
         "DELETE /api/v4/projects/101 403" "GET /api/v4/projects/101/repository/files/a/raw 403" \
         "GET /api/v4/user?sudo=root 400"; do
@@ -223,7 +238,6 @@ PY
 
 raw=$out/raw.tsv
 printf 'round\tsetup\tconnections\trequests\trps\tp50_us\tp99_us\tp999_us\tcpu_s_per_10k\tpeak_rss_kib\tsocket_errors\tstatuses\taudit_cpu_share\n' >"$raw"
-setups=(direct nginx glgate glgate-devnull)
 machine="$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "machine: $machine" >&2
 echo "versions: $("$nginx_bin" -v 2>&1), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), $(target/release/glgate --version 2>/dev/null || echo glgate)" >&2
@@ -284,9 +298,10 @@ idle_nginx=$(idle_rss nginx "127.0.0.1:$nginx_port" "${nginx_procs[@]}")
 # Every request through glgate has its audit line.
 audit_lines=$(wc -l <"$work/audit.log")
 
-python3 - "$raw" "$idle_glgate" "$idle_nginx" "$machine" "$rounds" "$seconds" "$audit_lines" <<'PY' | tee "$out/summary.md"
+python3 - "$raw" "$idle_glgate" "$idle_nginx" "$machine" "$rounds" "$seconds" "$audit_lines" "${setups[*]}" <<'PY' | tee "$out/summary.md"
 import csv, sys, statistics, datetime
-raw, idle_glgate, idle_nginx, machine, rounds, seconds, audit_lines = sys.argv[1:]
+raw, idle_glgate, idle_nginx, machine, rounds, seconds, audit_lines, setups = sys.argv[1:]
+setups = setups.split()
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
 def mean(setup, conns, key):
     values = [float(r[key]) for r in rows if r["setup"] == setup and r["connections"] == conns]
@@ -296,7 +311,6 @@ def peak(setup, conns):
     # would show memory kept from the heavier loads before them.
     return max(int(r["peak_rss_kib"]) for r in rows if r["setup"] == setup and r["connections"] == conns and r["round"] == "1")
 loads = sorted({r["connections"] for r in rows}, key=int)
-setups = ["direct", "nginx", "glgate", "glgate-devnull"]
 print(f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine}; "
       f"{rounds} rounds of {seconds} s per setup and load, setups alternated; means over rounds.\n")
 print("| connections | setup | req/s | p50 ms | p99 ms | p99.9 ms | CPU s / 10k req | peak RSS MiB (round 1) | errors |")
@@ -308,13 +322,21 @@ for c in loads:
               f"{mean(s,c,'p999_us')/1000:.2f} | {mean(s,c,'cpu_s_per_10k'):.3f} | {peak(s,c)/1024:.1f} | {errors} |")
 print("\n(direct: CPU and RSS are the upstream's; the file read gets the upstream's 404 there, "
       "the DELETE its 200.)\n")
-print("| connections | glgate/nginx req/s | glgate/nginx p99 | glgate/nginx CPU per req | glgate/direct req/s | audit to file / to /dev/null req/s | audit thread share of glgate CPU |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+def ratio(a, b, c, key):
+    return mean(a, c, key) / mean(b, c, key)
+baseline = "glgate-baseline" in setups
+print("| connections | glgate/nginx req/s | glgate/nginx p99 | glgate/nginx CPU per req | glgate/direct req/s | audit to file / to /dev/null req/s | audit thread share of glgate CPU | scoped/unscoped req/s | scoped/unscoped CPU per req |"
+      + (" glgate/baseline req/s | glgate/baseline CPU per req |" if baseline else ""))
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if baseline else ""))
 for c in loads:
-    g, n, d, z = (mean(s, c, "rps") for s in ["glgate", "nginx", "direct", "glgate-devnull"])
-    print(f"| {c} | {g/n:.2f} | {mean('glgate',c,'p99_us')/mean('nginx',c,'p99_us'):.2f} | "
-          f"{mean('glgate',c,'cpu_s_per_10k')/mean('nginx',c,'cpu_s_per_10k'):.2f} | {g/d:.2f} | {g/z:.2f} | "
-          f"{100*mean('glgate',c,'audit_cpu_share'):.1f}% |")
+    line = (f"| {c} | {ratio('glgate','nginx',c,'rps'):.2f} | {ratio('glgate','nginx',c,'p99_us'):.2f} | "
+            f"{ratio('glgate','nginx',c,'cpu_s_per_10k'):.2f} | {ratio('glgate','direct',c,'rps'):.2f} | "
+            f"{ratio('glgate','glgate-devnull',c,'rps'):.2f} | {100*mean('glgate',c,'audit_cpu_share'):.1f}% | "
+            f"{ratio('glgate-scoped','glgate',c,'rps'):.2f} | {ratio('glgate-scoped','glgate',c,'cpu_s_per_10k'):.2f} |")
+    if baseline:
+        line += (f" {ratio('glgate','glgate-baseline',c,'rps'):.2f} |"
+                 f" {ratio('glgate','glgate-baseline',c,'cpu_s_per_10k'):.2f} |")
+    print(line)
 def idle(text):
     before, peak, held, *rest = text.split()
     return (f"{int(before)/1024:.1f} MiB before, {int(peak)/1024:.1f} MiB peak, "

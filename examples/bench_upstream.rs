@@ -23,9 +23,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// A GitLab project object, padded with a realistic description to `size` bytes.
-fn project(id: u64, size: usize) -> String {
+fn project(id: u64, path: &str, size: usize) -> String {
     let mut json = format!(
-        r#"{{"id":{id},"description":"DESC","name":"backend","name_with_namespace":"Acme / backend","path":"backend","path_with_namespace":"acme/backend","created_at":"2024-01-15T10:00:00.000Z","default_branch":"main","tag_list":[],"topics":[],"ssh_url_to_repo":"git@gitlab.acme.com:acme/backend.git","http_url_to_repo":"https://gitlab.acme.com/acme/backend.git","web_url":"https://gitlab.acme.com/acme/backend","readme_url":"https://gitlab.acme.com/acme/backend/-/blob/main/README.md","forks_count":0,"avatar_url":null,"star_count":3,"last_activity_at":"2026-11-20T08:12:44.120Z","namespace":{{"id":7,"name":"acme","path":"acme","kind":"group","full_path":"acme","parent_id":null,"avatar_url":null,"web_url":"https://gitlab.acme.com/groups/acme"}},"_links":{{"self":"https://gitlab.acme.com/api/v4/projects/{id}","issues":"https://gitlab.acme.com/api/v4/projects/{id}/issues","merge_requests":"https://gitlab.acme.com/api/v4/projects/{id}/merge_requests","repo_branches":"https://gitlab.acme.com/api/v4/projects/{id}/repository/branches","labels":"https://gitlab.acme.com/api/v4/projects/{id}/labels","events":"https://gitlab.acme.com/api/v4/projects/{id}/events","members":"https://gitlab.acme.com/api/v4/projects/{id}/members"}},"archived":false,"visibility":"private","open_issues_count":12,"merge_method":"merge","squash_option":"default_off"}}"#
+        r#"{{"id":{id},"description":"DESC","name":"{path}","name_with_namespace":"Acme / {path}","path":"{path}","path_with_namespace":"acme/{path}","created_at":"2024-01-15T10:00:00.000Z","default_branch":"main","tag_list":[],"topics":[],"ssh_url_to_repo":"git@gitlab.acme.com:acme/{path}.git","http_url_to_repo":"https://gitlab.acme.com/acme/{path}.git","web_url":"https://gitlab.acme.com/acme/{path}","readme_url":"https://gitlab.acme.com/acme/{path}/-/blob/main/README.md","forks_count":0,"avatar_url":null,"star_count":3,"last_activity_at":"2026-11-20T08:12:44.120Z","namespace":{{"id":7,"name":"acme","path":"acme","kind":"group","full_path":"acme","parent_id":null,"avatar_url":null,"web_url":"https://gitlab.acme.com/groups/acme"}},"_links":{{"self":"https://gitlab.acme.com/api/v4/projects/{id}","issues":"https://gitlab.acme.com/api/v4/projects/{id}/issues","merge_requests":"https://gitlab.acme.com/api/v4/projects/{id}/merge_requests","repo_branches":"https://gitlab.acme.com/api/v4/projects/{id}/repository/branches","labels":"https://gitlab.acme.com/api/v4/projects/{id}/labels","events":"https://gitlab.acme.com/api/v4/projects/{id}/events","members":"https://gitlab.acme.com/api/v4/projects/{id}/members"}},"archived":false,"visibility":"private","open_issues_count":12,"merge_method":"merge","squash_option":"default_off"}}"#
     );
     pad(&mut json, size);
     json
@@ -52,8 +52,14 @@ fn pad(json: &mut String, size: usize) {
     *json = json.replacen("DESC", &text, 1);
 }
 
+/// The projects it knows, by id and by full path (all in group `acme`), so
+/// that a scoped client's lookups resolve as on GitLab; any other project id
+/// or path is answered as the first one.
+const PROJECTS: [(u64, &str); 3] = [(101, "backend"), (102, "frontend"), (103, "tools")];
+
 struct Bodies {
-    project: Bytes,
+    /// One per entry of [`PROJECTS`].
+    projects: Vec<Bytes>,
     merge_requests: Bytes,
     not_found: Bytes,
 }
@@ -61,7 +67,10 @@ struct Bodies {
 fn bodies() -> Bodies {
     let list: Vec<String> = (1..=20).map(|iid| merge_request(iid, 1630)).collect();
     Bodies {
-        project: Bytes::from(project(101, 2048)),
+        projects: PROJECTS
+            .iter()
+            .map(|(id, path)| Bytes::from(project(*id, path, 2048)))
+            .collect(),
         merge_requests: Bytes::from(format!("[{}]", list.join(","))),
         not_found: Bytes::from_static(br#"{"message":"404 Not found"}"#),
     }
@@ -71,7 +80,15 @@ fn answer(bodies: &Bodies, request: &Request<Incoming>) -> Response<Full<Bytes>>
     let path = request.uri().path();
     let (status, body) = match path.strip_prefix("/api/v4/projects/") {
         Some(rest) if rest.ends_with("/merge_requests") => (StatusCode::OK, &bodies.merge_requests),
-        Some(rest) if !rest.is_empty() && !rest.contains('/') => (StatusCode::OK, &bodies.project),
+        Some(rest) if !rest.is_empty() && !rest.contains('/') => {
+            let known = PROJECTS.iter().position(|(id, path)| {
+                rest.parse::<u64>().ok() == Some(*id)
+                    || rest
+                        .strip_prefix("acme%2F")
+                        .is_some_and(|name| name.eq_ignore_ascii_case(path))
+            });
+            (StatusCode::OK, &bodies.projects[known.unwrap_or(0)])
+        }
         _ => (StatusCode::NOT_FOUND, &bodies.not_found),
     };
     let mut response = Response::new(Full::new(body.clone()));
@@ -102,7 +119,7 @@ fn main() -> std::io::Result<()> {
         let bodies = std::sync::Arc::new(bodies());
         println!(
             "bodies: project {} bytes, merge request list {} bytes",
-            bodies.project.len(),
+            bodies.projects[0].len(),
             bodies.merge_requests.len()
         );
         loop {

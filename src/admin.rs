@@ -47,6 +47,7 @@ pub(crate) async fn serve(
         limits: config.limits.clone(),
         refused: gateway.metrics.admin_connections_refused.clone(),
         open: gateway.metrics.open_connections_of("admin"),
+        workers: None,
     };
     let handler = Arc::new(Admin {
         gateway: gateway.clone(),

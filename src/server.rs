@@ -125,20 +125,32 @@ impl Server {
         };
         let (stop, stopped) = watch::channel(false);
         let limits = gateway.snapshot().config.limits.clone();
+        let worker_count = limits.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let (workers, workers_stopper) = listener::Workers::start(worker_count, "worker")
+            .map_err(io_error("cannot start the worker threads"))?;
+        tracing::debug!(workers = workers.count(), "proxy workers started");
         let settings = listener::Settings {
             name: "proxy",
             max_connections: limits.max_connections,
             limits,
             refused: gateway.metrics.connections_refused.clone(),
             open: gateway.metrics.open_connections_of("proxy"),
+            workers: Some(workers),
         };
-        let mut tasks = vec![tokio::spawn(listener::serve(
+        let proxy = listener::serve(
             listener,
             settings,
             Arc::new(ProxyHandler(gateway.clone())),
             tls.clone(),
             stopped.clone(),
-        ))];
+        );
+        let mut tasks = vec![tokio::spawn(async move {
+            proxy.await;
+            // Drained (or past the grace): what the workers still run goes.
+            workers_stopper.stop().await;
+        })];
         if let Some(tls) = tls {
             tasks.push(tokio::spawn(tls.clone().watch_files(stopped.clone())));
             tasks.push(tokio::spawn(tls.warn_daily_on_expiry(stopped.clone())));

@@ -200,6 +200,8 @@ pub(crate) struct Limits {
     pub client_rate_limit: RateLimit,
     /// Largest GitLab answer read whole to filter it.
     pub max_filtered_response_bytes: usize,
+    /// Threads serving the proxy's connections; `None`: one per CPU core.
+    pub workers: Option<usize>,
 }
 
 impl Default for Limits {
@@ -217,6 +219,7 @@ impl Default for Limits {
             http2_max_pending_reset_streams: 20,
             client_rate_limit: RateLimit::default(),
             max_filtered_response_bytes: 8 * 1024 * 1024,
+            workers: None,
         }
     }
 }

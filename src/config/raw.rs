@@ -436,4 +436,10 @@ pub(super) struct RawLimits {
     #[serde(default)]
     #[schemars(with = "Option<u64>")]
     pub max_filtered_response_bytes: Option<Spanned<u64>>,
+    /// Threads serving the proxy's connections, each with its own event loop
+    /// and its own connections to GitLab (a request stays on one thread from
+    /// its first byte to its last); default: one per CPU core.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub workers: Option<Spanned<u32>>,
 }

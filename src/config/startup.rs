@@ -25,6 +25,7 @@ pub(crate) struct StartupSettings {
     shutdown_grace: Duration,
     http2_max_concurrent_streams: u32,
     http2_max_pending_reset_streams: usize,
+    workers: Option<usize>,
     /// The webhook relay's queue folder (whether the relay runs at all).
     webhook_spool: Option<std::path::PathBuf>,
     /// Its bounds: bytes and deliveries.
@@ -68,6 +69,7 @@ impl StartupSettings {
             shutdown_grace: limits.shutdown_grace,
             http2_max_concurrent_streams: limits.http2_max_concurrent_streams,
             http2_max_pending_reset_streams: limits.http2_max_pending_reset_streams,
+            workers: limits.workers,
             webhook_spool: config.webhooks.as_ref().map(|w| w.spool.clone()),
             webhook_queue: config
                 .webhooks
@@ -147,6 +149,7 @@ impl StartupSettings {
             &self.http2_max_pending_reset_streams,
             &in_file.http2_max_pending_reset_streams,
         );
+        compare("limits.workers", &self.workers, &in_file.workers);
         compare(
             "webhooks.spool",
             &self.webhook_spool,

@@ -581,3 +581,31 @@ fn the_webhook_relay_is_checked_with_located_errors() {
     assert_eq!(webhooks.max_queued, DEFAULT_WEBHOOK_QUEUED);
     assert!(config.clients[0].webhooks.is_some());
 }
+
+#[test]
+fn workers_default_to_one_per_core_and_are_bounded() {
+    let dir = folder_with_policy();
+    let source = dir.path().join("c.yaml");
+    let unset = Config::compile(&source, &config(CLIENT)).unwrap();
+    assert_eq!(unset.limits.workers, None);
+    let three = Config::compile(
+        &source,
+        &config(&format!("{CLIENT}limits:\n  workers: 3\n")),
+    );
+    assert_eq!(three.unwrap().limits.workers, Some(3));
+    for (value, hint) in [("0", None), ("257", Some("from 1 to 256"))] {
+        let text = config(&format!("{CLIENT}limits:\n  workers: {value}\n"));
+        let errors = Config::compile(&source, &text).unwrap_err();
+        let problem = &errors.0[0];
+        assert_eq!(problem.key, "limits.workers", "{errors}");
+        assert_eq!(problem.position.line, 11, "{errors}");
+        assert!(
+            problem
+                .hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains(hint.unwrap_or("")),
+            "{errors}"
+        );
+    }
+}

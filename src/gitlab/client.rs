@@ -2,9 +2,11 @@
 //! system roots plus an optional CA file, SNI and hostname verification always
 //! on, and a client certificate when GitLab requires mutual TLS.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Request;
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -31,12 +33,83 @@ pub enum SetupError {
     Tls(#[from] rustls::Error),
 }
 
+/// hyper-util's pooled client, as configured for GitLab.
+type PooledClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// The pooled HTTP client glgate talks to GitLab with.
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+///
+/// On a proxy worker thread ([`pool_per_thread`]) each request goes through
+/// that thread's own pool for this client, so that the connection task
+/// serving it runs on the thread that asked: the request never crosses
+/// threads, and its hand-offs to the connection task are wake-ups on the
+/// same event loop, not signals to another thread. Everywhere else (the
+/// admin listener, background tasks, one-shot commands) the shared pool.
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    shared: PooledClient,
+    /// Kept to build each worker thread's pool with the same TLS and timeouts.
+    connector: HttpsConnector<HttpConnector>,
+    /// Tells this client's per-thread pools from those of earlier snapshots.
+    id: u64,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").field("id", &self.id).finish()
+    }
+}
+
+impl HttpClient {
+    /// Sends `request` (through this thread's pool on a worker thread).
+    pub(crate) fn request(&self, request: Request<Full<Bytes>>) -> ResponseFuture {
+        THREAD_POOLS.with_borrow_mut(|pools| match pools {
+            Some(pools) => pool_of(pools, self).request(request),
+            None => self.shared.request(request),
+        })
+    }
+}
+
+/// Pools of clients, kept per worker thread: the newest first.
+type ThreadPools = Vec<(u64, PooledClient)>;
+
+/// How many clients' pools a worker thread keeps: the running snapshot's
+/// and the one before it, whose requests may still be finishing after a
+/// reload. An older one is dropped (its idle connections close).
+const POOLS_PER_THREAD: usize = 2;
+
+thread_local! {
+    /// `Some` on a proxy worker thread ([`pool_per_thread`]).
+    static THREAD_POOLS: std::cell::RefCell<Option<ThreadPools>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Makes every [`HttpClient`] used on the calling thread keep a pool of its
+/// own there: for a thread running a single-threaded event loop, whose
+/// connections' tasks must stay on it.
+pub(crate) fn pool_per_thread() {
+    THREAD_POOLS.with_borrow_mut(|pools| *pools = Some(Vec::with_capacity(POOLS_PER_THREAD)));
+}
+
+/// `client`'s pool among a worker thread's `pools`, made on first use.
+fn pool_of<'a>(pools: &'a mut ThreadPools, client: &HttpClient) -> &'a PooledClient {
+    let index = match pools.iter().position(|(id, _)| *id == client.id) {
+        Some(index) => index,
+        None => {
+            pools.truncate(POOLS_PER_THREAD - 1);
+            pools.insert(0, (client.id, pooled(client.connector.clone())));
+            0
+        }
+    };
+    &pools[index].1
+}
+
+/// The future of a response from GitLab.
+pub(crate) type ResponseFuture = hyper_util::client::legacy::ResponseFuture;
 
 /// The pooled client for `config`: system roots plus `ca_file`, SNI and
 /// hostname verification always on.
 pub(crate) fn http_client(config: &UpstreamConfig) -> Result<HttpClient, SetupError> {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
     let tls = client_tls_config(config.ca_file.as_deref(), config.client_identity.as_ref())?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
@@ -47,12 +120,21 @@ pub(crate) fn http_client(config: &UpstreamConfig) -> Result<HttpClient, SetupEr
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    // Only requests that were never written to a connection are retried
-    // (a pooled connection closed under us): GitLab never sees a request twice.
-    Ok(Client::builder(TokioExecutor::new())
+    Ok(HttpClient {
+        shared: pooled(connector.clone()),
+        connector,
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+    })
+}
+
+/// A pool over `connector`. Only requests that were never written to a
+/// connection are retried (a pooled connection closed under us): GitLab
+/// never sees a request twice.
+fn pooled(connector: HttpsConnector<HttpConnector>) -> PooledClient {
+    Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .retry_canceled_requests(true)
-        .build(connector))
+        .build(connector)
 }
 
 /// rustls client config: the system's roots plus the optional extra CA file,

@@ -11,5 +11,5 @@ mod client;
 mod token;
 
 pub(crate) use api::{ApiError, GitlabApi, form_encode};
-pub(crate) use client::{HttpClient, SetupError, client_tls_config, http_client};
+pub(crate) use client::{HttpClient, SetupError, client_tls_config, http_client, pool_per_thread};
 pub(crate) use token::{Secret, TokenError, UpstreamToken};

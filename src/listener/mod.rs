@@ -12,6 +12,9 @@
 
 mod activity;
 mod connection;
+mod workers;
+
+pub(crate) use workers::Workers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,7 +26,7 @@ use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::config::Limits;
@@ -66,6 +69,9 @@ pub(crate) struct Settings {
     pub refused: Counter,
     /// Connections open now (`glgate_open_connections` of this listener).
     pub open: Gauge,
+    /// Where connections are served: on these workers' threads, or (`None`)
+    /// as tasks of the runtime the listener runs on.
+    pub workers: Option<Arc<Workers>>,
 }
 
 /// A connection's slot: taken when it is accepted, given back (and the
@@ -107,6 +113,7 @@ pub(crate) async fn serve<H: Handler>(
         limits,
         refused,
         open,
+        workers,
     } = settings;
     let limits = Arc::new(limits);
     let builder = Arc::new(connection::builder(&limits));
@@ -126,7 +133,7 @@ pub(crate) async fn serve<H: Handler>(
                     let stop = connection_stop.clone();
                     let (handler, builder, tls, limits) =
                         (handler.clone(), builder.clone(), tls.clone(), limits.clone());
-                    tokio::spawn(async move {
+                    let served = move |stream: TcpStream| async move {
                         let _slot = slot;
                         let Some(tls) = tls else {
                             let connection = Connection::new(remote, None);
@@ -152,7 +159,8 @@ pub(crate) async fn serve<H: Handler>(
                             .and_then(ClientIdentity::of);
                         let connection = Connection::new(remote, identity);
                         connection::serve(&builder, stop, stream, connection, handler, &limits).await;
-                    });
+                    };
+                    place(workers.as_deref(), stream, served);
                 }
                 Err(error) => {
                     // Out of file descriptors and similar: back off instead of spinning.
@@ -172,6 +180,35 @@ pub(crate) async fn serve<H: Handler>(
             tracing::warn!(listener = name, grace = ?limits.shutdown_grace, "shutdown grace period over; closing remaining connections");
         }
     }
+}
+
+/// Serves an accepted connection with `serve`: on the least loaded of
+/// `workers`, or as a task of the listener's own runtime.
+fn place<S, F>(workers: Option<&Workers>, stream: TcpStream, serve: S)
+where
+    S: FnOnce(TcpStream) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let Some(workers) = workers else {
+        tokio::spawn(serve(stream));
+        return;
+    };
+    // A tokio socket belongs to the event loop that registered it: moved
+    // to the worker as a plain socket and registered there, its readiness
+    // is the worker's own, not signalled from the listener's thread.
+    let stream = match stream.into_std() {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::debug!(%error, "could not hand an accepted connection to a worker");
+            return;
+        }
+    };
+    workers.place(async move {
+        match TcpStream::from_std(stream) {
+            Ok(stream) => serve(stream).await,
+            Err(error) => tracing::debug!(%error, "a worker could not take a connection"),
+        }
+    });
 }
 
 /// Answers a connection over the listener's cap with 503, then closes it.

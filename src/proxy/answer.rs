@@ -13,6 +13,7 @@ use super::{BoxError, ProxyBody};
 use crate::policy::FieldMatch;
 use crate::scope::filter::Filtered;
 use crate::scope::guard::{LookupCounts, ScopeGuard};
+use crate::scope::shallow::Shallow;
 use crate::upstream::BoundedBody;
 use crate::webhooks::relay::RelayView;
 
@@ -136,6 +137,24 @@ pub(super) async fn filter_answer(
     if bytes.is_empty() {
         return Ok(Response::from_parts(parts, super::full_body(bytes)));
     }
+    if checks.relay.is_none()
+        && checks.response_filter.is_none()
+        && let Some(scope) = checks.scope
+    {
+        // Scope alone: judged from the tie fields, without building the answer.
+        match scope.filter_shallow(&bytes, lookups).await {
+            Ok(Shallow::Unchanged) => return Ok(relay(parts, bytes)),
+            Ok(Shallow::Kept { body, hidden: n }) => {
+                *hidden += n;
+                return Ok(relay(parts, Bytes::from(body)));
+            }
+            Ok(Shallow::OutOfScope(kind)) => {
+                return Err(ProxyError::OutOfScope { kind, exists: true });
+            }
+            Ok(Shallow::FullParse) => {}
+            Err(_) => return Err(ProxyError::ScopeUnavailable),
+        }
+    }
     let mut value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| ProxyError::Unfilterable)?;
     let mut removed = 0;
@@ -181,11 +200,16 @@ pub(super) async fn filter_answer(
     } else {
         Bytes::from(value.to_string())
     };
+    Ok(relay(parts, relayed))
+}
+
+/// The checked answer `body` with GitLab's head `parts`, its length set.
+fn relay(mut parts: http::response::Parts, body: Bytes) -> Response<ProxyBody> {
     parts
         .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(relayed.len()));
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     parts.headers.remove(header::CONTENT_ENCODING);
-    Ok(Response::from_parts(parts, super::full_body(relayed)))
+    Response::from_parts(parts, super::full_body(body))
 }
 
 /// Removes `rel="last"` entries from `Link` (the last page number counts the hidden items).

@@ -201,7 +201,7 @@ impl ScopeGuard<'_> {
     }
 
     /// Whether each tie is in scope. Ids are resolved once each, concurrently.
-    async fn decide(
+    pub(super) async fn decide(
         &self,
         ties: &[Tie],
         counts: &mut LookupCounts,
@@ -250,7 +250,7 @@ impl ScopeGuard<'_> {
     /// Tells the cache what GitLab just said about a project or group, on
     /// routes whose answers are projects, groups or namespaces (never on
     /// routes that could relay JSON someone else wrote).
-    fn observe(&self, item: &Value, tie: &Tie) {
+    pub(super) fn observe(&self, item: &Value, tie: &Tie) {
         if !self.answers_are_objects {
             return;
         }
@@ -282,7 +282,7 @@ fn percent_decode(text: &str) -> Option<String> {
 
 /// An item's tie; a `shared_with_groups` entry names its group by
 /// `group_full_path` rather than `full_path`.
-fn nested_or_top_tie(item: &Value) -> Tie {
+pub(super) fn nested_or_top_tie(item: &Value) -> Tie {
     if let Some(path) = item.get("group_full_path").and_then(Value::as_str) {
         return Tie::Object(Kind::Group, FullPath::from_gitlab(path));
     }
@@ -290,7 +290,7 @@ fn nested_or_top_tie(item: &Value) -> Tie {
 }
 
 /// The kind an object's tie names (a user namespace counts as a namespace).
-fn tie_kind(tie: &Tie) -> Kind {
+pub(super) fn tie_kind(tie: &Tie) -> Kind {
     match tie {
         Tie::Object(kind, _) | Tie::ById(kind, _) => *kind,
         Tie::UserNamespace => Kind::Namespace,

@@ -13,6 +13,7 @@
 pub(crate) mod filter;
 pub(crate) mod guard;
 pub(crate) mod resolve;
+pub(crate) mod shallow;
 pub(crate) mod show;
 
 use std::fmt;

@@ -1,5 +1,7 @@
 //! The `limits:` section: size and time bounds, each defaulted when absent.
 
+use serde_saphyr::Spanned;
+
 use super::Compiler;
 use crate::config::Limits;
 use crate::config::raw::RawLimits;
@@ -81,6 +83,26 @@ impl Compiler<'_> {
                 "limits.max_filtered_response_bytes",
                 defaults.max_filtered_response_bytes as u64,
             ) as usize,
+            workers: self.workers(raw.workers.as_ref()),
         }
     }
+
+    /// `limits.workers`: at least 1, at most [`MAX_WORKERS`].
+    fn workers(&mut self, raw: Option<&Spanned<u32>>) -> Option<usize> {
+        let value = raw?;
+        match value.value {
+            0 => self.problem(value, "limits.workers", "must be at least 1".into(), None),
+            count if count > MAX_WORKERS => self.problem(
+                value,
+                "limits.workers",
+                format!("{count} is out of range"),
+                Some("from 1 to 256 (leave it out for one per CPU core)"),
+            ),
+            count => return Some(count as usize),
+        }
+        None
+    }
 }
+
+/// Most `limits.workers`: far beyond any core count that helps a proxy.
+const MAX_WORKERS: u32 = 256;
