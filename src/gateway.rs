@@ -55,6 +55,10 @@ pub enum SnapshotError {
     /// The upstream client could not be set up.
     #[error("{0}")]
     Upstream(#[from] SetupError),
+    /// glgate's own URL could not be formed from the bound address (when
+    /// `public_url` is not set); a socket address always makes a valid one.
+    #[error("cannot form glgate's own URL from its listening address: {0}; set public_url")]
+    OwnUrl(String),
     /// The audit output named by the config cannot be opened (at reload).
     #[error("cannot open the audit log {path}: {source}")]
     Audit {
@@ -110,10 +114,12 @@ impl Snapshot {
                 )?,
             };
         let upstream = Upstream::with_client(&config.upstream, credential, client);
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| BaseUrl::for_address(bound, config.tls.is_some()));
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => {
+                BaseUrl::for_address(bound, config.tls.is_some()).map_err(SnapshotError::OwnUrl)?
+            }
+        };
         let rewriter = UrlRewriter::new(
             [&config.upstream.url, &config.upstream.external_url],
             &public_url,

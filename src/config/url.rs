@@ -8,6 +8,8 @@ use std::fmt;
 pub struct BaseUrl {
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
+    /// `authority` as a `Host` header, checked once here.
+    host: http::HeaderValue,
     prefix: String,
 }
 
@@ -36,35 +38,32 @@ impl BaseUrl {
         if prefix.contains("//") || prefix.split('/').any(|s| s == "." || s == "..") {
             return Err(format!("'{text}' has an unusual path"));
         }
+        let host = http::HeaderValue::from_str(authority.as_str())
+            .map_err(|_| format!("'{text}' has a host that cannot be sent as a Host header"))?;
         Ok(BaseUrl {
             scheme,
             authority,
+            host,
             prefix,
         })
     }
 
-    /// `http(s)://127.0.0.1:PORT` for a bound address.
-    pub(crate) fn for_address(addr: std::net::SocketAddr, https: bool) -> BaseUrl {
-        #[allow(clippy::expect_used)]
-        let authority = addr
-            .to_string()
-            .parse()
-            // Cannot fail: a socket address always renders as a valid authority.
-            .expect("a socket address is a valid authority");
-        BaseUrl {
-            scheme: if https {
-                http::uri::Scheme::HTTPS
-            } else {
-                http::uri::Scheme::HTTP
-            },
-            authority,
-            prefix: String::new(),
-        }
+    /// `http(s)://ADDR` for a bound address: parsed as any base URL is (a
+    /// socket address always renders as a valid host and port, so the error
+    /// is only carried, never expected).
+    pub(crate) fn for_address(addr: std::net::SocketAddr, https: bool) -> Result<BaseUrl, String> {
+        let scheme = if https { "https" } else { "http" };
+        BaseUrl::parse(&format!("{scheme}://{addr}"))
     }
 
     /// Host and port.
     pub(crate) fn authority(&self) -> &http::uri::Authority {
         &self.authority
+    }
+
+    /// Host and port as a `Host` header value.
+    pub(crate) fn host_header(&self) -> &http::HeaderValue {
+        &self.host
     }
 
     /// The path prefix without a trailing slash (empty for none).

@@ -1,5 +1,6 @@
-//! The GitLab side: one pooled HTTP client, the base-URL rewrite of the
-//! target, and token injection. Only a [`Permit`] gets a request sent.
+//! The GitLab side: the pooled HTTP client (one pool per proxy worker
+//! thread), the base-URL rewrite of the target, and token injection. Only a
+//! [`Permit`] gets a request sent.
 
 mod body;
 
@@ -119,7 +120,7 @@ impl Upstream {
     ) -> Upstream {
         Upstream {
             base: config.url.clone(),
-            host: host_value(&config.url),
+            host: config.url.host_header().clone(),
             credential,
             client,
             response_timeout: config.response_timeout,
@@ -283,13 +284,6 @@ impl Upstream {
             Err(_) => Err(UpstreamError::Timeout),
         }
     }
-}
-
-/// The `Host` header naming `base`'s authority.
-fn host_value(base: &BaseUrl) -> HeaderValue {
-    #[allow(clippy::expect_used)]
-    // Cannot fail: an authority `http` parsed holds only visible ASCII.
-    HeaderValue::from_str(base.authority().as_str()).expect("an authority is a valid header value")
 }
 
 #[cfg(test)]

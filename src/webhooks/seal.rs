@@ -60,6 +60,17 @@ pub(crate) enum KeyError {
         /// The file.
         path: String,
     },
+    /// The crypto library refused a key derived from a line (it never has:
+    /// an HMAC-SHA256 output is 32 bytes, a ChaCha20-Poly1305 key's length).
+    #[error(
+        "{path}:{line}: this webhook key could not be used; create a new one with `glgate webhooks new-key`"
+    )]
+    Unusable {
+        /// The file.
+        path: String,
+        /// The 1-based line.
+        line: usize,
+    },
 }
 
 /// A relay URL could not be sealed: no OS randomness for its nonce (or the
@@ -87,18 +98,18 @@ struct Key {
 }
 
 impl Key {
-    fn derive(master: &[u8; 32]) -> Key {
+    /// Both keys from the file's 32 bytes; `None` if the AEAD refuses the
+    /// derived sealing key (only a wrong length would, and an HMAC-SHA256
+    /// output is exactly a ChaCha20-Poly1305 key's 32 bytes).
+    fn derive(master: &[u8; 32]) -> Option<Key> {
         let master = hmac::Key::new(hmac::HMAC_SHA256, master);
         let seal_bytes = hmac::sign(&master, b"glgate webhook seal key");
         let secret_bytes = hmac::sign(&master, b"glgate webhook hook-secret key");
-        #[allow(clippy::expect_used)]
-        let unbound = UnboundKey::new(&aead::CHACHA20_POLY1305, seal_bytes.as_ref())
-            // Cannot fail: an HMAC-SHA256 output is 32 bytes, exactly a ChaCha20-Poly1305 key.
-            .expect("an HMAC-SHA256 output is 32 bytes, the ChaCha20-Poly1305 key length");
-        Key {
+        let unbound = UnboundKey::new(&aead::CHACHA20_POLY1305, seal_bytes.as_ref()).ok()?;
+        Some(Key {
             seal: LessSafeKey::new(unbound),
             secret: hmac::Key::new(hmac::HMAC_SHA256, secret_bytes.as_ref()),
-        }
+        })
     }
 }
 
@@ -137,7 +148,11 @@ impl Sealer {
                 path: shown.to_owned(),
                 line: index + 1,
             })?;
-            keys.push(Key::derive(&master));
+            let key = Key::derive(&master).ok_or_else(|| KeyError::Unusable {
+                path: shown.to_owned(),
+                line: index + 1,
+            })?;
+            keys.push(key);
         }
         if keys.is_empty() {
             return Err(KeyError::Empty {
