@@ -186,6 +186,13 @@ impl FakeGitlab {
         self.shared.set_fail_target(target, status);
     }
 
+    /// Makes the next request for exactly `target` answer 200 with `json`
+    /// as written, byte for byte (answers GitLab would not normally send:
+    /// a key given twice, say); other requests are answered normally.
+    pub fn set_answer_target(&self, target: &str, json: &str) {
+        self.shared.set_answer_target(target, json);
+    }
+
     /// Renames project `id` within its namespace to `new_path` (e.g.
     /// `backend-v2`); its old path then answers `301` to the new one, as
     /// GitLab does. Returns false if there is no such project or the path is taken.

@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     fail_next: Mutex<Option<StatusCode>>,
     /// Targets (path and query) whose next request fails, with the status.
     fail_target: Mutex<Vec<(String, StatusCode)>>,
+    /// Targets whose next request is answered 200 with these JSON bytes.
+    answer_target: Mutex<Vec<(String, Vec<u8>)>>,
     store: Mutex<Store>,
     request_counter: AtomicU64,
     /// `POST /oauth/token` answers 500 this many more times, each after the delay.
@@ -71,6 +73,7 @@ impl Shared {
             recording: AtomicBool::new(true),
             fail_next: Mutex::new(None),
             fail_target: Mutex::new(Vec::new()),
+            answer_target: Mutex::new(Vec::new()),
             store: Mutex::new(Store::seeded()),
             request_counter: AtomicU64::new(0),
             oauth_token_failures: Mutex::new((0, Duration::ZERO)),
@@ -111,6 +114,10 @@ impl Shared {
     pub(crate) fn set_fail_target(&self, target: &str, status: u16) {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         lock(&self.fail_target).push((target.to_owned(), status));
+    }
+
+    pub(crate) fn set_answer_target(&self, target: &str, json: &str) {
+        lock(&self.answer_target).push((target.to_owned(), json.as_bytes().to_vec()));
     }
 
     /// Runs `change` on the dataset (test controls such as transfers).
@@ -155,6 +162,12 @@ impl Shared {
             return Reply::status_message(status);
         }
         drop(failing);
+        let mut answers = lock(&self.answer_target);
+        if let Some(index) = answers.iter().position(|(t, _)| t == target) {
+            let (_, json) = answers.remove(index);
+            return Reply::raw("application/json", json);
+        }
+        drop(answers);
         let site = Site {
             credentials: &self.credentials,
             base_url: &self.base_url,

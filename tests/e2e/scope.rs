@@ -907,3 +907,62 @@ async fn a_scoped_clients_policy_must_let_scope_see_every_object() {
     assert!(error.contains("/projects/{id}/forks"), "{error}");
     assert!(error.contains("{project}"), "{error}");
 }
+
+/// Scope alone is judged without building the answer (`src/scope/shallow.rs`);
+/// an answer that path could read differently from the full one (a key given
+/// twice: the full path keeps the last) is judged by the full path, and
+/// what is kept is GitLab's own bytes.
+#[tokio::test]
+async fn answers_are_judged_as_the_full_parse_reads_them() {
+    let sb = scoped("").await;
+    let list = "/api/v4/projects?per_page=4";
+    sb.fake.set_answer_target(
+        list,
+        r#"[ {"id": 101, "path_with_namespace": "acme/backend", "description": "kept \u00e9 as sent"},
+            {"id": 301, "path_with_namespace": "acme/backend", "path_with_namespace": "secret/vault"},
+            {"id": 9, "path_with_namespace": "secret/vault"},
+            {"id": 102, "path_with_namespace": "acme/frontend"} ]"#,
+    );
+    let reply = get(&sb.url(list), &sb.client_token).await;
+    assert_eq!(reply.status, 200);
+    let text = String::from_utf8(reply.body.to_vec()).unwrap();
+    assert!(!text.contains("secret"), "{text}");
+    // The full path built it: its own serialization, same content.
+    assert!(text.contains("kept é as sent"), "{text}");
+    let ids: Vec<u64> = reply
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [101, 102]);
+
+    // Without a key given twice, the fast path keeps the same items, and
+    // relays them as GitLab wrote them (escapes and spacing included).
+    sb.fake.set_answer_target(
+        list,
+        r#"[{"id": 101, "path_with_namespace": "acme/backend", "description": "kept \u00e9"}, {"id": 9, "path_with_namespace": "secret/vault"}]"#,
+    );
+    let reply = get(&sb.url(list), &sb.client_token).await;
+    assert_eq!(
+        reply.body.as_ref(),
+        br#"[{"id": 101, "path_with_namespace": "acme/backend", "description": "kept \u00e9"}]"#
+    );
+
+    // A single object whose last path lies outside is refused whole. The
+    // project's own lookup is warmed first, so the crafted answer is the
+    // relayed request's.
+    assert_eq!(
+        get(&sb.url("/api/v4/projects/101"), &sb.client_token)
+            .await
+            .status,
+        200
+    );
+    sb.fake.set_answer_target(
+        "/api/v4/projects/101",
+        r#"{"id": 101, "path_with_namespace": "acme/backend", "path_with_namespace": "secret/vault"}"#,
+    );
+    let reply = get(&sb.url("/api/v4/projects/101"), &sb.client_token).await;
+    assert_not_found(&reply, "Project");
+}
